@@ -1,0 +1,83 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Policy plugins written in Swift: each is `Plugins/<Name>/`, built as the dynamic library `lib<Name>.so`.
+let swiftPolicyPlugins: [String] = [
+    "AcceptAll",
+]
+
+// Policy plugins written in C against `ctlive_policy_plugin.h`, to prove the ABI is language-neutral.
+let cPolicyPlugins: [String] = [
+]
+
+let log: Target.Dependency = .product(name: "Logging", package: "swift-log")
+
+var targets: [Target] = [
+    // C system libraries. Nothing else includes C headers.
+    .systemLibrary(name: "CZeroMQ", pkgConfig: "libzmq", providers: [.apt(["libzmq3-dev"])]),
+    .systemLibrary(
+        name: "CFFmpeg", pkgConfig: "libavformat",
+        providers: [.apt(["libavcodec-dev", "libavformat-dev", "libswscale-dev", "libswresample-dev", "libavutil-dev"])]),
+
+    // Transport and protocol.
+    .target(name: "ZeroMQ", dependencies: ["CZeroMQ"]),
+    .target(name: "Signaling"),
+
+    // The broker, the client SDK.
+    .target(name: "Hub", dependencies: ["ZeroMQ", "Signaling", log]),
+    .target(name: "CTLive", dependencies: ["ZeroMQ", "Signaling", log]),
+
+    // Media: FFmpeg wrappers, then the recording pipeline (knows nothing of sockets).
+    .target(name: "Digest", dependencies: ["CFFmpeg"]),
+    .target(name: "Media", dependencies: ["CFFmpeg", log]),
+    .target(name: "Recorder", dependencies: ["Media", "Digest", log]),
+
+    // Policy plugins: the C ABI, the Swift kit for plugin authors, and the host.
+    .target(name: "CPolicyPlugin"),
+    .target(name: "PolicyKit", dependencies: ["CPolicyPlugin"]),
+    .target(name: "PolicyHost", dependencies: ["CPolicyPlugin", "Digest", log]),
+
+    // The headless participant: records rooms and answers for agents.
+    .target(name: "Bot", dependencies: ["CTLive", "Recorder", "PolicyHost", log]),
+
+    .executableTarget(
+        name: "ctlive",
+        dependencies: [
+            "Hub", "CTLive", "Bot", "Recorder", "Media", "PolicyHost", log,
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+
+    .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
+    .testTarget(name: "SignalingTests", dependencies: ["Signaling"]),
+    .testTarget(name: "HubTests", dependencies: ["Hub", "CTLive", "Signaling", "ZeroMQ", log]),
+    .testTarget(name: "MediaTests", dependencies: ["Media", "Digest"]),
+    .testTarget(name: "RecorderTests", dependencies: ["Recorder", "Media"]),
+    .testTarget(name: "PolicyHostTests", dependencies: ["PolicyHost", "PolicyKit"]),
+]
+
+var products: [Product] = [
+    .executable(name: "ctlive", targets: ["ctlive"]),
+    .library(name: "CTLive", targets: ["CTLive"]),
+    .library(name: "PolicyKit", targets: ["PolicyKit"]),
+]
+
+for name in swiftPolicyPlugins {
+    targets.append(.target(name: name, dependencies: ["PolicyKit"], path: "Plugins/\(name)"))
+    products.append(.library(name: name, type: .dynamic, targets: [name]))
+}
+for name in cPolicyPlugins {
+    targets.append(.target(name: name, dependencies: ["CPolicyPlugin"], path: "Plugins/\(name)"))
+    products.append(.library(name: name, type: .dynamic, targets: [name]))
+}
+
+let package = Package(
+    name: "CTLiveMedia",
+    platforms: [.macOS(.v14)],
+    products: products,
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+    ],
+    targets: targets,
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,1 @@
+#include "ctlive_policy_plugin.h"
