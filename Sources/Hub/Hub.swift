@@ -1,0 +1,264 @@
+import Foundation
+import Logging
+import Signaling
+import Synchronization
+import ZeroMQ
+
+/// Where and how a hub listens.
+public struct HubConfiguration: Sendable {
+    /// The default signaling endpoint: loopback only.
+    public static let defaultSignalingEndpoint = "tcp://127.0.0.1:5555"
+
+    public var signalingEndpoint = HubConfiguration.defaultSignalingEndpoint
+    public var policy = HubPolicy()
+    /// CURVE: the hub's keys and the clients it admits. Nil: no encryption, loopback/ipc/inproc only.
+    public var keys: KeysFile?
+    /// Allows binding a non-local endpoint without keys.
+    public var insecure = false
+    public var hubVersion = "0.1.0"
+
+    public init() {}
+}
+
+/// A hub refusal to start, with the reason.
+public struct HubStartError: Error, CustomStringConvertible {
+    public let description: String
+}
+
+/// The CTLive hub: a ROUTER-side broker of contacts, escalations and video rooms.
+///
+/// Its sockets live on one thread of its own, started by ``start()``, ended by ``stop()``.
+/// Every message from the network is size-limited, decoded, validated and authorised before it
+/// touches state; a bad one gets an `error` reply and changes nothing.
+public final class Hub: Sendable {
+    public let configuration: HubConfiguration
+    private let logger: Logger
+    private let wakeup: WakeupSignal
+    private let stopping = Atomic<Bool>(false)
+    private let thread = Mutex<Thread?>(nil)
+    private let finished = DispatchSemaphore(value: 0)
+    private let stats = Mutex(Statistics())
+
+    /// Counters for tests, benchmarks and logs.
+    public struct Statistics: Sendable {
+        public var messagesIn = 0
+        public var messagesOut = 0
+        public var refused = 0
+        public var dropped = 0
+        public var connectedClients = 0
+        public var openContacts = 0
+        public var activeRooms = 0
+    }
+
+    public init(configuration: HubConfiguration, logger: Logger) {
+        self.configuration = configuration
+        self.logger = logger
+        // An eventfd can only fail when the process is out of descriptors; then nothing works anyway.
+        self.wakeup = try! WakeupSignal()
+    }
+
+    public var statistics: Statistics { stats.withLock { $0 } }
+
+    /// Checks the endpoint is allowed, binds, and starts serving on a new thread.
+    /// - Returns: the endpoint bound (with the port chosen when the configuration asked for port 0).
+    public func start() throws -> String {
+        try Self.checkEndpoint(configuration)
+        let bound = Mutex<Result<String, any Error>?>(nil)
+        let ready = DispatchSemaphore(value: 0)
+        let newThread = Thread { [self] in
+            let server: HubServer
+            do {
+                server = try HubServer(hub: self, logger: logger)
+                bound.withLock { $0 = .success(server.endpoint) }
+            } catch {
+                bound.withLock { $0 = .failure(error) }
+                ready.signal()
+                finished.signal()
+                return
+            }
+            ready.signal()
+            server.run()
+            finished.signal()
+        }
+        newThread.name = "ctlive-hub"
+        newThread.start()
+        ready.wait()
+        thread.withLock { $0 = newThread }
+        return try bound.withLock { $0! }.get()
+    }
+
+    /// Stops serving and waits for the hub thread to close its sockets.
+    public func stop() {
+        guard thread.withLock({ $0 }) != nil, !stopping.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        wakeup.raise()
+        finished.wait()
+    }
+
+    /// Blocks until the hub stops (by ``stop()`` from another thread or a signal handler).
+    public func wait() {
+        finished.wait()
+        finished.signal()
+    }
+
+    static func checkEndpoint(_ configuration: HubConfiguration) throws {
+        let endpoint = configuration.signalingEndpoint
+        if configuration.keys != nil || configuration.insecure { return }
+        if endpoint.hasPrefix("ipc://") || endpoint.hasPrefix("inproc://") { return }
+        let local = ["tcp://127.", "tcp://localhost:", "tcp://[::1]:"]
+        if local.contains(where: endpoint.hasPrefix) { return }
+        throw HubStartError(description: "refusing to bind \(endpoint) without CURVE keys: use --keys FILE, a loopback/ipc endpoint, or --insecure")
+    }
+
+    // MARK: For the server thread
+
+    fileprivate var isStopping: Bool { stopping.load(ordering: .acquiring) }
+    fileprivate var wakeupSignal: WakeupSignal { wakeup }
+    fileprivate func update(_ body: @Sendable (inout Statistics) -> Void) { stats.withLock { body(&$0) } }
+}
+
+/// The hub's thread: its sockets, its state, its loop. Never leaves that thread.
+private final class HubServer {
+    private let hub: Hub
+    private let logger: Logger
+    private let context: Context
+    private let router: Socket
+    private let zap: Socket?
+    private let zapIdentities: [String: String]
+    private let state: HubState
+    let endpoint: String
+
+    init(hub: Hub, logger: Logger) throws {
+        self.hub = hub
+        self.logger = logger
+        let configuration = hub.configuration
+        context = try Context()
+        // The ZAP handler must be bound before any CURVE socket binds (RFC 27).
+        if let keys = configuration.keys {
+            let zap = try Socket(context, .rep)
+            try zap.setLinger(milliseconds: 0)
+            try zap.bind("inproc://zeromq.zap.01")
+            self.zap = zap
+            zapIdentities = keys.identities
+        } else {
+            zap = nil
+            zapIdentities = [:]
+        }
+        router = try Socket(context, .router)
+        try router.setLinger(milliseconds: 0)
+        try router.setRouterMandatory(true)
+        try router.setMaxMessageSize(SignalingProtocol.transportMaxMessageBytes)
+        try router.setSendHighWaterMark(100_000)
+        try router.setReceiveHighWaterMark(100_000)
+        try router.setHeartbeat(intervalMilliseconds: 1000, timeoutMilliseconds: 5000)
+        if let keys = configuration.keys { try router.makeCurveServer(keys.server) }
+        try router.bind(configuration.signalingEndpoint)
+        endpoint = try router.lastEndpoint
+        state = HubState(policy: configuration.policy, hubVersion: configuration.hubVersion, logger: logger)
+        logger.info("hub listening", metadata: ["endpoint": "\(endpoint)", "curve": "\(configuration.keys != nil)"])
+    }
+
+    func run() {
+        var poller = Poller()
+        do {
+            try poller.add(.socket(router))
+            try poller.add(.fileDescriptor(hub.wakeupSignal.fileDescriptor))
+            if let zap { try poller.add(.socket(zap)) }
+        } catch {
+            logger.critical("hub poller: \(error)")
+            return
+        }
+        let clock = ContinuousClock()
+        while !hub.isStopping {
+            let now = clock.now
+            let wait = state.nextDeadline().map { max(0, min(HubState.milliseconds($0 - now) + 1, 250)) } ?? 250
+            let ready: [Int]
+            do { ready = try poller.poll(timeoutMilliseconds: wait) } catch {
+                logger.critical("hub poll failed: \(error)")
+                return
+            }
+            if ready.contains(2) { serveZAP() }
+            if ready.contains(0) { drainRouter(now: clock.now) }
+            if ready.contains(1) { hub.wakeupSignal.clear() }
+            state.tick(now: clock.now)
+            flush()
+        }
+        logger.info("hub stopped")
+    }
+
+    /// Reads what is queued, a bounded batch at a time so timers still run under load.
+    private func drainRouter(now: ContinuousClock.Instant) {
+        for _ in 0..<1024 {
+            let received: (message: Message, truncated: Bool)?
+            do { received = try router.receive(wait: false) } catch {
+                logger.error("hub receive: \(error)")
+                return
+            }
+            guard let (message, truncated) = received else { return }
+            handle(message, truncated: truncated, now: now)
+            flush()
+        }
+    }
+
+    private func handle(_ message: Message, truncated: Bool, now: ContinuousClock.Instant) {
+        hub.update { $0.messagesIn += 1 }
+        guard let routingID = message.frames.first else { return }
+        let connection = ConnectionID(routingID)
+        state.touch(connection, now: now)
+        let body = message.frames.dropFirst()
+        guard body.count == 1, !truncated, let payload = body.first else {
+            hub.update { $0.refused += 1 }
+            state.reject(ProtocolError(.multipart, "a message is one frame of JSON; got \(body.count)\(truncated ? "+" : "") frames"), to: connection, re: nil)
+            return
+        }
+        do {
+            let envelope = try WireCodec.clientToHub.decode(payload)
+            state.handle(envelope, from: connection, authenticatedUser: message.userID, now: now)
+        } catch {
+            hub.update { $0.refused += 1 }
+            state.reject(error, to: connection, re: payload.count <= SignalingProtocol.maxMessageBytes ? WireCodec.peekID(payload) : nil)
+        }
+    }
+
+    private func flush() {
+        let outgoing = state.takeOutbox()
+        guard !outgoing.isEmpty else { return }
+        var sent = 0
+        var dropped = 0
+        for (connection, data) in outgoing {
+            do {
+                try router.send([connection.routingID, data], wait: false)
+                sent += 1
+            } catch {
+                // Gone (EHOSTUNREACH) or too slow (EAGAIN): the hub never blocks on one client.
+                dropped += 1
+                logger.debug("not delivered", metadata: ["peer": "\(connection)", "error": "\(error)"])
+            }
+        }
+        let (clients, contacts, rooms, sentCount, droppedCount) = (state.connectedClients, state.openContacts, state.activeRooms, sent, dropped)
+        hub.update {
+            $0.messagesOut += sentCount
+            $0.dropped += droppedCount
+            $0.connectedClients = clients
+            $0.openContacts = contacts
+            $0.activeRooms = rooms
+        }
+    }
+
+    /// ZAP (RFC 27): admits a CURVE client whose key is in the keys file and names it `role:userId`.
+    private func serveZAP() {
+        guard let zap else { return }
+        while let (request, _) = try? zap.receive(wait: false) {
+            let frames = request.frames
+            guard frames.count >= 6 else { continue }
+            let version = frames[0], requestID = frames[1]
+            let mechanism = String(decoding: frames[5], as: UTF8.self)
+            var status = ("400", "unknown key", "")
+            if mechanism == "CURVE", frames.count >= 7, frames[6].count == 32 {
+                let key = CurveKeyPair.z85(frames[6])
+                if let identity = zapIdentities[key] { status = ("200", "OK", identity) }
+            }
+            if status.0 != "200" { logger.notice("CURVE client refused", metadata: ["mechanism": "\(mechanism)"]) }
+            try? zap.send([version, requestID, Data(status.0.utf8), Data(status.1.utf8), Data(status.2.utf8), Data()])
+        }
+    }
+}

@@ -1,0 +1,532 @@
+import Foundation
+import Logging
+import Signaling
+
+/// A peer of the hub's ROUTER socket, named by the routing id ZeroMQ gave its connection.
+public struct ConnectionID: Hashable, Sendable, CustomStringConvertible {
+    public let routingID: Data
+    public init(_ routingID: Data) { self.routingID = routingID }
+    public var description: String { routingID.map { String(format: "%02x", $0) }.joined() }
+}
+
+/// Tunables of the escalation state machine.
+public struct HubPolicy: Sendable {
+    /// An unanswered upgrade request ends with a refusal (`timeout`) after this.
+    public var requestTimeout: Duration = .seconds(30)
+    /// How often clients are told to send something.
+    public var heartbeatInterval: Duration = .seconds(1)
+    /// A client silent this long is taken as dead: it leaves its contacts and rooms.
+    public var heartbeatTimeout: Duration = .seconds(3)
+    /// Chat lines kept per contact; more are refused.
+    public var maxTranscript = 10_000
+    /// Where clients send media, announced in `roomStarted` (nil: no media relay).
+    public var mediaEndpoint: String?
+
+    public init() {}
+}
+
+/// The hub's whole state and the escalation state machine, with no sockets: messages in, messages out.
+///
+/// Used by one thread only (the hub's). Every input is already decoded and validated by ``WireCodec``;
+/// this type authorises it against roles and membership. A refused input changes nothing.
+final class HubState {
+    private final class Client {
+        let connection: ConnectionID
+        let hello: Hello
+        let participant: Participant
+        var lastSeen: ContinuousClock.Instant
+        var contacts: Set<String> = []
+        /// Rooms this recorder was assigned.
+        var assignedRooms: Set<String> = []
+
+        init(connection: ConnectionID, hello: Hello, now: ContinuousClock.Instant) {
+            self.connection = connection
+            self.hello = hello
+            self.participant = Participant(userId: hello.userId, name: hello.name ?? hello.userId, role: hello.role)
+            self.lastSeen = now
+        }
+
+        var role: Role { hello.role }
+        var records: Bool { hello.role == .recorder && hello.records != false }
+    }
+
+    private struct PendingRequest {
+        let event: VideoUpgradeRequested
+        let requesterRole: Role
+        let deadline: ContinuousClock.Instant
+    }
+
+    private final class Room {
+        let id: String
+        let contactID: String
+        let useAudio: Bool
+        let useVideo: Bool
+        let started: RecordRoom
+        /// Ordered by arrival; the recorder, once joined, is a member too.
+        var members: [Participant] = []
+        var recorder: ConnectionID?
+
+        init(id: String, contactID: String, started: RecordRoom) {
+            self.id = id
+            self.contactID = contactID
+            self.useAudio = started.useAudio
+            self.useVideo = started.useVideo
+            self.started = started
+        }
+
+        var humans: [Participant] { members.filter { $0.role != .recorder } }
+    }
+
+    private final class Contact {
+        let id: String
+        let customer: String
+        let agent: String
+        let queue: String?
+        let attributes: [String: String]
+        let opened: Date
+        var transcript: [ChatEvent] = []
+        var pending: PendingRequest?
+        var room: Room?
+
+        init(id: String, customer: String, agent: String, queue: String?, attributes: [String: String], opened: Date) {
+            self.id = id; self.customer = customer; self.agent = agent; self.queue = queue
+            self.attributes = attributes; self.opened = opened
+        }
+
+        func isMember(_ participant: Participant) -> Bool {
+            (participant.role == .customer && participant.userId == customer)
+                || (participant.role == .agent && participant.userId == agent)
+        }
+
+        var openedMessage: ContactOpened {
+            ContactOpened(contactID: id, customer: customer, agent: agent, queue: queue, attributes: attributes)
+        }
+    }
+
+    let policy: HubPolicy
+    private let logger: Logger
+    private let hubVersion: String
+    private var clients: [ConnectionID: Client] = [:]
+    /// `role:userId` → connection: one live connection per identity.
+    private var identities: [String: ConnectionID] = [:]
+    private var contacts: [String: Contact] = [:]
+    private var rooms: [String: Room] = [:]
+    private var requestCounter = 0
+
+    /// Messages to send, in order; the server drains it after each input.
+    private(set) var outbox: [(ConnectionID, Data)] = []
+
+    init(policy: HubPolicy, hubVersion: String, logger: Logger) {
+        self.policy = policy
+        self.hubVersion = hubVersion
+        self.logger = logger
+    }
+
+    func takeOutbox() -> [(ConnectionID, Data)] {
+        defer { outbox.removeAll(keepingCapacity: true) }
+        return outbox
+    }
+
+    var connectedClients: Int { clients.count }
+    var openContacts: Int { contacts.count }
+    var activeRooms: Int { rooms.count }
+
+    // MARK: Output
+
+    private func send(_ message: some WireMessage, to connection: ConnectionID?, re: Int? = nil) {
+        guard let connection else { return }
+        outbox.append((connection, WireCodec.encode(message, re: re)))
+    }
+
+    private func send(_ message: some WireMessage, toUser role: Role, _ userId: String) {
+        send(message, to: identities["\(role.rawValue):\(userId)"])
+    }
+
+    /// Both members of a contact, those connected.
+    private func sendToMembers(_ message: some WireMessage, of contact: Contact) {
+        let data = WireCodec.encode(message)
+        for key in ["customer:\(contact.customer)", "agent:\(contact.agent)"] {
+            if let connection = identities[key] { outbox.append((connection, data)) }
+        }
+    }
+
+    /// Everyone in a room, recorder included; optionally all but one.
+    private func sendToRoom(_ message: some WireMessage, _ room: Room, except: Participant? = nil) {
+        let data = WireCodec.encode(message)
+        for member in room.members where member != except {
+            if let connection = identities[member.id] { outbox.append((connection, data)) }
+        }
+    }
+
+    private func delegates(of agent: String) -> [Client] {
+        clients.values.filter { $0.role == .recorder && ($0.hello.delegateFor ?? []).contains(agent) }
+    }
+
+    func reject(_ error: ProtocolError, to connection: ConnectionID, re: Int?) {
+        logger.debug("refused", metadata: ["peer": "\(connection)", "code": "\(error.code.rawValue)", "reason": "\(error.message)"])
+        send(ErrorReply(error), to: connection, re: re)
+    }
+
+    // MARK: Input
+
+    /// Handles one decoded message. `authenticatedUser` is the ZAP `User-Id` (`role:userId`) under CURVE.
+    func handle(_ envelope: Envelope, from connection: ConnectionID, authenticatedUser: String?, now: ContinuousClock.Instant) {
+        do throws(ProtocolError) {
+            if let hello = envelope.message as? Hello {
+                try handleHello(hello, from: connection, authenticatedUser: authenticatedUser, re: envelope.id, now: now)
+                return
+            }
+            guard let client = clients[connection] else {
+                throw ProtocolError(.helloRequired, "say hello first")
+            }
+            client.lastSeen = now
+            try dispatch(envelope, client: client, now: now)
+        } catch {
+            reject(error, to: connection, re: envelope.id)
+        }
+    }
+
+    /// Any traffic, even refused, shows the peer is alive.
+    func touch(_ connection: ConnectionID, now: ContinuousClock.Instant) {
+        clients[connection]?.lastSeen = now
+    }
+
+    private func dispatch(_ envelope: Envelope, client: Client, now: ContinuousClock.Instant) throws(ProtocolError) {
+        let re = envelope.id
+        switch envelope.message {
+        case is Ping:
+            send(Pong(), to: client.connection, re: re)
+        case is Bye:
+            send(OK(), to: client.connection, re: re)
+            drop(client.connection, reason: "left")
+        case let open as OpenContact:
+            let contact = try openContact(open, by: client)
+            send(OK(contactID: contact.id), to: client.connection, re: re)
+            sendToMembers(contact.openedMessage, of: contact)
+        case let chat as SendChat:
+            try self.chat(chat, by: client)
+            send(OK(contactID: chat.contactID), to: client.connection, re: re)
+        case let request as RequestVideoUpgrade:
+            try requestUpgrade(request, by: client, re: re, now: now)
+        case let answer as ResponseVideoUpgrade:
+            try respond(answer, by: client, re: re)
+        case let leave as VideoDisconnect:
+            let contact = try memberContact(leave.contactID, client)
+            guard let room = contact.room, room.members.contains(client.participant) else {
+                throw ProtocolError(.notInRoom, "not in the video room of contact \(contact.id)")
+            }
+            send(OK(contactID: contact.id), to: client.connection, re: re)
+            leaveRoom(room, client.participant, reason: "left")
+        case let leave as LeaveContact:
+            let contact = try memberContact(leave.contactID, client)
+            send(OK(contactID: contact.id), to: client.connection, re: re)
+            close(contact, by: client.participant, reason: "left")
+        case let join as JoinRoom:
+            try joinRoom(join, by: client)
+            send(OK(), to: client.connection, re: re)
+        case let ranking as SpeakerRanking:
+            try rank(ranking, by: client)
+        default:
+            throw ProtocolError(.unknownType, "\(type(of: envelope.message).type) is not a client message")
+        }
+    }
+
+    // MARK: hello
+
+    private func handleHello(_ hello: Hello, from connection: ConnectionID, authenticatedUser: String?, re: Int?, now: ContinuousClock.Instant) throws(ProtocolError) {
+        if clients[connection] != nil { throw ProtocolError(.alreadyHello, "this connection already said hello") }
+        let key = "\(hello.role.rawValue):\(hello.userId)"
+        if let authenticatedUser, authenticatedUser != key {
+            throw ProtocolError(.identityMismatch, "this key belongs to \(authenticatedUser), not \(key)")
+        }
+        if identities[key] != nil { throw ProtocolError(.idInUse, "\(key) is already connected") }
+        let client = Client(connection: connection, hello: hello, now: now)
+        clients[connection] = client
+        identities[key] = connection
+        logger.info("hello", metadata: ["peer": "\(connection)", "participant": "\(key)"])
+        send(Welcome(participant: client.participant, heartbeatMs: Self.milliseconds(policy.heartbeatInterval),
+                     heartbeatTimeoutMs: Self.milliseconds(policy.heartbeatTimeout), hubVersion: hubVersion),
+             to: connection, re: re)
+        // A member that (re)connects learns the contacts it is part of, and any request waiting for it.
+        for contact in contacts.values where contact.isMember(client.participant) {
+            client.contacts.insert(contact.id)
+            send(contact.openedMessage, to: connection)
+            if let pending = contact.pending, pending.requesterRole != hello.role {
+                send(pending.event, to: connection)
+            }
+        }
+        if client.records { assignWaitingRooms() }
+    }
+
+    // MARK: Contacts and chat
+
+    private func openContact(_ open: OpenContact, by client: Client) throws(ProtocolError) -> Contact {
+        guard client.role == .customer else { throw ProtocolError(.forbidden, "only customers open contacts") }
+        let agent: String
+        if let named = open.agent {
+            agent = named
+        } else {
+            let queue = open.queue!
+            let serving = clients.values.filter { $0.role == .agent && ($0.hello.queues ?? []).contains(queue) }
+            guard let chosen = serving.min(by: { ($0.contacts.count, $0.hello.userId) < ($1.contacts.count, $1.hello.userId) }) else {
+                throw ProtocolError(.noAgentAvailable, "no agent serving queue \(queue) is connected")
+            }
+            agent = chosen.hello.userId
+        }
+        let contact = Contact(id: Self.newID("ct"), customer: client.hello.userId, agent: agent, queue: open.queue,
+                              attributes: open.attributes ?? [:], opened: Date())
+        contacts[contact.id] = contact
+        client.contacts.insert(contact.id)
+        if let agentConnection = identities["agent:\(agent)"] { clients[agentConnection]?.contacts.insert(contact.id) }
+        logger.info("contact opened", metadata: ["contact": "\(contact.id)", "customer": "\(contact.customer)", "agent": "\(agent)"])
+        return contact
+    }
+
+    /// The contact, if the client is one of its two members.
+    private func memberContact(_ id: String, _ client: Client) throws(ProtocolError) -> Contact {
+        guard let contact = contacts[id] else { throw ProtocolError(.unknownContact, "no open contact \(id)") }
+        guard contact.isMember(client.participant) else { throw ProtocolError(.notMember, "not a member of contact \(id)") }
+        return contact
+    }
+
+    private func chat(_ chat: SendChat, by client: Client) throws(ProtocolError) {
+        let contact = try memberContact(chat.contactID, client)
+        guard contact.transcript.count < policy.maxTranscript else {
+            throw ProtocolError(.queueFull, "contact \(contact.id) holds \(policy.maxTranscript) chat lines already")
+        }
+        let event = ChatEvent(contactID: contact.id, from: client.participant.id, text: chat.text,
+                              seq: contact.transcript.count + 1, at: Int64(Date().timeIntervalSince1970 * 1000))
+        contact.transcript.append(event)
+        sendToMembers(event, of: contact)
+        if let room = contact.room, let recorder = room.recorder { send(event, to: recorder) }
+    }
+
+    /// Ends a contact: its request is cancelled, its room ends, the other member is told.
+    private func close(_ contact: Contact, by participant: Participant, reason: String) {
+        if let pending = contact.pending {
+            contact.pending = nil
+            let cancelled = VideoUpgradeCancelled(contactID: contact.id, requestID: pending.event.requestID, reason: "requester \(reason)")
+            sendToMembers(cancelled, of: contact)
+            for delegate in delegates(of: contact.agent) { send(cancelled, to: delegate.connection) }
+        }
+        if let room = contact.room {
+            if room.members.contains(participant) { leaveRoom(room, participant, reason: reason) }
+            if contact.room != nil { endRoom(room, reason: "contact closed") }
+        }
+        let closed = ContactClosed(contactID: contact.id, by: participant.id, reason: reason)
+        sendToMembers(closed, of: contact)
+        for key in ["customer:\(contact.customer)", "agent:\(contact.agent)"] {
+            if let connection = identities[key] { clients[connection]?.contacts.remove(contact.id) }
+        }
+        contacts[contact.id] = nil
+        logger.info("contact closed", metadata: ["contact": "\(contact.id)", "by": "\(participant.id)", "reason": "\(reason)"])
+    }
+
+    // MARK: Escalation
+
+    private func requestUpgrade(_ request: RequestVideoUpgrade, by client: Client, re: Int?, now: ContinuousClock.Instant) throws(ProtocolError) {
+        let contact = try memberContact(request.contactID, client)
+        if contact.room != nil { throw ProtocolError(.roomActive, "contact \(contact.id) already has a video room") }
+        if contact.pending != nil { throw ProtocolError(.requestPending, "a request is already pending on contact \(contact.id)") }
+        requestCounter += 1
+        let event = VideoUpgradeRequested(
+            contactID: contact.id, requestID: "rq\(requestCounter)", from: client.participant, divID: request.divID,
+            useAudio: request.useAudio, useVideo: request.useVideo, expiresInMs: Self.milliseconds(policy.requestTimeout))
+        contact.pending = PendingRequest(event: event, requesterRole: client.role, deadline: now + policy.requestTimeout)
+        send(OK(contactID: contact.id), to: client.connection, re: re)
+        let answerer: Role = client.role == .customer ? .agent : .customer
+        send(event, toUser: answerer, answerer == .agent ? contact.agent : contact.customer)
+        if client.role == .customer {
+            var withFacts = event
+            withFacts.facts = facts(for: contact, now: Date())
+            for delegate in delegates(of: contact.agent) { send(withFacts, to: delegate.connection) }
+        }
+        logger.info("upgrade requested", metadata: ["contact": "\(contact.id)", "request": "\(event.requestID)", "by": "\(client.participant.id)"])
+    }
+
+    private func facts(for contact: Contact, now: Date) -> DecisionFacts {
+        let agentKey = "agent:\(contact.agent)"
+        let active = contacts.values.filter { $0.agent == contact.agent && $0.room != nil }.count
+        let idle = clients.values.filter { $0.records && $0.assignedRooms.isEmpty }.count
+        return DecisionFacts(
+            customer: contact.customer, agent: contact.agent, queue: contact.queue, attributes: contact.attributes,
+            agentConnected: identities[agentKey] != nil, agentActiveVideoSessions: active, idleRecorders: idle,
+            chatMessages: contact.transcript.count, chatDurationSeconds: now.timeIntervalSince(contact.opened))
+    }
+
+    private func respond(_ answer: ResponseVideoUpgrade, by client: Client, re: Int?) throws(ProtocolError) {
+        guard let contact = contacts[answer.contactID] else { throw ProtocolError(.unknownContact, "no open contact \(answer.contactID)") }
+        let by: String
+        let automatic: Bool
+        if client.role == .recorder {
+            guard let agent = answer.onBehalfOf, agent == contact.agent, (client.hello.delegateFor ?? []).contains(agent) else {
+                throw ProtocolError(.forbidden, "not a delegate of the agent of contact \(contact.id)")
+            }
+            guard let pending = contact.pending else { throw ProtocolError(.noPendingRequest, "no request is pending on contact \(contact.id)") }
+            guard pending.requesterRole == .customer else { throw ProtocolError(.forbidden, "a delegate answers only customers' requests") }
+            by = "policy:\(client.hello.userId)"
+            automatic = true
+        } else {
+            guard contact.isMember(client.participant) else { throw ProtocolError(.notMember, "not a member of contact \(contact.id)") }
+            guard let pending = contact.pending else { throw ProtocolError(.noPendingRequest, "no request is pending on contact \(contact.id)") }
+            guard pending.requesterRole != client.role else {
+                throw ProtocolError(.forbidden, "the answer must come from the member who did not ask")
+            }
+            by = client.participant.id
+            automatic = false
+        }
+        send(OK(contactID: contact.id), to: client.connection, re: re)
+        settle(contact, response: answer.response, divID: answer.divID, by: by, reason: answer.reason, automatic: automatic)
+    }
+
+    /// Ends the pending request with an answer; a positive one starts the room.
+    private func settle(_ contact: Contact, response: Bool, divID: String, by: String, reason: String?, automatic: Bool) {
+        guard let pending = contact.pending else { return }
+        contact.pending = nil
+        let answered = VideoUpgradeAnswered(contactID: contact.id, requestID: pending.event.requestID, response: response,
+                                            divID: divID, by: by, reason: reason, automatic: automatic)
+        sendToMembers(answered, of: contact)
+        if pending.requesterRole == .customer {
+            for delegate in delegates(of: contact.agent) where "policy:\(delegate.hello.userId)" != by { send(answered, to: delegate.connection) }
+        }
+        logger.info("upgrade answered", metadata: ["contact": "\(contact.id)", "response": "\(response)", "by": "\(by)", "reason": "\(reason ?? "")"])
+        if response { startRoom(contact, request: pending.event, answer: answered) }
+    }
+
+    /// Called often by the server: expires requests and drops silent clients.
+    func tick(now: ContinuousClock.Instant) {
+        for contact in contacts.values {
+            if let pending = contact.pending, pending.deadline <= now {
+                settle(contact, response: false, divID: pending.event.divID, by: "hub", reason: "timeout", automatic: true)
+            }
+        }
+        for client in clients.values where now - client.lastSeen > policy.heartbeatTimeout {
+            logger.notice("heartbeat lost", metadata: ["participant": "\(client.participant.id)"])
+            drop(client.connection, reason: "connection lost")
+        }
+    }
+
+    /// When the next ``tick(now:)`` has work: the earliest request deadline or heartbeat expiry.
+    func nextDeadline() -> ContinuousClock.Instant? {
+        let requests = contacts.values.compactMap { $0.pending?.deadline }
+        let heartbeats = clients.values.map { $0.lastSeen + policy.heartbeatTimeout }
+        return (requests + heartbeats).min()
+    }
+
+    /// A client goes away (bye or dead): it leaves every contact and room.
+    func drop(_ connection: ConnectionID, reason: String) {
+        guard let client = clients.removeValue(forKey: connection) else { return }
+        identities[client.participant.id] = nil
+        for id in client.contacts {
+            if let contact = contacts[id] { close(contact, by: client.participant, reason: reason) }
+        }
+        for id in client.assignedRooms {
+            guard let room = rooms[id] else { continue }
+            room.recorder = nil
+            if room.members.contains(client.participant) { leaveRoom(room, client.participant, reason: reason) }
+            if rooms[id] != nil { assignRecorder(room) }
+        }
+    }
+
+    // MARK: Rooms
+
+    private func startRoom(_ contact: Contact, request: VideoUpgradeRequested, answer: VideoUpgradeAnswered) {
+        let roomID = Self.newID("rm")
+        let started = RecordRoom(contactID: contact.id, roomID: roomID, useAudio: request.useAudio, useVideo: request.useVideo,
+                                 mediaEndpoint: policy.mediaEndpoint, request: request, answer: answer)
+        let room = Room(id: roomID, contactID: contact.id, started: started)
+        contact.room = room
+        rooms[roomID] = room
+        sendToMembers(RoomStarted(contactID: contact.id, roomID: roomID, useAudio: request.useAudio, useVideo: request.useVideo,
+                                  mediaEndpoint: policy.mediaEndpoint), of: contact)
+        for key in ["customer:\(contact.customer)", "agent:\(contact.agent)"] {
+            if let connection = identities[key], let client = clients[connection] { join(room, client.participant) }
+        }
+        assignRecorder(room)
+    }
+
+    /// A participant joins: the others learn of it, it learns of them, and everyone gets the new order.
+    private func join(_ room: Room, _ participant: Participant) {
+        for member in room.members {
+            send(ParticipantEvent(contactID: room.contactID, roomID: room.id, eventName: "onJoined", participant: member), toUser: participant.role, participant.userId)
+        }
+        room.members.append(participant)
+        sendToRoom(ParticipantEvent(contactID: room.contactID, roomID: room.id, eventName: "onJoined", participant: participant), room, except: participant)
+        sendToRoom(ParticipantEvent(contactID: room.contactID, roomID: room.id, eventName: "onDynamicChanged", participants: room.members), room)
+    }
+
+    private func leaveRoom(_ room: Room, _ participant: Participant, reason: String) {
+        room.members.removeAll { $0 == participant }
+        sendToRoom(ParticipantEvent(contactID: room.contactID, roomID: room.id, eventName: "onLeft", participant: participant), room)
+        if room.humans.isEmpty {
+            endRoom(room, reason: "no participant left")
+        } else {
+            sendToRoom(ParticipantEvent(contactID: room.contactID, roomID: room.id, eventName: "onDynamicChanged", participants: room.members), room)
+        }
+    }
+
+    private func endRoom(_ room: Room, reason: String) {
+        let ended = RoomEnded(contactID: room.contactID, roomID: room.id, reason: reason)
+        if let contact = contacts[room.contactID] {
+            contact.room = nil
+            sendToMembers(ended, of: contact)
+        }
+        if let recorder = room.recorder {
+            send(ended, to: recorder)
+            clients[recorder]?.assignedRooms.remove(room.id)
+        }
+        rooms[room.id] = nil
+        logger.info("room ended", metadata: ["room": "\(room.id)", "reason": "\(reason)"])
+        assignWaitingRooms()
+    }
+
+    /// The least loaded recording client records the room; with none, it waits for one.
+    private func assignRecorder(_ room: Room) {
+        guard room.recorder == nil else { return }
+        let recorders = clients.values.filter(\.records)
+        guard let chosen = recorders.min(by: { ($0.assignedRooms.count, $0.hello.userId) < ($1.assignedRooms.count, $1.hello.userId) }) else {
+            logger.warning("no recorder connected", metadata: ["room": "\(room.id)"])
+            return
+        }
+        room.recorder = chosen.connection
+        chosen.assignedRooms.insert(room.id)
+        send(room.started, to: chosen.connection)
+    }
+
+    private func assignWaitingRooms() {
+        for room in rooms.values where room.recorder == nil { assignRecorder(room) }
+    }
+
+    private func joinRoom(_ join: JoinRoom, by client: Client) throws(ProtocolError) {
+        guard let room = rooms[join.roomID] else { throw ProtocolError(.notInRoom, "no active room \(join.roomID)") }
+        guard client.role == .recorder, room.recorder == client.connection else {
+            throw ProtocolError(.forbidden, "room \(join.roomID) was not assigned to this client")
+        }
+        guard !room.members.contains(client.participant) else { return }
+        self.join(room, client.participant)
+    }
+
+    private func rank(_ ranking: SpeakerRanking, by client: Client) throws(ProtocolError) {
+        guard let room = rooms[ranking.roomID], room.recorder == client.connection else {
+            throw ProtocolError(.forbidden, "only the room's recorder ranks speakers")
+        }
+        let ordered = ranking.ranking.compactMap { id in room.members.first { $0.id == id } }
+        guard !ordered.isEmpty else { throw ProtocolError(.invalidField, "ranking names no member of room \(room.id)") }
+        sendToRoom(ParticipantEvent(contactID: room.contactID, roomID: room.id, eventName: "onDynamicChanged", participants: ordered), room)
+        if ranking.loudestChanged {
+            sendToRoom(ParticipantEvent(contactID: room.contactID, roomID: room.id, eventName: "onLoudestChanged", participant: ordered[0]), room)
+        }
+    }
+
+    // MARK: Helpers
+
+    static func milliseconds(_ duration: Duration) -> Int {
+        Int(duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000)
+    }
+
+    /// A random id: contact and room ids are not guessable, though membership, not secrecy, protects them.
+    static func newID(_ prefix: String) -> String {
+        var generator = SystemRandomNumberGenerator()
+        return prefix + "-" + String(generator.next() & 0xffff_ffff_ffff, radix: 36)
+    }
+}

@@ -1,0 +1,165 @@
+/// Messages a client sends to the hub. Each checks its own fields in `validate()`.
+
+/// First message of every connection: who the client is.
+public struct Hello: WireMessage {
+    public static let type = "hello"
+    public var role: Role
+    /// The client's user id (customer, agent or recorder id). Not the envelope's `id`.
+    public var userId: String
+    public var name: String?
+    /// Agents: the queues this agent serves.
+    public var queues: [String]?
+    /// Recorders: agents this client answers upgrade requests for (policy delegate).
+    public var delegateFor: [String]?
+    /// Recorders: whether this client records rooms (a pure policy bot says false).
+    public var records: Bool?
+
+    public init(role: Role, userId: String, name: String? = nil, queues: [String]? = nil, delegateFor: [String]? = nil, records: Bool? = nil) {
+        self.role = role; self.userId = userId; self.name = name; self.queues = queues; self.delegateFor = delegateFor; self.records = records
+    }
+
+    public func validate() throws(ProtocolError) {
+        try Check.id(userId, "userId")
+        try Check.text(name ?? "", "name", max: SignalingProtocol.maxIDLength)
+        try Check.list(queues, "queues")
+        try Check.list(delegateFor, "delegateFor")
+        if role != .agent && queues != nil { throw ProtocolError(.invalidField, "only agents serve queues") }
+        if role != .recorder && delegateFor != nil { throw ProtocolError(.invalidField, "only recorders answer for agents") }
+    }
+}
+
+/// Keeps the connection alive; the hub answers `pong`.
+public struct Ping: WireMessage {
+    public static let type = "ping"
+    public init() {}
+}
+
+/// The client leaves: every contact, room and pending request it has ends as if its connection died.
+public struct Bye: WireMessage {
+    public static let type = "bye"
+    public init() {}
+}
+
+/// A customer opens a chat contact with a named agent or a queue (exactly one of the two).
+public struct OpenContact: WireMessage {
+    public static let type = "openContact"
+    public var agent: String?
+    public var queue: String?
+    public var attributes: [String: String]?
+
+    public init(agent: String? = nil, queue: String? = nil, attributes: [String: String]? = nil) {
+        self.agent = agent; self.queue = queue; self.attributes = attributes
+    }
+
+    public func validate() throws(ProtocolError) {
+        guard (agent == nil) != (queue == nil) else { throw ProtocolError(.invalidField, "give exactly one of agent or queue") }
+        try Check.optionalID(agent, "agent")
+        try Check.optionalID(queue, "queue")
+        try Check.attributes(attributes)
+    }
+}
+
+/// A chat line in a contact.
+public struct SendChat: WireMessage {
+    public static let type = "chat"
+    public var contactID: String
+    public var text: String
+
+    public init(contactID: String, text: String) { self.contactID = contactID; self.text = text }
+
+    public func validate() throws(ProtocolError) {
+        try Check.id(contactID, "contactID")
+        try Check.text(text, "text", max: SignalingProtocol.maxTextLength, allowEmpty: false)
+    }
+}
+
+/// `contact.requestVideoUpgrade(divID, useAudio, useVideo)`.
+public struct RequestVideoUpgrade: WireMessage {
+    public static let type = "requestVideoUpgrade"
+    public var contactID: String
+    public var divID: String
+    public var useAudio: Bool
+    public var useVideo: Bool
+
+    public init(contactID: String, divID: String, useAudio: Bool, useVideo: Bool) {
+        self.contactID = contactID; self.divID = divID; self.useAudio = useAudio; self.useVideo = useVideo
+    }
+
+    public func validate() throws(ProtocolError) {
+        try Check.id(contactID, "contactID")
+        try Check.text(divID, "divID", max: SignalingProtocol.maxIDLength)
+        if !useAudio && !useVideo { throw ProtocolError(.invalidField, "useAudio and useVideo are both false") }
+    }
+}
+
+/// `contact.responseVideoUpgrade(accept, divID)`; a policy delegate also names the agent it answers for.
+public struct ResponseVideoUpgrade: WireMessage {
+    public static let type = "responseVideoUpgrade"
+    public var contactID: String
+    public var response: Bool
+    public var divID: String
+    /// Delegates only: the agent this answer is given for.
+    public var onBehalfOf: String?
+    /// Why (shown to both sides; a policy's reason).
+    public var reason: String?
+
+    public init(contactID: String, response: Bool, divID: String, onBehalfOf: String? = nil, reason: String? = nil) {
+        self.contactID = contactID; self.response = response; self.divID = divID; self.onBehalfOf = onBehalfOf; self.reason = reason
+    }
+
+    public func validate() throws(ProtocolError) {
+        try Check.id(contactID, "contactID")
+        try Check.text(divID, "divID", max: SignalingProtocol.maxIDLength)
+        try Check.optionalID(onBehalfOf, "onBehalfOf")
+        try Check.text(reason ?? "", "reason", max: SignalingProtocol.maxTextLength)
+    }
+}
+
+/// Leaves the contact's video room (`videoDisconnecAndDestruct` on the CTLive page).
+public struct VideoDisconnect: WireMessage {
+    public static let type = "videoDisconnectAndDestruct"
+    public var contactID: String
+
+    public init(contactID: String) { self.contactID = contactID }
+
+    public func validate() throws(ProtocolError) { try Check.id(contactID, "contactID") }
+}
+
+/// Leaves a contact altogether (ends the chat for this member).
+public struct LeaveContact: WireMessage {
+    public static let type = "leaveContact"
+    public var contactID: String
+
+    public init(contactID: String) { self.contactID = contactID }
+
+    public func validate() throws(ProtocolError) { try Check.id(contactID, "contactID") }
+}
+
+/// A recorder joins the room it was assigned (`recordRoom`).
+public struct JoinRoom: WireMessage {
+    public static let type = "joinRoom"
+    public var roomID: String
+
+    public init(roomID: String) { self.roomID = roomID }
+
+    public func validate() throws(ProtocolError) { try Check.id(roomID, "roomID") }
+}
+
+/// A recorder's active-speaker result for a room it records: the hub turns it into
+/// `onLoudestChanged` / `onDynamicChanged` for the room's members.
+public struct SpeakerRanking: WireMessage {
+    public static let type = "speakerRanking"
+    public var roomID: String
+    /// Participant ids (`role:userId`), loudest first.
+    public var ranking: [String]
+    public var loudestChanged: Bool
+
+    public init(roomID: String, ranking: [String], loudestChanged: Bool) {
+        self.roomID = roomID; self.ranking = ranking; self.loudestChanged = loudestChanged
+    }
+
+    public func validate() throws(ProtocolError) {
+        try Check.id(roomID, "roomID")
+        try Check.list(ranking, "ranking")
+    }
+}

@@ -1,0 +1,119 @@
+import Foundation
+
+/// A message type of the protocol. `type` is its `"type"` on the wire.
+public protocol WireMessage: Codable, Sendable {
+    static var type: String { get }
+    /// Checks field values beyond their JSON types. Called on every message read from the network.
+    func validate() throws(ProtocolError)
+}
+
+extension WireMessage {
+    public func validate() throws(ProtocolError) {}
+}
+
+/// A decoded message with its envelope: `id` names a request, `re` the request a reply answers.
+public struct Envelope: Sendable {
+    public var id: Int?
+    public var re: Int?
+    public var message: any WireMessage
+}
+
+/// Encodes and decodes the protocol's messages for one direction.
+public struct WireCodec: Sendable {
+    private let types: [String: any WireMessage.Type]
+
+    /// Messages clients send; the hub decodes with this.
+    public static let clientToHub = WireCodec([
+        Hello.self, Ping.self, Bye.self, OpenContact.self, SendChat.self, RequestVideoUpgrade.self,
+        ResponseVideoUpgrade.self, VideoDisconnect.self, LeaveContact.self, JoinRoom.self, SpeakerRanking.self,
+    ])
+
+    /// Messages the hub sends; clients decode with this.
+    public static let hubToClient = WireCodec([
+        Welcome.self, OK.self, ErrorReply.self, Pong.self, ContactOpened.self, ContactClosed.self, ChatEvent.self,
+        VideoUpgradeRequested.self, VideoUpgradeAnswered.self, VideoUpgradeCancelled.self, RoomStarted.self,
+        RoomEnded.self, RecordRoom.self, ParticipantEvent.self,
+    ])
+
+    private init(_ list: [any WireMessage.Type]) {
+        types = Dictionary(uniqueKeysWithValues: list.map { ($0.type, $0) })
+    }
+
+    private struct Header: Decodable {
+        var v: Int?
+        var type: String?
+        var id: Int?
+        var re: Int?
+    }
+
+    /// The envelope's `id`, read leniently so that an error reply can name the request even when the rest is bad.
+    public static func peekID(_ data: Data) -> Int? {
+        try? JSONDecoder().decode(Header.self, from: data).id
+    }
+
+    /// Decodes and validates one message. Unknown fields are ignored.
+    public func decode(_ data: Data) throws(ProtocolError) -> Envelope {
+        if data.count > SignalingProtocol.maxMessageBytes {
+            throw ProtocolError(.tooLarge, "message of \(data.count) bytes; the limit is \(SignalingProtocol.maxMessageBytes)")
+        }
+        let decoder = JSONDecoder()
+        let header: Header
+        do { header = try decoder.decode(Header.self, from: data) } catch {
+            throw ProtocolError(.badJSON, "not a JSON object with v, type and id fields of the right types")
+        }
+        guard let version = header.v else { throw ProtocolError(.invalidField, "missing field v (protocol version)") }
+        guard version == SignalingProtocol.version else {
+            throw ProtocolError(.unsupportedVersion, "protocol version \(version) is not supported; this hub speaks \(SignalingProtocol.version)")
+        }
+        guard let typeName = header.type else { throw ProtocolError(.invalidField, "missing field type") }
+        guard let type = types[typeName] else {
+            throw ProtocolError(.unknownType, "unknown message type '\(typeName.prefix(64))'")
+        }
+        let message: any WireMessage
+        do { message = try decoder.decode(type, from: data) } catch {
+            throw ProtocolError(.invalidField, "\(typeName): \(Self.describe(error))")
+        }
+        try message.validate()
+        return Envelope(id: header.id, re: header.re, message: message)
+    }
+
+    /// A short, client-safe description of a decoding failure: the field path and what was wrong.
+    private static func describe(_ error: any Error) -> String {
+        guard let error = error as? DecodingError else { return "malformed" }
+        func path(_ context: DecodingError.Context) -> String {
+            context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
+        }
+        switch error {
+        case .keyNotFound(let key, _): return "missing field \(key.stringValue)"
+        case .typeMismatch(_, let context): return "field \(path(context)) has the wrong type"
+        case .valueNotFound(_, let context): return "field \(path(context)) is null"
+        case .dataCorrupted(let context): return "field \(path(context)) is invalid"
+        @unknown default: return "malformed"
+        }
+    }
+
+    /// Encodes a message with its envelope.
+    public static func encode(_ message: some WireMessage, id: Int? = nil, re: Int? = nil) -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        // Encoding our own value types cannot fail: they hold only strings, numbers, bools and arrays of them.
+        return try! encoder.encode(Outgoing(message: message, id: id, re: re))
+    }
+
+    private struct Outgoing<M: WireMessage>: Encodable {
+        let message: M
+        let id: Int?
+        let re: Int?
+
+        enum Keys: String, CodingKey { case v, type, id, re }
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: Keys.self)
+            try container.encode(SignalingProtocol.version, forKey: .v)
+            try container.encode(M.type, forKey: .type)
+            try container.encodeIfPresent(id, forKey: .id)
+            try container.encodeIfPresent(re, forKey: .re)
+            try message.encode(to: encoder)   // the message's fields go in the same object
+        }
+    }
+}
