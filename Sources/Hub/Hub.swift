@@ -35,7 +35,7 @@ public final class Hub: Sendable {
     private let logger: Logger
     private let wakeup: WakeupSignal
     private let stopping = Atomic<Bool>(false)
-    private let thread = Mutex<Thread?>(nil)
+    private let started = Atomic<Bool>(false)
     private let finished = DispatchSemaphore(value: 0)
     private let stats = Mutex(Statistics())
 
@@ -63,7 +63,7 @@ public final class Hub: Sendable {
     /// - Returns: the endpoint bound (with the port chosen when the configuration asked for port 0).
     public func start() throws -> String {
         try Self.checkEndpoint(configuration)
-        let bound = Mutex<Result<String, any Error>?>(nil)
+        let bound = Mutex<Result<String, HubStartError>?>(nil)
         let ready = DispatchSemaphore(value: 0)
         let newThread = Thread { [self] in
             let server: HubServer
@@ -71,7 +71,7 @@ public final class Hub: Sendable {
                 server = try HubServer(hub: self, logger: logger)
                 bound.withLock { $0 = .success(server.endpoint) }
             } catch {
-                bound.withLock { $0 = .failure(error) }
+                bound.withLock { $0 = .failure(HubStartError(description: "\(error)")) }
                 ready.signal()
                 finished.signal()
                 return
@@ -83,13 +83,14 @@ public final class Hub: Sendable {
         newThread.name = "ctlive-hub"
         newThread.start()
         ready.wait()
-        thread.withLock { $0 = newThread }
-        return try bound.withLock { $0! }.get()
+        started.store(true, ordering: .releasing)
+        let result = bound.withLock { $0 }
+        return try result!.get()
     }
 
     /// Stops serving and waits for the hub thread to close its sockets.
     public func stop() {
-        guard thread.withLock({ $0 }) != nil, !stopping.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        guard started.load(ordering: .acquiring), !stopping.exchange(true, ordering: .acquiringAndReleasing) else { return }
         wakeup.raise()
         finished.wait()
     }

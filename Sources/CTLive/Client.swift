@@ -1,0 +1,158 @@
+import Foundation
+import Logging
+import Signaling
+import Synchronization
+import ZeroMQ
+
+/// CURVE settings of a client: the hub's public key and the client's own pair (all Z85).
+public struct CurveClientKeys: Codable, Sendable {
+    public var serverPublicKey: String
+    public var publicKey: String
+    public var secretKey: String
+
+    public init(serverPublicKey: String, publicKey: String, secretKey: String) {
+        self.serverPublicKey = serverPublicKey; self.publicKey = publicKey; self.secretKey = secretKey
+    }
+}
+
+/// Who connects where.
+public struct ClientConfiguration: Sendable {
+    public var hub: String
+    public var hello: Hello
+    public var curve: CurveClientKeys?
+    /// How long `connect()` and each request wait for the hub's reply.
+    public var replyTimeout: Duration = .seconds(5)
+
+    public init(hub: String, hello: Hello, curve: CurveClientKeys? = nil) {
+        self.hub = hub; self.hello = hello; self.curve = curve
+    }
+}
+
+/// What can go wrong on the client side.
+public enum ClientError: Error, CustomStringConvertible, Sendable {
+    /// The hub refused the request; nothing changed there.
+    case refused(ProtocolError)
+    /// No reply in time: the hub is unreachable, or refused the connection (CURVE).
+    case timedOut(String)
+    case disconnected(String)
+    /// Too many requests queued for the I/O thread.
+    case overloaded
+    case transport(ZMQError)
+
+    public var description: String {
+        switch self {
+        case .refused(let error): "hub refused: \(error)"
+        case .timedOut(let what): "no reply from the hub \(what)"
+        case .disconnected(let reason): "disconnected: \(reason)"
+        case .overloaded: "too many requests queued"
+        case .transport(let error): "transport: \(error)"
+        }
+    }
+}
+
+/// A connection to a CTLive hub: the SDK's entry point.
+///
+/// The ZeroMQ socket lives on a thread of the client's own; calls from any thread or task go to it
+/// through a bounded queue. Event handlers run on that thread, in order: keep them short (start a
+/// `Task` for slow work). ``events`` carries the same events as an `AsyncStream`.
+public final class CTLiveClient: Sendable {
+    public let configuration: ClientConfiguration
+    let logger: Logger
+    private let io: ClientIO
+    private let state = Mutex(State())
+    /// Every event, in order; holds the newest 10,000 when nobody reads it.
+    public let events: AsyncStream<ClientEvent>
+    private let eventSink: AsyncStream<ClientEvent>.Continuation
+
+    struct State {
+        var contacts: [String: Contact] = [:]
+        var handlers: [@Sendable (ClientEvent) -> Void] = []
+        var participant: Participant?
+    }
+
+    public init(configuration: ClientConfiguration, logger: Logger = Logger(label: "ctlive.client")) {
+        self.configuration = configuration
+        self.logger = logger
+        (events, eventSink) = AsyncStream.makeStream(of: ClientEvent.self, bufferingPolicy: .bufferingNewest(10_000))
+        io = ClientIO(configuration: configuration, logger: logger)
+        io.deliver = { [weak self] event in self?.dispatch(event) }
+    }
+
+    deinit { io.stop() }
+
+    /// This client in rooms, once connected.
+    public var participant: Participant? { state.withLock { $0.participant } }
+
+    /// Connects and says hello. Throws ``ClientError/refused(_:)`` if the hub refuses the identity,
+    /// ``ClientError/timedOut(_:)`` if it does not answer.
+    @discardableResult
+    public func connect() async throws(ClientError) -> Welcome {
+        try io.start()
+        let reply = try await request(configuration.hello)
+        guard let welcome = reply as? Welcome else { throw .disconnected("unexpected reply to hello") }
+        io.setHeartbeat(interval: .milliseconds(welcome.heartbeatMs), timeout: .milliseconds(welcome.heartbeatTimeoutMs))
+        state.withLock { $0.participant = welcome.participant }
+        return welcome
+    }
+
+    /// Says goodbye and closes the connection; contacts and rooms end for the others at once.
+    public func close() async {
+        _ = try? await request(Bye(), timeout: .seconds(1))
+        io.stop()
+    }
+
+    /// Sends a request and waits for the hub's `ok` (or another reply); an `error` reply throws.
+    @discardableResult
+    public func request(_ message: some WireMessage, timeout: Duration? = nil) async throws(ClientError) -> any WireMessage {
+        let reply = try await io.request(message, timeout: timeout ?? configuration.replyTimeout)
+        if let error = reply as? ErrorReply { throw .refused(ProtocolError(error.code, error.message)) }
+        return reply
+    }
+
+    /// Sends without waiting for the reply; a refusal arrives as an ``ClientEvent/error(_:)`` event.
+    public func post(_ message: some WireMessage) throws(ClientError) {
+        try io.post(message)
+    }
+
+    /// Registers a handler for every event (runs on the client's I/O thread).
+    public func onEvent(_ handler: @escaping @Sendable (ClientEvent) -> Void) {
+        state.withLock { $0.handlers.append(handler) }
+    }
+
+    // MARK: Contacts
+
+    /// A customer opens a chat with a named agent (or a queue's agent) and gets its ``Contact``.
+    public func openContact(agent: String? = nil, queue: String? = nil, attributes: [String: String] = [:]) async throws(ClientError) -> Contact {
+        let reply = try await request(OpenContact(agent: agent, queue: queue, attributes: attributes.isEmpty ? nil : attributes))
+        guard let id = (reply as? OK)?.contactID else { throw .disconnected("unexpected reply to openContact") }
+        // contactOpened may arrive before or after the reply; either path makes the Contact.
+        return contact(id: id, customer: participant?.userId ?? "", agent: agent ?? "", queue: queue, attributes: attributes)
+    }
+
+    /// The contacts this client knows, by id.
+    public var contacts: [String: Contact] { state.withLock { $0.contacts } }
+
+    private func contact(id: String, customer: String, agent: String, queue: String?, attributes: [String: String]) -> Contact {
+        state.withLock { state in
+            if let existing = state.contacts[id] { return existing }
+            let made = Contact(client: self, id: id, customer: customer, agent: agent, queue: queue, attributes: attributes)
+            state.contacts[id] = made
+            return made
+        }
+    }
+
+    /// On the I/O thread: route an event to its contact, the handlers and the stream.
+    private func dispatch(_ event: ClientEvent) {
+        if case .contactOpened(let opened) = event {
+            let contact = contact(id: opened.contactID, customer: opened.customer, agent: opened.agent, queue: opened.queue, attributes: opened.attributes)
+            contact.update(opened)
+        }
+        if let id = event.contactID, let contact = state.withLock({ $0.contacts[id] }) {
+            contact.deliver(event)
+        }
+        for handler in state.withLock({ $0.handlers }) { handler(event) }
+        eventSink.yield(event)
+        if case .contactClosed(let closed) = event { _ = state.withLock { $0.contacts.removeValue(forKey: closed.contactID) } }
+        if case .disconnected = event { eventSink.finish() }
+    }
+}

@@ -1,0 +1,100 @@
+import Signaling
+
+/// Everything a client hears from the hub, typed.
+public enum ClientEvent: Sendable {
+    case contactOpened(ContactOpened)
+    case contactClosed(ContactClosed)
+    case chat(ChatEvent)
+    /// The other member asked to escalate (CTLive event `requestVideoUpgrade`).
+    case requestVideoUpgrade(VideoUpgradeRequested)
+    /// The answer (CTLive event `responseVideoUpgrade`, with `response`).
+    case responseVideoUpgrade(VideoUpgradeAnswered)
+    case requestCancelled(VideoUpgradeCancelled)
+    /// The room started; media is engaged automatically.
+    case roomStarted(RoomStarted)
+    case roomEnded(RoomEnded)
+    /// `onJoined`, `onLeft`, `onDynamicChanged`, `onLoudestChanged`.
+    case participant(ParticipantEvent)
+    /// Recorders: the hub chose this client to record a room.
+    case recordRoom(RecordRoom)
+    /// The hub refused something this client sent without waiting for the reply.
+    case error(ErrorReply)
+    /// The connection to the hub is gone (heartbeat lost, or closed).
+    case disconnected(reason: String)
+
+    /// The CTLive event name: what `Contact.on(_:_:)` registers for.
+    public var name: String {
+        switch self {
+        case .contactOpened: "contactOpened"
+        case .contactClosed: "contactClosed"
+        case .chat: "chat"
+        case .requestVideoUpgrade: "requestVideoUpgrade"
+        case .responseVideoUpgrade: "responseVideoUpgrade"
+        case .requestCancelled: "requestVideoUpgradeCancelled"
+        case .roomStarted: "roomStarted"
+        case .roomEnded: "roomEnded"
+        case .participant: "participant"
+        case .recordRoom: "recordRoom"
+        case .error: "error"
+        case .disconnected: "disconnected"
+        }
+    }
+
+    /// The contact the event concerns, if any.
+    public var contactID: String? {
+        switch self {
+        case .contactOpened(let e): e.contactID
+        case .contactClosed(let e): e.contactID
+        case .chat(let e): e.contactID
+        case .requestVideoUpgrade(let e): e.contactID
+        case .responseVideoUpgrade(let e): e.contactID
+        case .requestCancelled(let e): e.contactID
+        case .roomStarted(let e): e.contactID
+        case .roomEnded(let e): e.contactID
+        case .participant(let e): e.contactID
+        case .recordRoom(let e): e.contactID
+        case .error, .disconnected: nil
+        }
+    }
+
+    /// `event.response` of the CTLive page: the answer of a `responseVideoUpgrade` event.
+    public var response: Bool? {
+        if case .responseVideoUpgrade(let answer) = self { return answer.response }
+        return nil
+    }
+
+    /// The wire message behind the event (nil for `disconnected`).
+    public var message: (any WireMessage)? {
+        switch self {
+        case .contactOpened(let e): e
+        case .contactClosed(let e): e
+        case .chat(let e): e
+        case .requestVideoUpgrade(let e): e
+        case .responseVideoUpgrade(let e): e
+        case .requestCancelled(let e): e
+        case .roomStarted(let e): e
+        case .roomEnded(let e): e
+        case .participant(let e): e
+        case .recordRoom(let e): e
+        case .error(let e): e
+        case .disconnected: nil
+        }
+    }
+
+    init?(_ message: any WireMessage) {
+        switch message {
+        case let m as ContactOpened: self = .contactOpened(m)
+        case let m as ContactClosed: self = .contactClosed(m)
+        case let m as ChatEvent: self = .chat(m)
+        case let m as VideoUpgradeRequested: self = .requestVideoUpgrade(m)
+        case let m as VideoUpgradeAnswered: self = .responseVideoUpgrade(m)
+        case let m as VideoUpgradeCancelled: self = .requestCancelled(m)
+        case let m as RoomStarted: self = .roomStarted(m)
+        case let m as RoomEnded: self = .roomEnded(m)
+        case let m as ParticipantEvent: self = .participant(m)
+        case let m as RecordRoom: self = .recordRoom(m)
+        case let m as ErrorReply: self = .error(m)
+        default: return nil
+        }
+    }
+}

@@ -1,0 +1,234 @@
+import Foundation
+import Logging
+import Signaling
+import Synchronization
+import ZeroMQ
+
+/// The client's I/O thread: owns the DEALER socket; everything else reaches it through `shared`.
+final class ClientIO: Sendable {
+    private struct Waiting {
+        let continuation: CheckedContinuation<Result<any WireMessage, ClientError>, Never>
+        let deadline: ContinuousClock.Instant
+        let what: String
+    }
+
+    private struct Shared {
+        var outbox: [Data] = []
+        var waiting: [Int: Waiting] = [:]
+        var nextID = 1
+        var running = false
+        var stopRequested = false
+        var heartbeat: (interval: Duration, timeout: Duration)?
+        var deliver: (@Sendable (ClientEvent) -> Void)?
+    }
+
+    /// Requests queued for the thread; more fail with ``ClientError/overloaded``.
+    static let outboxLimit = 4096
+
+    private let configuration: ClientConfiguration
+    private let logger: Logger
+    private let wakeup: WakeupSignal
+    private let shared = Mutex(Shared())
+    private let finished = DispatchSemaphore(value: 0)
+
+    init(configuration: ClientConfiguration, logger: Logger) {
+        self.configuration = configuration
+        self.logger = logger
+        self.wakeup = try! WakeupSignal()   // fails only when out of file descriptors
+    }
+
+    /// Where events go; set before ``start()``.
+    var deliver: (@Sendable (ClientEvent) -> Void)? {
+        get { shared.withLock { $0.deliver } }
+        set { shared.withLock { $0.deliver = newValue } }
+    }
+
+    func setHeartbeat(interval: Duration, timeout: Duration) {
+        shared.withLock { $0.heartbeat = (interval, timeout) }
+    }
+
+    func start() throws(ClientError) {
+        guard shared.withLock({ state in
+            defer { state.running = true }
+            return !state.running
+        }) else { return }
+        let ready = DispatchSemaphore(value: 0)
+        let failure = Mutex<ClientError?>(nil)
+        let thread = Thread { [self] in
+            let socket: Socket
+            do throws(ZMQError) {
+                socket = try makeSocket()
+            } catch {
+                failure.withLock { $0 = .transport(error) }
+                ready.signal()
+                finished.signal()
+                return
+            }
+            ready.signal()
+            loop(socket)
+            finished.signal()
+        }
+        thread.name = "ctlive-client"
+        thread.start()
+        ready.wait()
+        if let error = failure.withLock({ $0 }) {
+            shared.withLock { $0.running = false }
+            throw error
+        }
+    }
+
+    private func makeSocket() throws(ZMQError) -> Socket {
+        let socket = try Socket(try Context(), .dealer)
+        try socket.setLinger(milliseconds: 200)
+        try socket.setMaxMessageSize(SignalingProtocol.transportMaxMessageBytes)
+        try socket.setHeartbeat(intervalMilliseconds: 1000, timeoutMilliseconds: 5000)
+        if let curve = configuration.curve {
+            try socket.makeCurveClient(CurveKeyPair(publicKey: curve.publicKey, secretKey: curve.secretKey), serverKey: curve.serverPublicKey)
+        }
+        try socket.connect(configuration.hub)
+        return socket
+    }
+
+    func stop() {
+        let wasRunning = shared.withLock { state in
+            let was = state.running && !state.stopRequested
+            state.stopRequested = true
+            return was
+        }
+        guard wasRunning else { return }
+        wakeup.raise()
+        finished.wait()
+    }
+
+    func request(_ message: some WireMessage, timeout: Duration) async throws(ClientError) -> any WireMessage {
+        let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<any WireMessage, ClientError>, Never>) in
+            let deadline = ContinuousClock.now + timeout
+            let refusal: ClientError? = shared.withLock { state in
+                guard state.running, !state.stopRequested else { return .disconnected("not connected") }
+                guard state.outbox.count < Self.outboxLimit else { return .overloaded }
+                let id = state.nextID
+                state.nextID += 1
+                state.waiting[id] = Waiting(continuation: continuation, deadline: deadline, what: "to \(type(of: message).type)")
+                state.outbox.append(WireCodec.encode(message, id: id))
+                return nil
+            }
+            if let refusal { continuation.resume(returning: .failure(refusal)) } else { wakeup.raise() }
+        }
+        return try result.get()
+    }
+
+    func post(_ message: some WireMessage) throws(ClientError) {
+        let refusal: ClientError? = shared.withLock { state in
+            guard state.running, !state.stopRequested else { return .disconnected("not connected") }
+            guard state.outbox.count < Self.outboxLimit else { return .overloaded }
+            state.outbox.append(WireCodec.encode(message))
+            return nil
+        }
+        if let refusal { throw refusal }
+        wakeup.raise()
+    }
+
+    // MARK: The thread
+
+    private func loop(_ socket: Socket) {
+        var poller = Poller()
+        do {
+            try poller.add(.socket(socket))
+            try poller.add(.fileDescriptor(wakeup.fileDescriptor))
+        } catch {
+            end(reason: "poller: \(error)")
+            return
+        }
+        let clock = ContinuousClock()
+        var lastHeard = clock.now
+        var lastSent = clock.now
+        while true {
+            let (outgoing, stop, heartbeat, nextDeadline) = shared.withLock { state in
+                defer { state.outbox.removeAll(keepingCapacity: true) }
+                return (state.outbox, state.stopRequested, state.heartbeat, state.waiting.values.map(\.deadline).min())
+            }
+            if stop {
+                end(reason: "closed")
+                return
+            }
+            for data in outgoing {
+                do { try socket.send([data], wait: false) } catch {
+                    logger.warning("send to hub failed: \(error)")
+                }
+                lastSent = clock.now
+            }
+            let now = clock.now
+            if let heartbeat {
+                if now - lastHeard > heartbeat.timeout {
+                    end(reason: "heartbeat lost: no word from the hub in \(heartbeat.timeout)")
+                    return
+                }
+                if now - lastSent >= heartbeat.interval {
+                    try? socket.send([WireCodec.encode(Ping())], wait: false)
+                    lastSent = now
+                }
+            }
+            expireWaiting(now: now)
+            var waitMs = 100
+            if let heartbeat { waitMs = min(waitMs, Self.milliseconds(heartbeat.interval - (now - lastSent))) }
+            if let nextDeadline { waitMs = min(waitMs, Self.milliseconds(nextDeadline - now) + 1) }
+            let ready: [Int]
+            do { ready = try poller.poll(timeoutMilliseconds: max(0, waitMs)) } catch {
+                end(reason: "poll: \(error)")
+                return
+            }
+            if ready.contains(1) { wakeup.clear() }
+            if ready.contains(0) {
+                while let (message, _) = try? socket.receive(wait: false) {
+                    lastHeard = clock.now
+                    receive(message)
+                }
+            }
+        }
+    }
+
+    private func receive(_ message: Message) {
+        guard message.frames.count == 1 else {
+            logger.warning("ignoring a \(message.frames.count)-frame message from the hub")
+            return
+        }
+        let envelope: Envelope
+        do { envelope = try WireCodec.hubToClient.decode(message.frames[0]) } catch {
+            logger.warning("ignoring a bad message from the hub: \(error)")
+            return
+        }
+        if let re = envelope.re, let waiting = shared.withLock({ $0.waiting.removeValue(forKey: re) }) {
+            waiting.continuation.resume(returning: .success(envelope.message))
+            return
+        }
+        if envelope.message is Pong || envelope.message is OK { return }
+        if let event = ClientEvent(envelope.message) { shared.withLock { $0.deliver }?(event) }
+    }
+
+    private func expireWaiting(now: ContinuousClock.Instant) {
+        let expired = shared.withLock { state in
+            let ids = state.waiting.filter { $0.value.deadline <= now }.map(\.key)
+            return ids.compactMap { state.waiting.removeValue(forKey: $0) }
+        }
+        for waiting in expired { waiting.continuation.resume(returning: .failure(.timedOut(waiting.what))) }
+    }
+
+    /// The thread ends: every waiting request fails, and the owner hears `disconnected`.
+    private func end(reason: String) {
+        let (waiting, deliver) = shared.withLock { state in
+            defer {
+                state.waiting.removeAll()
+                state.outbox.removeAll()
+                state.stopRequested = true
+            }
+            return (Array(state.waiting.values), state.deliver)
+        }
+        for entry in waiting { entry.continuation.resume(returning: .failure(.disconnected(reason))) }
+        logger.debug("client I/O ended: \(reason)")
+        deliver?(.disconnected(reason: reason))
+    }
+
+    private static func milliseconds(_ duration: Duration) -> Int {
+        Int(duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000)
+    }
+}
