@@ -142,6 +142,7 @@ final class ClientIO: Sendable {
         let clock = ContinuousClock()
         var lastHeard = clock.now
         var lastSent = clock.now
+        var unsent: [Data] = []
         while true {
             let (outgoing, stop, heartbeat, nextDeadline) = shared.withLock { state in
                 defer { state.outbox.removeAll(keepingCapacity: true) }
@@ -151,11 +152,20 @@ final class ClientIO: Sendable {
                 end(reason: "closed")
                 return
             }
-            for data in outgoing {
-                do { try socket.send([data], wait: false) } catch {
-                    logger.warning("send to hub failed: \(error)")
+            // Until the connection is up a DEALER refuses to queue (EAGAIN): keep those and retry.
+            unsent.append(contentsOf: outgoing)
+            while let data = unsent.first {
+                do throws(ZMQError) {
+                    try socket.send([data], wait: false)
+                    unsent.removeFirst()
+                    lastSent = clock.now
+                } catch {
+                    if !error.isWouldBlock {
+                        logger.warning("send to hub failed: \(error)")
+                        unsent.removeFirst()
+                    }
+                    break
                 }
-                lastSent = clock.now
             }
             let now = clock.now
             if let heartbeat {
@@ -169,7 +179,7 @@ final class ClientIO: Sendable {
                 }
             }
             expireWaiting(now: now)
-            var waitMs = 100
+            var waitMs = unsent.isEmpty ? 100 : 5
             if let heartbeat { waitMs = min(waitMs, Self.milliseconds(heartbeat.interval - (now - lastSent))) }
             if let nextDeadline { waitMs = min(waitMs, Self.milliseconds(nextDeadline - now) + 1) }
             let ready: [Int]

@@ -485,7 +485,7 @@ final class HubState {
         guard room.recorder == nil else { return }
         let recorders = clients.values.filter(\.records)
         guard let chosen = recorders.min(by: { ($0.assignedRooms.count, $0.hello.userId) < ($1.assignedRooms.count, $1.hello.userId) }) else {
-            logger.warning("no recorder connected", metadata: ["room": "\(room.id)"])
+            logger.notice("no recorder connected", metadata: ["room": "\(room.id)"])
             return
         }
         room.recorder = chosen.connection

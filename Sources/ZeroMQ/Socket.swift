@@ -207,7 +207,8 @@ public final class Socket {
             }
             if frames.count < maxFrames {
                 frames.append(Data(bytes: zmq_msg_data(&msg), count: zmq_msg_size(&msg)))
-                if frames.count == 1, let property = zmq_msg_gets(&msg, "User-Id") {
+                // A ROUTER's routing-id frame is made locally and carries no metadata: ask every frame.
+                if userID == nil, let property = zmq_msg_gets(&msg, "User-Id") {
                     userID = String(cString: property)
                 }
             } else {
