@@ -1,7 +1,92 @@
 import ArgumentParser
+import CTLive
+import Foundation
+import Signaling
 
-// Placeholder until this command is written.
+/// `ctlive agent`: an agent that serves its contacts and answers upgrade requests.
 struct AgentCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "agent", abstract: "(not yet built)")
-    func run() async throws { throw ValidationError("'agent' is not built yet") }
+    static let configuration = CommandConfiguration(
+        commandName: "agent", abstract: "Serve an agent's contacts and answer video upgrade requests.")
+
+    enum Answer: String, EnumerableFlag {
+        case accept, refuse, ask
+
+        static func help(for value: Answer) -> ArgumentHelp? {
+            switch value {
+            case .accept: "Accept every request."
+            case .refuse: "Refuse every request."
+            case .ask: "Ask on the terminal and wait for y/n."
+            }
+        }
+    }
+
+    @Option(help: "The agent's id.")
+    var id: String
+
+    @Option(name: .customLong("queue"), help: "A queue this agent serves (repeatable).")
+    var queues: [String] = []
+
+    @Flag(exclusivity: .exclusive, help: "How to answer requests.")
+    var answer: Answer
+
+    @Option(help: "Stop after this many seconds (default: until SIGINT/SIGTERM).")
+    var seconds: Double?
+
+    @Option(help: "The divID of the agent's video panel.")
+    var div = "videoPanel"
+
+    @OptionGroup var client: ClientOptions
+
+    func run() async throws {
+        let hello = Hello(role: .agent, userId: id, queues: queues.isEmpty ? nil : queues)
+        do { try hello.validate() } catch { throw ValidationError(error.message) }
+        let connection = try await client.connect(hello, label: "ctlive.agent")
+        let (json, answer, div) = (client.json, answer, div)
+        let prompts = AskQueue()
+        connection.onEvent { event in
+            Output.print(event, json: json)
+            guard case .requestVideoUpgrade(let request) = event, request.facts == nil else { return }
+            Task {
+                let accept: Bool
+                switch answer {
+                case .accept: accept = true
+                case .refuse: accept = false
+                case .ask: accept = await prompts.ask("Accept \(request.from.id)'s request to upgrade contact \(request.contactID) (audio \(request.useAudio), video \(request.useVideo))? [y/N] ")
+                }
+                do {
+                    try await connection.request(ResponseVideoUpgrade(contactID: request.contactID, response: accept, divID: div))
+                } catch {
+                    FileHandle.standardError.write(Data("error: answering \(request.contactID): \(error)\n".utf8))
+                }
+            }
+        }
+        if json { Output.line(["event": "ready", "participant": connection.participant?.id ?? ""]) } else {
+            Output.line("agent \(id) connected to \(client.hub)")
+        }
+        let done = Task { await Shutdown.wait(seconds: seconds) }
+        let lost = Task { for await event in connection.events { if case .disconnected = event { return } } }
+        _ = await firstOf(done, lost)
+        await connection.close()
+    }
+}
+
+/// Waits for whichever of two tasks ends first.
+func firstOf(_ a: Task<String?, Never>, _ b: Task<Void, Never>) async {
+    await withTaskGroup(of: Void.self) { group in
+        group.addTask { _ = await a.value }
+        group.addTask { await b.value }
+        await group.next()
+        group.cancelAll()
+        a.cancel()
+        b.cancel()
+    }
+}
+
+/// Asks one terminal question at a time.
+actor AskQueue {
+    func ask(_ question: String) -> Bool {
+        FileHandle.standardError.write(Data(question.utf8))
+        let reply = readLine()?.trimmingCharacters(in: .whitespaces).lowercased() ?? ""
+        return reply == "y" || reply == "yes"
+    }
 }

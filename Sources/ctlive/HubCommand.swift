@@ -1,7 +1,51 @@
 import ArgumentParser
+import Foundation
+import Hub
+import Logging
 
-// Placeholder until this command is written.
+/// `ctlive hub`: runs the signaling hub until SIGINT or SIGTERM.
 struct HubCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "hub", abstract: "(not yet built)")
-    func run() async throws { throw ValidationError("'hub' is not built yet") }
+    static let configuration = CommandConfiguration(
+        commandName: "hub", abstract: "Run the signaling hub (ROUTER broker of contacts, escalations and video rooms).")
+
+    @Option(help: "Where to listen for signaling (loopback by default).")
+    var signaling = HubConfiguration.defaultSignalingEndpoint
+
+    @Option(help: "Seconds an upgrade request waits for an answer before it is refused with reason 'timeout'.")
+    var requestTimeout: Double = 30
+
+    @Option(help: "Seconds of silence after which a client is taken as dead.")
+    var heartbeatTimeout: Double = 3
+
+    @Option(help: ArgumentHelp("CURVE: a JSON file with the hub's key pair and the clients' public keys.", valueName: "FILE"))
+    var keys: String?
+
+    @Flag(help: "Allow a non-local endpoint without CURVE keys.")
+    var insecure = false
+
+    @Option(help: "Log level on stderr.")
+    var logLevel: Logger.Level = .info
+
+    func validate() throws {
+        guard requestTimeout > 0, requestTimeout <= 3600 else { throw ValidationError("--request-timeout must be in (0, 3600] seconds") }
+        guard heartbeatTimeout >= 0.5, heartbeatTimeout <= 600 else { throw ValidationError("--heartbeat-timeout must be in [0.5, 600] seconds") }
+    }
+
+    func run() async throws {
+        var configuration = HubConfiguration()
+        configuration.signalingEndpoint = signaling
+        configuration.policy.requestTimeout = .milliseconds(Int(requestTimeout * 1000))
+        configuration.policy.heartbeatTimeout = .milliseconds(Int(heartbeatTimeout * 1000))
+        configuration.insecure = insecure
+        if let keys {
+            do { configuration.keys = try KeysFile.load(path: keys) } catch { Output.fail("\(error)") }
+        }
+        let hub = Hub(configuration: configuration, logger: LogSetup.logger("ctlive.hub", level: logLevel))
+        let endpoint: String
+        do { endpoint = try hub.start() } catch { Output.fail("\(error)") }
+        Output.line("ctlive hub listening on \(endpoint)\(configuration.keys != nil ? " (CURVE)" : "")")
+        let signal = await Shutdown.wait()
+        hub.stop()
+        FileHandle.standardError.write(Data("ctlive hub stopped (\(signal ?? "done"))\n".utf8))
+    }
 }
