@@ -43,7 +43,7 @@ var targets: [Target] = [
     .executableTarget(
         name: "ctlive",
         dependencies: [
-            "Hub", "CTLive", "Bot", "Recorder", "Media", "PolicyHost", log,
+            "Hub", "CTLive", "Signaling", "ZeroMQ", "Bot", "Recorder", "Media", "PolicyHost", log,
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 

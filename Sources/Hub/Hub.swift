@@ -169,9 +169,10 @@ private final class HubServer {
             return
         }
         let clock = ContinuousClock()
+        // Timers (request expiry, heartbeats) scan all state: run them when due, at most every 50 ms, not per message.
+        var nextTick = clock.now
         while !hub.isStopping {
-            let now = clock.now
-            let wait = state.nextDeadline().map { max(0, min(HubState.milliseconds($0 - now) + 1, 250)) } ?? 250
+            let wait = max(0, min(HubState.milliseconds(nextTick - clock.now) + 1, 250))
             let ready: [Int]
             do { ready = try poller.poll(timeoutMilliseconds: wait) } catch {
                 logger.critical("hub poll failed: \(error)")
@@ -180,8 +181,12 @@ private final class HubServer {
             if ready.contains(2) { serveZAP() }
             if ready.contains(0) { drainRouter(now: clock.now) }
             if ready.contains(1) { hub.wakeupSignal.clear() }
-            state.tick(now: clock.now)
-            flush()
+            let now = clock.now
+            if now >= nextTick {
+                state.tick(now: now)
+                flush()
+                nextTick = min(now + .milliseconds(50), state.nextDeadline() ?? now + .milliseconds(250))
+            }
         }
         logger.info("hub stopped")
     }
