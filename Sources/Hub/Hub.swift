@@ -9,7 +9,11 @@ public struct HubConfiguration: Sendable {
     /// The default signaling endpoint: loopback only.
     public static let defaultSignalingEndpoint = "tcp://127.0.0.1:5555"
 
+    public static let defaultMediaEndpoint = "tcp://127.0.0.1:5556"
+
     public var signalingEndpoint = HubConfiguration.defaultSignalingEndpoint
+    /// Where the media relay listens; nil runs the hub without a media plane.
+    public var mediaEndpoint: String? = HubConfiguration.defaultMediaEndpoint
     public var policy = HubPolicy()
     /// CURVE: the hub's keys and the clients it admits. Nil: no encryption, loopback/ipc/inproc only.
     public var keys: KeysFile?
@@ -38,6 +42,7 @@ public final class Hub: Sendable {
     private let started = Atomic<Bool>(false)
     private let finished = DispatchSemaphore(value: 0)
     private let stats = Mutex(Statistics())
+    private let boundMedia = Mutex<String?>(nil)
 
     /// Counters for tests, benchmarks and logs.
     public struct Statistics: Sendable {
@@ -48,6 +53,11 @@ public final class Hub: Sendable {
         public var connectedClients = 0
         public var openContacts = 0
         public var activeRooms = 0
+        public var mediaPacketsIn = 0
+        public var mediaPacketsOut = 0
+        public var mediaDropped = 0
+        public var mediaRefused = 0
+        public var keyframeRequests = 0
     }
 
     public init(configuration: HubConfiguration, logger: Logger) {
@@ -70,6 +80,7 @@ public final class Hub: Sendable {
             do {
                 server = try HubServer(hub: self, logger: logger)
                 bound.withLock { $0 = .success(server.endpoint) }
+                boundMedia.withLock { $0 = server.mediaEndpoint }
             } catch {
                 bound.withLock { $0 = .failure(HubStartError(description: "\(error)")) }
                 ready.signal()
@@ -88,6 +99,9 @@ public final class Hub: Sendable {
         return try result!.get()
     }
 
+    /// The media endpoint bound, once started (nil without a media plane).
+    public var mediaEndpoint: String? { boundMedia.withLock { $0 } }
+
     /// Stops serving and waits for the hub thread to close its sockets.
     public func stop() {
         guard started.load(ordering: .acquiring), !stopping.exchange(true, ordering: .acquiringAndReleasing) else { return }
@@ -102,12 +116,13 @@ public final class Hub: Sendable {
     }
 
     static func checkEndpoint(_ configuration: HubConfiguration) throws {
-        let endpoint = configuration.signalingEndpoint
         if configuration.keys != nil || configuration.insecure { return }
-        if endpoint.hasPrefix("ipc://") || endpoint.hasPrefix("inproc://") { return }
-        let local = ["tcp://127.", "tcp://localhost:", "tcp://[::1]:"]
-        if local.contains(where: endpoint.hasPrefix) { return }
-        throw HubStartError(description: "refusing to bind \(endpoint) without CURVE keys: use --keys FILE, a loopback/ipc endpoint, or --insecure")
+        for endpoint in [configuration.signalingEndpoint, configuration.mediaEndpoint].compactMap({ $0 }) {
+            if endpoint.hasPrefix("ipc://") || endpoint.hasPrefix("inproc://") { continue }
+            let local = ["tcp://127.", "tcp://localhost:", "tcp://[::1]:"]
+            if local.contains(where: endpoint.hasPrefix) { continue }
+            throw HubStartError(description: "refusing to bind \(endpoint) without CURVE keys: use --keys FILE, a loopback/ipc endpoint, or --insecure")
+        }
     }
 
     // MARK: For the server thread
@@ -123,10 +138,13 @@ private final class HubServer {
     private let logger: Logger
     private let context: Context
     private let router: Socket
+    private let media: Socket?
+    private let relay: MediaRelay?
     private let zap: Socket?
     private let zapIdentities: [String: String]
     private let state: HubState
     let endpoint: String
+    let mediaEndpoint: String?
 
     init(hub: Hub, logger: Logger) throws {
         self.hub = hub
@@ -154,7 +172,28 @@ private final class HubServer {
         if let keys = configuration.keys { try router.makeCurveServer(keys.server) }
         try router.bind(configuration.signalingEndpoint)
         endpoint = try router.lastEndpoint
-        state = HubState(policy: configuration.policy, hubVersion: configuration.hubVersion, logger: logger)
+        var policy = configuration.policy
+        if let mediaBind = configuration.mediaEndpoint {
+            let media = try Socket(context, .router)
+            try media.setLinger(milliseconds: 0)
+            try media.setRouterMandatory(true)
+            try media.setMaxMessageSize(Int64(MediaLimits.maxPacketBytes) + 64 * 1024)
+            // Each subscriber's queue: a few seconds of media. Past it, it loses packets, not the others.
+            try media.setSendHighWaterMark(600)
+            try media.setReceiveHighWaterMark(2000)
+            if let keys = configuration.keys { try media.makeCurveServer(keys.server) }
+            try media.bind(mediaBind)
+            let bound = try media.lastEndpoint
+            self.media = media
+            self.mediaEndpoint = bound
+            self.relay = MediaRelay(socket: media, logger: logger)
+            policy.mediaEndpoint = bound
+        } else {
+            media = nil
+            mediaEndpoint = nil
+            relay = nil
+        }
+        state = HubState(policy: policy, hubVersion: configuration.hubVersion, logger: logger)
         logger.info("hub listening", metadata: ["endpoint": "\(endpoint)", "curve": "\(configuration.keys != nil)"])
     }
 
@@ -163,7 +202,8 @@ private final class HubServer {
         do {
             try poller.add(.socket(router))
             try poller.add(.fileDescriptor(hub.wakeupSignal.fileDescriptor))
-            if let zap { try poller.add(.socket(zap)) }
+            try poller.add(.socket(zap ?? router))      // index 2; a duplicate of the router when there is no ZAP
+            if let media { try poller.add(.socket(media)) }   // index 3
         } catch {
             logger.critical("hub poller: \(error)")
             return
@@ -180,11 +220,14 @@ private final class HubServer {
             }
             if ready.contains(2) { serveZAP() }
             if ready.contains(0) { drainRouter(now: clock.now) }
+            if ready.contains(3) { drainMedia(now: clock.now) }
             if ready.contains(1) { hub.wakeupSignal.clear() }
             let now = clock.now
             if now >= nextTick {
                 state.tick(now: now)
                 flush()
+                relay?.sweep(state: state)
+                publishMediaCounters()
                 nextTick = min(now + .milliseconds(50), state.nextDeadline() ?? now + .milliseconds(250))
             }
         }
@@ -202,6 +245,25 @@ private final class HubServer {
             guard let (message, truncated) = received else { return }
             handle(message, truncated: truncated, now: now)
             flush()
+        }
+    }
+
+    private func drainMedia(now: ContinuousClock.Instant) {
+        guard let media, let relay else { return }
+        for _ in 0..<4096 {
+            guard let received = try? media.receive(wait: false, maxFrames: 3) else { return }
+            relay.handle(received.message, truncated: received.truncated, state: state, now: now)
+        }
+    }
+
+    private func publishMediaCounters() {
+        guard let counters = relay?.counters else { return }
+        hub.update {
+            $0.mediaPacketsIn = counters.packetsIn
+            $0.mediaPacketsOut = counters.packetsOut
+            $0.mediaDropped = counters.dropped
+            $0.mediaRefused = counters.refused
+            $0.keyframeRequests = counters.keyframeRequests
         }
     }
 
@@ -252,7 +314,7 @@ private final class HubServer {
 
     /// ZAP (RFC 27): admits a CURVE client whose key is in the keys file and names it `role:userId`.
     private func serveZAP() {
-        guard let zap else { return }
+        guard let zap else { return }   // index 2 was the router again: nothing to do here
         while let (request, _) = try? zap.receive(wait: false) {
             let frames = request.frames
             guard frames.count >= 6 else { continue }

@@ -112,6 +112,8 @@ final class HubState {
     private var contacts: [String: Contact] = [:]
     private var rooms: [String: Room] = [:]
     private var requestCounter = 0
+    /// Media-plane secrets: token → the room member it admits. Revoked when the member leaves.
+    private var mediaTokens: [String: (roomID: String, participant: Participant)] = [:]
 
     /// Messages to send, in order; the server drains it after each input.
     private(set) var outbox: [(ConnectionID, Data)] = []
@@ -305,7 +307,8 @@ final class HubState {
     private func close(_ contact: Contact, by participant: Participant, reason: String) {
         if let pending = contact.pending {
             contact.pending = nil
-            let cancelled = VideoUpgradeCancelled(contactID: contact.id, requestID: pending.event.requestID, reason: "requester \(reason)")
+            let why = pending.event.from == participant ? "requester \(reason)" : "contact closed: \(participant.id) \(reason)"
+            let cancelled = VideoUpgradeCancelled(contactID: contact.id, requestID: pending.event.requestID, reason: why)
             sendToMembers(cancelled, of: contact)
             for delegate in delegates(of: contact.agent) { send(cancelled, to: delegate.connection) }
         }
@@ -437,10 +440,11 @@ final class HubState {
         let room = Room(id: roomID, contactID: contact.id, started: started)
         contact.room = room
         rooms[roomID] = room
-        sendToMembers(RoomStarted(contactID: contact.id, roomID: roomID, useAudio: request.useAudio, useVideo: request.useVideo,
-                                  mediaEndpoint: policy.mediaEndpoint), of: contact)
         for key in ["customer:\(contact.customer)", "agent:\(contact.agent)"] {
-            if let connection = identities[key], let client = clients[connection] { join(room, client.participant) }
+            guard let connection = identities[key], let client = clients[connection] else { continue }
+            send(RoomStarted(contactID: contact.id, roomID: roomID, useAudio: request.useAudio, useVideo: request.useVideo,
+                             mediaEndpoint: policy.mediaEndpoint, mediaToken: issueMediaToken(room, client.participant)), to: connection)
+            join(room, client.participant)
         }
         assignRecorder(room)
     }
@@ -457,6 +461,7 @@ final class HubState {
 
     private func leaveRoom(_ room: Room, _ participant: Participant, reason: String) {
         room.members.removeAll { $0 == participant }
+        revokeMediaTokens { $0.roomID == room.id && $0.participant == participant }
         sendToRoom(ParticipantEvent(contactID: room.contactID, roomID: room.id, eventName: "onLeft", participant: participant), room)
         if room.humans.isEmpty {
             endRoom(room, reason: "no participant left")
@@ -476,6 +481,7 @@ final class HubState {
             clients[recorder]?.assignedRooms.remove(room.id)
         }
         rooms[room.id] = nil
+        revokeMediaTokens { $0.roomID == room.id }
         logger.info("room ended", metadata: ["room": "\(room.id)", "reason": "\(reason)"])
         assignWaitingRooms()
     }
@@ -490,7 +496,9 @@ final class HubState {
         }
         room.recorder = chosen.connection
         chosen.assignedRooms.insert(room.id)
-        send(room.started, to: chosen.connection)
+        var assignment = room.started
+        assignment.mediaToken = issueMediaToken(room, chosen.participant)
+        send(assignment, to: chosen.connection)
     }
 
     private func assignWaitingRooms() {
@@ -516,6 +524,34 @@ final class HubState {
         if ranking.loudestChanged {
             sendToRoom(ParticipantEvent(contactID: room.contactID, roomID: room.id, eventName: "onLoudestChanged", participant: ordered[0]), room)
         }
+    }
+
+    // MARK: Media plane
+
+    private func issueMediaToken(_ room: Room, _ participant: Participant) -> String {
+        var generator = SystemRandomNumberGenerator()
+        let token = (0..<4).map { _ in String(generator.next() & 0xffff_ffff_ffff, radix: 36) }.joined(separator: "-")
+        mediaTokens[token] = (room.id, participant)
+        return token
+    }
+
+    private func revokeMediaTokens(where predicate: ((roomID: String, participant: Participant)) -> Bool) {
+        mediaTokens = mediaTokens.filter { !predicate($0.value) }
+    }
+
+    /// The room member a media token admits, while the member is still in the room.
+    func mediaAdmission(token: String) -> (roomID: String, participant: Participant)? {
+        mediaTokens[token]
+    }
+
+    /// Whether a participant still holds a media token for a room (admitted, maybe not yet joined).
+    func mediaAdmission(forRoom roomID: String, participantID: String) -> Bool {
+        mediaTokens.values.contains { $0.roomID == roomID && $0.participant.id == participantID }
+    }
+
+    /// Whether a participant is (still) a member of a room: media is relayed only between members.
+    func isMember(roomID: String, participantID: String) -> Bool {
+        rooms[roomID]?.members.contains { $0.id == participantID } ?? false
     }
 
     // MARK: Helpers

@@ -154,9 +154,12 @@ public struct RoomStarted: WireMessage {
     public var useVideo: Bool
     /// Where media goes (the hub's media endpoint), if the hub relays media.
     public var mediaEndpoint: String?
+    /// This member's secret for `mediaHello` on the media endpoint.
+    public var mediaToken: String?
 
-    public init(contactID: String, roomID: String, useAudio: Bool, useVideo: Bool, mediaEndpoint: String?) {
-        self.contactID = contactID; self.roomID = roomID; self.useAudio = useAudio; self.useVideo = useVideo; self.mediaEndpoint = mediaEndpoint
+    public init(contactID: String, roomID: String, useAudio: Bool, useVideo: Bool, mediaEndpoint: String?, mediaToken: String? = nil) {
+        self.contactID = contactID; self.roomID = roomID; self.useAudio = useAudio; self.useVideo = useVideo
+        self.mediaEndpoint = mediaEndpoint; self.mediaToken = mediaToken
     }
 }
 
@@ -177,6 +180,8 @@ public struct RecordRoom: WireMessage {
     public var useAudio: Bool
     public var useVideo: Bool
     public var mediaEndpoint: String?
+    /// The recorder's secret for `mediaHello` on the media endpoint.
+    public var mediaToken: String?
     /// The escalation that started the room, for the recording's timeline.
     public var request: VideoUpgradeRequested
     public var answer: VideoUpgradeAnswered

@@ -35,15 +35,37 @@ public struct WireCodec: Sendable {
         RoomEnded.self, RecordRoom.self, ParticipantEvent.self,
     ])
 
+    init(mediaTypes list: [any WireMessage.Type]) { self.init(list) }
+
     private init(_ list: [any WireMessage.Type]) {
         types = Dictionary(uniqueKeysWithValues: list.map { ($0.type, $0) })
     }
 
+    /// The envelope, read field by field so that one field of the wrong type does not hide the others.
     private struct Header: Decodable {
         var v: Int?
         var type: String?
         var id: Int?
         var re: Int?
+        var wrongType: [String] = []
+
+        enum Keys: String, CodingKey { case v, type, id, re }
+
+        init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: Keys.self)
+            func field<T: Decodable>(_ key: Keys, _: T.Type, _ wrong: inout [String]) -> T? {
+                guard container.contains(key) else { return nil }
+                if let value = try? container.decode(T.self, forKey: key) { return value }
+                wrong.append(key.rawValue)
+                return nil
+            }
+            var wrong: [String] = []
+            v = field(.v, Int.self, &wrong)
+            type = field(.type, String.self, &wrong)
+            id = field(.id, Int.self, &wrong)
+            re = field(.re, Int.self, &wrong)
+            wrongType = wrong
+        }
     }
 
     /// The envelope's `id`, read leniently so that an error reply can name the request even when the rest is bad.
@@ -59,7 +81,10 @@ public struct WireCodec: Sendable {
         let decoder = JSONDecoder()
         let header: Header
         do { header = try decoder.decode(Header.self, from: data) } catch {
-            throw ProtocolError(.badJSON, "not a JSON object with v, type and id fields of the right types")
+            throw ProtocolError(.badJSON, "not a JSON object")
+        }
+        if let field = header.wrongType.first {
+            throw ProtocolError(.invalidField, "field \(field) has the wrong type (v and id are integers, type a string)")
         }
         guard let version = header.v else { throw ProtocolError(.invalidField, "missing field v (protocol version)") }
         guard version == SignalingProtocol.version else {

@@ -38,6 +38,8 @@ final class WireCodecTests: XCTestCase {
     func testRefusals() {
         expectError("not json", .badJSON)
         expectError("[1,2]", .badJSON)
+        expectError(#"{"v":"1","type":"ping","id":4}"#, .invalidField)
+        expectError(#"{"v":1,"type":5}"#, .invalidField)
         expectError(#"{"type":"ping"}"#, .invalidField)
         expectError(#"{"v":2,"type":"ping"}"#, .unsupportedVersion)
         expectError(#"{"v":1,"type":"selfDestruct"}"#, .unknownType)
@@ -54,5 +56,6 @@ final class WireCodecTests: XCTestCase {
 
     func testPeekIDSurvivesBadBody() {
         XCTAssertEqual(WireCodec.peekID(Data(#"{"v":9,"type":"x","id":42}"#.utf8)), 42)
+        XCTAssertEqual(WireCodec.peekID(Data(#"{"v":"one","type":7,"id":43}"#.utf8)), 43)
     }
 }
