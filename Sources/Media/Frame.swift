@@ -77,7 +77,7 @@ public final class Frame {
     }
 
     /// Makes the buffers private to this frame (copying them if an encoder still holds a reference).
-    func makeWritable() throws { try check(av_frame_make_writable(pointer), "av_frame_make_writable") }
+    public func makeWritable() throws { try check(av_frame_make_writable(pointer), "av_frame_make_writable") }
 
     // MARK: Pictures (YUV 4:2:0)
 
