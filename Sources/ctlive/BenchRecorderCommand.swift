@@ -1,7 +1,101 @@
 import ArgumentParser
+import Foundation
+import Logging
+import Recorder
 
-// Placeholder until this command is written.
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// `ctlive bench recorder`: our compositor against the FFmpeg command line on the same inputs and settings.
 struct BenchRecorderCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "recorder", abstract: "(not yet built)")
-    func run() async throws { throw ValidationError("'recorder' is not built yet") }
+    static let configuration = CommandConfiguration(
+        commandName: "recorder",
+        abstract: "CPU per media second: `ctlive compose` against `ffmpeg -filter_complex` (scale + xstack + amix).")
+
+    @Option(help: "Seconds of each generated input.") var seconds: Int = 10
+    @Option(help: "libx264 preset for both.") var preset: String = "veryfast"
+    @Option(help: "libx264 CRF for both.") var crf: Int = 23
+    @Option(help: "Where to put inputs and outputs (a temporary directory by default).") var directory: String?
+
+    func run() async throws {
+        let directory = directory ?? FileManager.default.temporaryDirectory.appendingPathComponent("ctlive-bench-\(getpid())").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let inputs = (0..<4).map { "\(directory)/input\($0).mp4" }
+        print("generating four 1280x720 30 fps inputs of \(seconds) s in \(directory) ...")
+        for (index, path) in inputs.enumerated() {
+            try spawn([
+                "ffmpeg", "-hide_banner", "-loglevel", "error", "-nostats", "-y",
+                "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=30:duration=\(seconds),hue=h=\(index * 90)",
+                "-f", "lavfi", "-i", "sine=frequency=\(300 + 200 * index):duration=\(seconds)",
+                "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", "-g", "60", "-c:a", "aac", path,
+            ])
+        }
+
+        // Ours, in process: CPU of this process (all threads) across the composition.
+        let ourOutput = "\(directory)/ctlive.mp4"
+        let before = usage(RUSAGE_SELF)
+        let wallStart = Date()
+        let result = try Composer.compose(
+            inputs: inputs, output: ourOutput, layout: .grid, width: 1280, height: 720, fps: 30, preset: preset, crf: crf,
+            logger: Logger(label: "bench"))
+        let ourWall = Date().timeIntervalSince(wallStart)
+        let after = usage(RUSAGE_SELF)
+        let ourCPU = after.cpu - before.cpu
+
+        // FFmpeg's command line, as a child: its CPU from wait4.
+        let ffmpegOutput = "\(directory)/ffmpeg.mp4"
+        let scales = (0..<4).map { "[\($0):v]scale=640:360:flags=bilinear[v\($0)]" }.joined(separator: ";")
+        let graph = scales + ";[v0][v1][v2][v3]xstack=inputs=4:layout=0_0|w0_0|0_h0|w0_h0[v];[0:a][1:a][2:a][3:a]amix=inputs=4[a]"
+        let ffmpegStart = Date()
+        let ffmpeg = try spawn(
+            ["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostats", "-y"] + inputs.flatMap { ["-i", $0] } + [
+                "-filter_complex", graph, "-map", "[v]", "-map", "[a]", "-r", "30",
+                "-c:v", "libx264", "-preset", preset, "-crf", String(crf), "-g", "60", "-pix_fmt", "yuv420p",
+                "-c:a", "aac", "-b:a", "96k", "-ac", "1", "-ar", "48000",
+                "-movflags", "frag_keyframe+empty_moov+default_base_moof", "-frag_duration", "1000000", ffmpegOutput,
+            ])
+        let ffmpegWall = Date().timeIntervalSince(ffmpegStart)
+
+        let media = result.duration
+        let ours = ourCPU / media, theirs = ffmpeg.cpu / media
+        print("")
+        print("four 1280x720 inputs -> 1280x720 grid, libx264 \(preset) crf \(crf), AAC; \(String(format: "%.2f", media)) s of media")
+        print(String(format: "ctlive compose : %6.3f CPU s per media s  (%.2f CPU s, %.2f s wall, peak RSS of this process %d MB)", ours, ourCPU, ourWall, after.maxRSSKB / 1024))
+        print(String(format: "ffmpeg         : %6.3f CPU s per media s  (%.2f CPU s, %.2f s wall, peak RSS %d MB)", theirs, ffmpeg.cpu, ffmpegWall, ffmpeg.maxRSSKB / 1024))
+        print(String(format: "ratio ctlive/ffmpeg: %.3f  (aim: at most 0.8)", ours / theirs))
+        print("outputs: \(ourOutput) (\(fileSize(ourOutput) / 1024) KiB), \(ffmpegOutput) (\(fileSize(ffmpegOutput) / 1024) KiB)")
+    }
+
+    private struct Usage {
+        var cpu: Double
+        var maxRSSKB: Int
+    }
+
+    private func usage(_ who: __rusage_who) -> Usage {
+        var value = rusage()
+        getrusage(__rusage_who_t(who.rawValue), &value)
+        return Usage(cpu: seconds(value), maxRSSKB: value.ru_maxrss)
+    }
+
+    private func seconds(_ value: rusage) -> Double {
+        Double(value.ru_utime.tv_sec) + Double(value.ru_utime.tv_usec) / 1e6 + Double(value.ru_stime.tv_sec) + Double(value.ru_stime.tv_usec) / 1e6
+    }
+
+    private func fileSize(_ path: String) -> Int { ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int) ?? 0 }
+
+    /// Runs a program from PATH, waits for it, returns its CPU time and peak memory (from wait4).
+    @discardableResult
+    private func spawn(_ arguments: [String]) throws -> Usage {
+        var pid: pid_t = 0
+        let argv = arguments.map { strdup($0) } + [nil]
+        defer { for pointer in argv { free(pointer) } }
+        let spawned = posix_spawnp(&pid, arguments[0], nil, nil, argv, environ)
+        guard spawned == 0 else { throw ValidationError("cannot run \(arguments[0]): \(String(cString: strerror(spawned)))") }
+        var status: Int32 = 0
+        var value = rusage()
+        while wait4(pid, &status, 0, &value) < 0 && errno == EINTR {}
+        guard status == 0 else { throw ValidationError("\(arguments[0]) failed (status \(status))") }
+        return Usage(cpu: seconds(value), maxRSSKB: value.ru_maxrss)
+    }
 }

@@ -1,0 +1,211 @@
+import Digest
+import Foundation
+import Logging
+import Media
+import Synchronization
+import XCTest
+
+@testable import Recorder
+
+/// Feeds a LiveRecording the way the bot does, unpaced, on a manual session clock.
+final class LiveRecordingTests: XCTestCase {
+    let logger = Logger(label: "test.live")
+
+    enum Step {
+        case join(String, RGB)
+        case leave(String)
+        case packet(String, Int, EncodedPacket)
+        case custom(() -> Void)
+    }
+
+    /// Steps at session times; packets of a source start at its join time and keep their own spacing.
+    struct Script {
+        var steps: [(time: Double, order: Int, step: Step)] = []
+        var sources: [String: TestSource] = [:]
+
+        mutating func add(_ time: Double, _ step: Step) { steps.append((time, steps.count, step)) }
+
+        mutating func participant(_ id: String, _ color: RGB, tone: Double, from start: Double, to end: Double) throws {
+            let source = try TestSource(color: color, toneHz: tone, width: 320, height: 180, durationSeconds: end - start)
+            sources[id] = source
+            add(start, .join(id, color))
+            var origins: [Int: Int64] = [:]
+            while let (track, packet) = try source.nextPacket() {
+                let origin = origins[track] ?? packet.pts
+                origins[track] = origin
+                add(start + Double(packet.pts - origin) * source.tracks[track].timeBase, .packet(id, track, packet))
+            }
+            if end < 7.99 { add(end, .leave(id)) }
+        }
+
+        func play(on recording: LiveRecording, clock: ManualSessionClock) {
+            for (time, _, step) in steps.sorted(by: { ($0.time, $0.order) < ($1.time, $1.order) }) {
+                clock.set(time)
+                switch step {
+                case .join(let id, let color):
+                    recording.participantJoined(id: id, name: "name-\(id)", role: "customer", colorHint: color)
+                    for (index, track) in sources[id]!.tracks.enumerated() {
+                        recording.trackAnnounced(participantID: id, trackID: "t\(index)", parameters: track)
+                    }
+                case .leave(let id):
+                    recording.participantLeft(id: id)
+                case .packet(let id, let track, let packet):
+                    recording.receive(participantID: id, trackID: "t\(track)", packet: packet)
+                case .custom(let action):
+                    action()
+                }
+            }
+        }
+    }
+
+    func makeConfiguration(_ root: String, keepTracks: Bool = false) -> RecordingConfiguration {
+        var configuration = RecordingConfiguration(root: root, sessionID: "session/../1", contactID: "contact-1", layout: .grid)
+        configuration.preset = "ultrafast"
+        configuration.queueCapacity = 100_000  // fed unpaced: nothing may be dropped
+        configuration.keepTracks = keepTracks
+        return configuration
+    }
+
+    func testLateJoinerAndLeaverOnTheSessionClock() throws {
+        let root = try temporaryDirectory(self)
+        var script = Script()
+        try script.participant("alice", red, tone: 440, from: 0, to: 8)
+        try script.participant("carol", green, tone: 880, from: 0, to: 5)
+        try script.participant("bob", blue, tone: 660, from: 3, to: 8)
+        let clock = ManualSessionClock()
+        let recording = try LiveRecording(configuration: makeConfiguration(root, keepTracks: true), clock: clock, logger: logger)
+        XCTAssertTrue(recording.directory.hasSuffix("/session_.._1"), recording.directory)
+        let inProgress = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: recording.directory + "/manifest.json"))) as! [String: Any]
+        XCTAssertEqual(inProgress["status"] as? String, "recording")
+        let loudest = Mutex<[String]>([])
+        recording.onLoudestChanged = { id, _ in loudest.withLock { $0.append(id) } }
+        script.play(on: recording, clock: clock)
+        recording.record(event: TimelineEvent(kind: "chat", fields: ["from": "alice", "text": "hello"]))
+        clock.set(8)
+        let result = try recording.finish()
+
+        XCTAssertEqual(result.errors, RecordingErrorCounts())
+        XCTAssertEqual(result.duration, 8, accuracy: 0.1)
+        let info = try probe(result.recordingPath)
+        XCTAssertEqual([info.videoCodec, info.audioCodec], ["h264", "aac"])
+        XCTAssertEqual([info.width, info.height], [1280, 720])
+        XCTAssertEqual(info.duration, 8, accuracy: 0.5)
+
+        let decoded = try decode(result.recordingPath, picturesAt: [1.5, 4, 6.5])
+        XCTAssertEqual(decoded.decodeErrors, 0)
+        assertColor(decoded.pictures[1.5], 320, 360, red, "alice, before bob")
+        assertColor(decoded.pictures[1.5], 960, 360, green, "carol, before bob")
+        assertColor(decoded.pictures[4], 320, 180, red, "alice, all three")
+        assertColor(decoded.pictures[4], 960, 180, green, "carol, all three")
+        assertColor(decoded.pictures[4], 640, 540, blue, "bob, all three")
+        assertColor(decoded.pictures[6.5], 320, 360, red, "alice, after carol left")
+        assertColor(decoded.pictures[6.5], 960, 360, blue, "bob, after carol left")
+        XCTAssertTrue(decoded.hasTone(440, 1, 2.5) && decoded.hasTone(880, 1, 2.5))
+        XCTAssertFalse(decoded.hasTone(660, 1, 2.5), "bob is not there yet")
+        XCTAssertTrue(decoded.hasTone(440, 3.5, 4.8) && decoded.hasTone(660, 3.5, 4.8) && decoded.hasTone(880, 3.5, 4.8))
+        XCTAssertTrue(decoded.hasTone(440, 5.8, 7.5) && decoded.hasTone(660, 5.8, 7.5))
+        XCTAssertFalse(decoded.hasTone(880, 5.8, 7.5), "carol has left")
+
+        // The manifest tells who was there and when, and proves the file.
+        let manifest = try JSONDecoder().decode(RecordingManifest.self, from: Data(contentsOf: URL(fileURLWithPath: result.manifestPath)))
+        XCTAssertEqual(manifest.status, "finished")
+        XCTAssertEqual(manifest.session, "session/../1")
+        XCTAssertEqual(manifest.sha256, try SHA256.hex(ofFileAt: result.recordingPath))
+        XCTAssertEqual(manifest.sha256, result.sha256)
+        XCTAssertEqual(manifest.participants.map(\.id), ["alice", "carol", "bob"])
+        XCTAssertEqual(manifest.participants[2].joinedAt, 3, accuracy: 0.001)
+        XCTAssertEqual(manifest.participants[1].leftAt ?? 0, 5, accuracy: 0.001)
+        XCTAssertEqual(manifest.participants[0].tracks.map(\.codec), [.h264, .opus])
+        XCTAssertGreaterThan(manifest.participants[0].tracks[0].packets, 200)
+        XCTAssertEqual(manifest.layoutChanges.map { $0.tiles.count }, [2, 3, 2])
+        XCTAssertEqual(manifest.layoutChanges[1].time, 3, accuracy: 0.05)
+        XCTAssertEqual(manifest.layoutChanges[2].time, 5, accuracy: 0.05)
+        XCTAssertTrue(manifest.events.contains { $0.kind == "chat" && $0.fields["text"] == "hello" })
+        XCTAssertEqual(manifest.events.filter { $0.kind == "loudest" }.count, loudest.withLock { $0.count })
+        XCTAssertFalse(loudest.withLock { $0.isEmpty })
+
+        // The original streams, remuxed.
+        XCTAssertEqual(result.keptTracks.count, 6)
+        let kept = try probe(result.keptTracks.first { $0.hasSuffix("alice-t0.ts") }!)
+        XCTAssertEqual([kept.videoCodec, String(kept.width)], ["h264", "320"])
+        XCTAssertEqual(try probe(result.keptTracks.first { $0.hasSuffix("bob-t1.ts") }!).audioCodec, "opus")
+    }
+
+    func testBadPacketsAreDroppedAndCountedWhileRecordingGoesOn() throws {
+        let root = try temporaryDirectory(self)
+        var script = Script()
+        try script.participant("alice", red, tone: 440, from: 0, to: 4)
+        let clock = ManualSessionClock()
+        let recording = try LiveRecording(configuration: makeConfiguration(root), clock: clock, logger: logger)
+        var generator = SystemRandomNumberGenerator()
+        for index in 0..<20 {
+            var garbage = (0..<Int.random(in: 10...3000, using: &generator)).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            garbage[0] = 0xFF  // never a start code
+            let packet = EncodedPacket(data: garbage, pts: Int64(30 + index), dts: Int64(30 + index), duration: 1, isKeyframe: false)
+            script.add(1 + Double(index) / 40, .custom { recording.receive(participantID: "alice", trackID: "t0", packet: packet) })
+        }
+        let empty = EncodedPacket(data: [], pts: 40, dts: 40, duration: 1, isKeyframe: true)
+        let opusOnVideo = EncodedPacket(data: [0xFC, 0xFF, 0xFE], pts: 41, dts: 41, duration: 1, isKeyframe: true)
+        script.add(1.5, .custom {
+            recording.receive(participantID: "alice", trackID: "t0", packet: empty)
+            recording.receive(participantID: "alice", trackID: "t0", packet: opusOnVideo)
+            recording.receive(participantID: "alice", trackID: "nope", packet: empty)
+            recording.receive(participantID: "mallory", trackID: "t0", packet: empty)
+            let wrong = TrackParameters(kind: .video, codec: .opus, timeBaseNum: 1, timeBaseDen: 48000)
+            recording.trackAnnounced(participantID: "alice", trackID: "weird", parameters: wrong)
+        })
+        script.play(on: recording, clock: clock)
+        clock.set(4)
+        let result = try recording.finish()
+
+        XCTAssertGreaterThanOrEqual(result.errors.malformedPackets, 22)
+        XCTAssertEqual(result.errors.unknownTrack, 2)
+        XCTAssertEqual(result.errors.undecodableTracks, 1)
+        XCTAssertEqual(result.errors.droppedQueueFull, 0)
+        let manifest = try JSONDecoder().decode(RecordingManifest.self, from: Data(contentsOf: URL(fileURLWithPath: result.manifestPath)))
+        XCTAssertEqual(manifest.errors, result.errors)
+        XCTAssertFalse(manifest.problems.isEmpty)
+        XCTAssertEqual(try probe(result.recordingPath).duration, 4, accuracy: 0.5)
+        let decoded = try decode(result.recordingPath, picturesAt: [0.5, 3.5])
+        XCTAssertEqual(decoded.decodeErrors, 0)
+        assertColor(decoded.pictures[3.5], 640, 360, red, "alice after the garbage")
+        XCTAssertTrue(decoded.hasTone(440, 2.5, 3.5))
+    }
+
+    func testAFullQueueDropsAndCounts() throws {
+        let root = try temporaryDirectory(self)
+        var configuration = makeConfiguration(root)
+        configuration.queueCapacity = 4
+        let clock = ManualSessionClock()
+        let recording = try LiveRecording(configuration: configuration, clock: clock, logger: logger)
+        let source = try TestSource(color: red, toneHz: 440, width: 160, height: 90, useAudio: false, durationSeconds: 2)
+        recording.participantJoined(id: "a", name: "A", role: "agent", colorHint: nil)
+        recording.trackAnnounced(participantID: "a", trackID: "v", parameters: source.tracks[0])
+        var packets: [EncodedPacket] = []
+        while let (_, packet) = try source.nextPacket() { packets.append(packet) }
+        for packet in packets { recording.receive(participantID: "a", trackID: "v", packet: packet) }  // a burst, no time for the worker
+        clock.set(2)
+        let result = try recording.finish()
+        XCTAssertGreaterThan(result.errors.droppedQueueFull, 0)
+        XCTAssertLessThanOrEqual(result.errors.droppedQueueFull, packets.count - 4)
+    }
+
+    func testSpeakerDetectorHysteresis() {
+        var detector = SpeakerDetector()
+        XCTAssertEqual(detector.update(levels: ["a": 0.1, "b": 0.05], time: 0)?.loudest, "a")
+        // b slightly louder: no change.
+        for step in 1...50 { XCTAssertNil(detector.update(levels: ["a": 0.1, "b": 0.12], time: Double(step) * 0.02)) }
+        // b much louder: changes only after the hold time.
+        var changedAt: Double?
+        for step in 0..<100 where changedAt == nil {
+            let time = 2 + Double(step) * 0.02
+            if let change = detector.update(levels: ["a": 0.01, "b": 0.3], time: time) {
+                XCTAssertEqual(change.loudest, "b")
+                XCTAssertEqual(change.ranking, ["b", "a"])
+                changedAt = time
+            }
+        }
+        XCTAssertEqual(changedAt ?? 0, 2.6, accuracy: 0.1)
+        XCTAssertNil(detector.update(levels: ["a": 0, "b": 0], time: 5), "silence changes nothing")
+    }
+}
