@@ -1,7 +1,75 @@
 import ArgumentParser
+import Foundation
+import Logging
+import PolicyHost
 
-// Placeholder until this command is written.
+/// `ctlive bench policy`: decision latency for a chain of three plugins, in process and in the worker.
 struct BenchPolicyCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "policy", abstract: "(not yet built)")
-    func run() async throws { throw ValidationError("'policy' is not built yet") }
+    static let configuration = CommandConfiguration(
+        commandName: "policy",
+        abstract: "Decision latency (p50, p99) for a chain of three plugins, in process and with the worker.")
+
+    @Option(help: "Decisions measured per isolation mode.")
+    var iterations = 5000
+
+    @Option(help: "Decisions run first and not measured.")
+    var warmup = 500
+
+    @Option(name: .customLong("plugins"), help: "A plugin directory (repeatable; default: where the build puts them).")
+    var pluginDirectories: [String] = []
+
+    @Flag(help: "Write every decision to an audit log in a temporary directory (measured too).")
+    var audit = false
+
+    func run() async throws {
+        var logger = Logger(label: "ctlive.bench.policy")
+        logger.logLevel = .error
+        let directories = pluginDirectories.isEmpty ? defaultPluginDirectories() : pluginDirectories
+        let temp = FileManager.default.temporaryDirectory.appendingPathComponent("ctlive-bench-policy-\(getpid())")
+        try FileManager.default.createDirectory(at: temp, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: temp) }
+
+        // CapacityLimit and RecordingRequired abstain, AcceptAll accepts: all three are consulted.
+        let chain = """
+            [ { "plugin": "CapacityLimit", "config": { "maxVideoSessions": 3 } },
+              { "plugin": "RecordingRequired" },
+              { "plugin": "AcceptAll" } ]
+            """
+        let context = DecisionContext(
+            contactID: "bench-contact", queue: "support",
+            customer: .init(id: "customer-1", attributes: ["tier": "gold", "language": "en"]),
+            agent: .init(id: "A1", activeVideoSessions: 1, timeZone: "Europe/Paris"),
+            request: .init(useAudio: true, useVideo: true, divID: "video"),
+            time: .init(Date(), agentTimeZone: "Europe/Paris"), recorders: .init(idle: 2),
+            chat: .init(messages: 12, durationSeconds: 240), agentConnected: true)
+
+        print("policy decision latency: chain of 3 plugins (CapacityLimit, RecordingRequired abstain; AcceptAll accepts)")
+        print("\(iterations) decisions per mode after \(warmup) warm-up, one at a time, audit log \(audit ? "on" : "off")")
+        for isolation in ["none", "process"] {
+            let policyPath = temp.appendingPathComponent("policy-\(isolation).json").path
+            try Data(#"{ "default": { "chain": \#(chain) }, "isolation": "\#(isolation)", "deadlineMs": 1000 }"#.utf8)
+                .write(to: URL(fileURLWithPath: policyPath))
+            let engine = try PolicyEngine(
+                policyPath: policyPath, pluginDirectories: directories,
+                auditLogPath: audit ? temp.appendingPathComponent("audit-\(isolation).jsonl").path : nil, logger: logger)
+            for _ in 0..<warmup { _ = await engine.decide(context) }
+            var samples: [Double] = []
+            samples.reserveCapacity(iterations)
+            var fallbacks = 0
+            for _ in 0..<iterations {
+                let start = DispatchTime.now().uptimeNanoseconds
+                let decision = await engine.decide(context)
+                samples.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1000)
+                if decision.answer != .accept || decision.audit.fallbackUsed { fallbacks += 1 }
+            }
+            samples.sort()
+            func percentile(_ p: Double) -> Double { samples[min(samples.count - 1, Int(Double(samples.count) * p))] }
+            let mean = samples.reduce(0, +) / Double(samples.count)
+            let label = isolation == "none" ? "in process (isolation none)" : "worker (isolation process)"
+            print(String(
+                format: "  %-28@ p50 %8.1f µs   p99 %8.1f µs   mean %8.1f µs   max %8.1f µs%@", label as NSString,
+                percentile(0.50), percentile(0.99), mean, samples.last ?? 0,
+                (fallbacks > 0 ? "   (\(fallbacks) unexpected answers!)" : "") as NSString))
+        }
+    }
 }
