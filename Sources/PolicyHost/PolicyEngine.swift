@@ -105,11 +105,11 @@ public final class PolicyEngine: Sendable {
     /// answer, recorded in the audit (the returned record is also appended to the audit log).
     public func decide(_ context: DecisionContext) async -> Decision {
         let current = state.value
-        let started = monotonicNow()
+        let received = monotonicNow()
         let decisionID = UUID().uuidString.lowercased()
         let time = Date.ISO8601FormatStyle(includingFractionalSeconds: true).format(options.clock())
         let record = await current.runner.perform {
-            current.evaluate(context, decisionID: decisionID, time: time, started: started)
+            current.evaluate(context, decisionID: decisionID, time: time, received: received)
         }
         if let audit {
             do { try audit.append(record) } catch {
@@ -175,9 +175,13 @@ final class EngineState: Sendable {
 
     /// Runs the chain for `context`: the first plugin that does not abstain decides; a failure
     /// applies the fail mode; when nobody decides, the all-abstain rule applies.
-    func evaluate(_ context: DecisionContext, decisionID: String, time: String, started: UInt64) -> AuditRecord {
+    ///
+    /// The deadline bounds the time plugins take, from the start of the chain; time spent waiting
+    /// for the worker's queue or (re)starting the worker is not counted (the audit's total latency
+    /// shows it).
+    func evaluate(_ context: DecisionContext, decisionID: String, time: String, received: UInt64) -> AuditRecord {
         let deadlineMs = policy.effectiveDeadlineMs
-        let deadline = started + UInt64(deadlineMs) * 1_000_000
+        var deadline = monotonicNow() + UInt64(deadlineMs) * 1_000_000
         let failMode = policy.effectiveFailMode
         let label = policy.chainLabel(for: context)
         let steps = label.flatMap { chains[$0] } ?? []
@@ -192,10 +196,14 @@ final class EngineState: Sendable {
             let info = runner.steps[index]
             let name = info.plugin
             let before = monotonicNow()
-            let outcome: StepOutcome =
-                before >= deadline
-                ? .failure(.timeout, "the decision deadline (\(deadlineMs) ms) passed before this plugin was consulted")
-                : runner.consult(index, request: request, deadline: deadline)
+            let outcome: StepOutcome
+            if before >= deadline {
+                outcome = .failure(.timeout, "the decision deadline (\(deadlineMs) ms) passed before this plugin was consulted")
+            } else {
+                let (result, startup) = runner.consult(index, request: request, budget: deadline - before)
+                outcome = result
+                deadline += startup
+            }
             let micros = Double(monotonicNow() - before) / 1000
             var entry = PluginConsultation(
                 plugin: info.plugin, id: info.id, version: info.version, path: info.path, sha256: info.sha256,
@@ -253,7 +261,7 @@ final class EngineState: Sendable {
             isolation: policy.effectiveIsolation.rawValue, failMode: failMode.rawValue, deadlineMs: deadlineMs,
             request: context, plugins: consulted, answer: answer!, reason: reason, fallbackUsed: !fallbackCauses.isEmpty,
             fallbackCause: fallbackCauses.isEmpty ? nil : fallbackCauses.joined(separator: "; "),
-            latencyMicroseconds: Double(monotonicNow() - started) / 1000)
+            latencyMicroseconds: Double(monotonicNow() - received) / 1000)
     }
 }
 

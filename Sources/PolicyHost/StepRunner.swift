@@ -33,9 +33,11 @@ enum StepOutcome: Sendable {
 /// Runs chain steps: in process, or in a worker process.
 protocol StepRunner: AnyObject, Sendable {
     var steps: [StepInfo] { get }
-    /// Consults step `index` with the decision-context JSON; must answer by `deadline`
-    /// (`DispatchTime` nanoseconds) or report a timeout. Blocking; called inside `perform`.
-    func consult(_ index: Int, request: String, deadline: UInt64) -> StepOutcome
+    /// Consults step `index` with the decision-context JSON; the plugin may take `budget`
+    /// nanoseconds, past which the call is a timeout. Returns the outcome and the nanoseconds spent
+    /// on (re)starting the worker, which do not count against the deadline. Blocking; called
+    /// inside `perform`.
+    func consult(_ index: Int, request: String, budget: UInt64) -> (StepOutcome, startup: UInt64)
     /// Runs a decision's evaluation where the runner wants it (inline, or on the worker's queue).
     func perform<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T
 }
@@ -78,15 +80,16 @@ final class InProcessRunner: StepRunner {
         steps = infos
     }
 
-    func consult(_ index: Int, request: String, deadline: UInt64) -> StepOutcome {
+    func consult(_ index: Int, request: String, budget: UInt64) -> (StepOutcome, startup: UInt64) {
+        let start = monotonicNow()
         let result = instances[index].decide(requestJSON: request)
-        let now = monotonicNow()
-        if now > deadline {
-            return .failure(.timeout, "answered \(formatMicros(Double(now - deadline) / 1000)) past the deadline (verdict discarded)")
+        let took = monotonicNow() - start
+        if took > budget {
+            return (.failure(.timeout, "answered \(formatMicros(Double(took - budget) / 1000)) past the deadline (verdict discarded)"), 0)
         }
         switch result {
-        case .verdict(let verdict): return .verdict(verdict)
-        case .error(let message): return .failure(.error, message)
+        case .verdict(let verdict): return (.verdict(verdict), 0)
+        case .error(let message): return (.failure(.error, message), 0)
         }
     }
 

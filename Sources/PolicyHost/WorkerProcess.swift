@@ -20,8 +20,8 @@ final class WorkerProcess {
         case endOfFile
     }
 
-    /// Starts `executable` with `arguments` (stderr is inherited).
-    init(executable: String, arguments: [String]) throws {
+    /// Starts `executable` with `arguments` and `environment` (`NAME=value`); stderr is inherited.
+    init(executable: String, arguments: [String], environment: [String]) throws {
         var input: [Int32] = [-1, -1]
         var output: [Int32] = [-1, -1]
         guard ctlive_policy_pipe_cloexec(&input) == 0 else { throw POSIXErrorWithContext(operation: "pipe", code: errno) }
@@ -36,9 +36,13 @@ final class WorkerProcess {
         posix_spawn_file_actions_adddup2(&actions, input[0], 0)
         posix_spawn_file_actions_adddup2(&actions, output[1], 1)
         let argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
+        let envp: [UnsafeMutablePointer<CChar>?] = environment.map { strdup($0) } + [nil]
+        defer {
+            argv.forEach { free($0) }
+            envp.forEach { free($0) }
+        }
         var pid: pid_t = 0
-        let status = posix_spawn(&pid, executable, &actions, nil, argv, environ)
+        let status = posix_spawn(&pid, executable, &actions, nil, argv, envp)
         close(input[0])
         close(output[1])
         guard status == 0 else {

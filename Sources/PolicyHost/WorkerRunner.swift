@@ -49,7 +49,13 @@ final class WorkerRunner: StepRunner, @unchecked Sendable {
     /// worker itself cannot be started. On `queue`.
     private func startWorker() throws -> [PolicyError] {
         let process: WorkerProcess
-        do { process = try WorkerProcess(executable: executable, arguments: []) } catch {
+        // The Swift backtracer would hold a crashing worker for a while: the kernel's signal is enough.
+        var environment = ProcessInfo.processInfo.environment
+        if environment["SWIFT_BACKTRACE"] == nil { environment["SWIFT_BACKTRACE"] = "enable=no" }
+        do {
+            process = try WorkerProcess(
+                executable: executable, arguments: [], environment: environment.map { "\($0.key)=\($0.value)" })
+        } catch {
             throw PolicyError.worker("cannot start \(executable): \(error)")
         }
         let setup: [String: Any] = [
@@ -91,18 +97,24 @@ final class WorkerRunner: StepRunner, @unchecked Sendable {
         }
     }
 
-    func consult(_ index: Int, request: String, deadline: UInt64) -> StepOutcome {
+    func consult(_ index: Int, request: String, budget: UInt64) -> (StepOutcome, startup: UInt64) {
         dispatchPrecondition(condition: .onQueue(queue))
+        var startup: UInt64 = 0
         if worker == nil {
             let now = monotonicNow()
             if now < notBefore {
-                return .failure(.unavailable, "policy worker is restarting (backoff, next start in \(formatMicros(Double(notBefore - now) / 1000)))")
+                return (.failure(.unavailable, "policy worker is restarting (backoff, next start in \(formatMicros(Double(notBefore - now) / 1000)))"), 0)
             }
             do { _ = try startWorker() } catch {
                 workerFailed("\(error)")
-                return .failure(.unavailable, "\(error)")
+                return (.failure(.unavailable, "\(error)"), monotonicNow() - now)
             }
+            startup = monotonicNow() - now
         }
+        return (call(index, request: request, deadline: monotonicNow() + budget), startup)
+    }
+
+    private func call(_ index: Int, request: String, deadline: UInt64) -> StepOutcome {
         guard let worker else { return .failure(.unavailable, "policy worker is not running") }
         if let message = stepErrors[index] { return .failure(.error, message) }
 
