@@ -21,6 +21,9 @@ struct BenchPolicyCommand: AsyncParsableCommand {
     @Flag(help: "Write every decision to an audit log in a temporary directory (measured too).")
     var audit = false
 
+    @Flag(help: "Also time the parts of a decision: encoding the context, decoding it, one direct plugin call.")
+    var breakdown = false
+
     func run() async throws {
         var logger = Logger(label: "ctlive.bench.policy")
         logger.logLevel = .error
@@ -43,6 +46,7 @@ struct BenchPolicyCommand: AsyncParsableCommand {
             time: .init(Date(), agentTimeZone: "Europe/Paris"), recorders: .init(idle: 2),
             chat: .init(messages: 12, durationSeconds: 240), agentConnected: true)
 
+        if breakdown { try measureParts(context, directories: directories) }
         print("policy decision latency: chain of 3 plugins (CapacityLimit, RecordingRequired abstain; AcceptAll accepts)")
         print("\(iterations) decisions per mode after \(warmup) warm-up, one at a time, audit log \(audit ? "on" : "off")")
         for isolation in ["none", "process"] {
@@ -71,5 +75,27 @@ struct BenchPolicyCommand: AsyncParsableCommand {
                 percentile(0.50), percentile(0.99), mean, samples.last ?? 0,
                 (fallbacks > 0 ? "   (\(fallbacks) unexpected answers!)" : "") as NSString))
         }
+    }
+
+    private func measureParts(_ context: DecisionContext, directories: [String]) throws {
+        func time(_ label: String, _ body: () throws -> Void) rethrows {
+            var samples: [Double] = []
+            for i in 0..<(warmup + iterations) {
+                let start = DispatchTime.now().uptimeNanoseconds
+                try body()
+                if i >= warmup { samples.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1000) }
+            }
+            samples.sort()
+            print(String(format: "  %-44@ p50 %8.1f µs   p99 %8.1f µs", label as NSString,
+                samples[samples.count / 2], samples[min(samples.count - 1, samples.count * 99 / 100)]))
+        }
+        let json = try JSONEncoder().encode(context)
+        let text = String(decoding: json, as: UTF8.self)
+        let loader = PluginLoader(directories: directories, logger: Logger(label: "bench"))
+        let plugin = try loader.resolve("AcceptAll").makeInstance(configurationJSON: "{}")
+        print("parts of a decision (\(json.count) bytes of context):")
+        try time("encode the context (JSONEncoder)") { _ = try JSONEncoder().encode(context) }
+        try time("decode the context (JSONDecoder)") { _ = try JSONDecoder().decode(DecisionContext.self, from: json) }
+        time("AcceptAll through the C ABI") { _ = plugin.decide(requestJSON: text) }
     }
 }
