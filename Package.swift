@@ -3,11 +3,12 @@ import PackageDescription
 
 // Policy plugins written in Swift: each is `Plugins/<Name>/`, built as the dynamic library `lib<Name>.so`.
 let swiftPolicyPlugins: [String] = [
-    "AcceptAll",
+    "AcceptAll", "BusinessHours", "CustomerAllowlist", "CapacityLimit", "RecordingRequired", "AudioOnly",
 ]
 
 // Policy plugins written in C against `ctlive_policy_plugin.h`, to prove the ABI is language-neutral.
 let cPolicyPlugins: [String] = [
+    "CWeekdayGate",
 ]
 
 let log: Target.Dependency = .product(name: "Logging", package: "swift-log")
@@ -35,7 +36,9 @@ var targets: [Target] = [
     // Policy plugins: the C ABI, the Swift kit for plugin authors, and the host.
     .target(name: "CPolicyPlugin"),
     .target(name: "PolicyKit", dependencies: ["CPolicyPlugin"]),
-    .target(name: "PolicyHost", dependencies: ["CPolicyPlugin", "Digest", log]),
+    .target(name: "PolicyHost", dependencies: ["CPolicyPlugin", "PolicyKit", "Digest", log]),
+    // The worker process that runs plugins under `isolation: process` (found next to the host executable).
+    .executableTarget(name: "ctlive-policy-worker", dependencies: ["PolicyHost"]),
 
     // The headless participant: records rooms and answers for agents.
     .target(name: "Bot", dependencies: ["CTLive", "Recorder", "PolicyHost", log]),
@@ -57,6 +60,7 @@ var targets: [Target] = [
 
 var products: [Product] = [
     .executable(name: "ctlive", targets: ["ctlive"]),
+    .executable(name: "ctlive-policy-worker", targets: ["ctlive-policy-worker"]),
     .library(name: "CTLive", targets: ["CTLive"]),
     .library(name: "PolicyKit", targets: ["PolicyKit"]),
 ]

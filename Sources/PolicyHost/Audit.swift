@@ -1,0 +1,96 @@
+import Foundation
+import Logging
+import PolicyKit
+
+/// The answer the agent's side gives to an upgrade request.
+public enum FinalAnswer: String, Codable, Sendable {
+    /// Answer `responseVideoUpgrade` positively.
+    case accept
+    /// Answer `responseVideoUpgrade` negatively.
+    case refuse
+    /// No automatic answer: the human agent decides.
+    case askAgent
+}
+
+/// One plugin consulted during a decision.
+public struct PluginConsultation: Codable, Sendable, Equatable {
+    /// The step's `plugin` as written in the policy.
+    public var plugin: String
+    /// The plugin's id, version, file and file hash (nil when it could not be loaded).
+    public var id: String?
+    public var version: String?
+    public var path: String?
+    public var sha256: String?
+    /// `accept`, `refuse`, `abstain`, or a failure: `error`, `timeout`, `crash`, `unavailable`.
+    public var verdict: String
+    public var reason: String
+    /// Wall time of the call as the host saw it (including the pipe round trip under process isolation).
+    public var latencyMicroseconds: Double
+}
+
+/// The record of one decision, written as one JSON line to the audit log.
+public struct AuditRecord: Codable, Sendable, Equatable {
+    public var decisionID: String
+    /// ISO 8601 UTC time the decision was made.
+    public var time: String
+    public var policyFile: String
+    /// Which chain answered: `agents.A1`, `queues.vip`, `default`, or `none`.
+    public var chain: String
+    public var isolation: String
+    public var failMode: String
+    public var deadlineMs: Int
+    public var request: DecisionContext
+    public var plugins: [PluginConsultation]
+    public var answer: FinalAnswer
+    public var reason: String
+    /// True when a plugin failed (error, crash, timeout, worker unavailable) and the fail mode applied.
+    public var fallbackUsed: Bool
+    /// Why the fallback was used.
+    public var fallbackCause: String?
+    public var latencyMicroseconds: Double
+}
+
+/// An append-only JSON-lines audit file. Owns its file descriptor.
+public final class AuditLog: @unchecked Sendable {
+    public let path: String
+    private let fd: Int32
+    private let lock = NSLock()
+    private let encoder: JSONEncoder
+
+    /// Opens (creating, appending) the file at `path`.
+    public init(path: String) throws {
+        let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640)
+        guard fd >= 0 else {
+            throw POSIXErrorWithContext(operation: "open audit log \(path)", code: errno)
+        }
+        self.path = path
+        self.fd = fd
+        encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+    }
+
+    deinit { close(fd) }
+
+    /// Appends one record as one line (one `write`, so lines from several threads never interleave).
+    public func append(_ record: AuditRecord) throws {
+        var data = try encoder.encode(record)
+        data.append(0x0a)
+        lock.lock()
+        defer { lock.unlock() }
+        let written = data.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        if written != data.count {
+            throw POSIXErrorWithContext(operation: "write audit log \(path)", code: written < 0 ? errno : EIO)
+        }
+    }
+}
+
+/// An errno with the operation that failed.
+public struct POSIXErrorWithContext: Error, CustomStringConvertible, Sendable {
+    public var operation: String
+    public var code: Int32
+    public init(operation: String, code: Int32) {
+        self.operation = operation
+        self.code = code
+    }
+    public var description: String { "\(operation): \(String(cString: strerror(code))) (errno \(code))" }
+}

@@ -1,0 +1,277 @@
+import Dispatch
+import Foundation
+import Logging
+@_exported import PolicyKit
+
+/// The answer for one request, with its audit record.
+public struct Decision: Codable, Sendable {
+    public var answer: FinalAnswer
+    /// Why, in words an agent or a reviewer can read.
+    public var reason: String
+    public var audit: AuditRecord
+}
+
+/// Where the build puts plugin libraries: the directory of the running executable (for instance
+/// `.build/debug`), preceded by the directories in `CTLIVE_PLUGIN_PATH` (colon-separated) when set.
+public func defaultPluginDirectories() -> [String] {
+    var directories: [String] = []
+    if let path = ProcessInfo.processInfo.environment["CTLIVE_PLUGIN_PATH"] {
+        directories += path.split(separator: ":").map(String.init)
+    }
+    if let executable = currentExecutablePath() {
+        directories.append((executable as NSString).deletingLastPathComponent)
+    }
+    return directories
+}
+
+func currentExecutablePath() -> String? {
+    var buffer = [CChar](repeating: 0, count: 4096)
+    let n = readlink("/proc/self/exe", &buffer, buffer.count - 1)
+    guard n > 0 else { return Bundle.main.executablePath }
+    return String(decoding: buffer[..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+}
+
+/// Decides upgrade requests on agents' behalf with the plugin chains of a policy file.
+///
+/// Build one per policy file; call ``decide(_:)`` for each request addressed to an agent the bot
+/// answers for, and ``reload()`` on SIGHUP. Decisions under way when a reload happens finish with
+/// the chain they started with.
+public final class PolicyEngine: Sendable {
+    /// Options beyond the policy file.
+    public struct Options: Sendable {
+        /// The worker executable for `isolation: process`. Default: `$CTLIVE_POLICY_WORKER`, else
+        /// `ctlive-policy-worker` next to the running executable, else on `PATH`.
+        public var workerExecutable: String?
+        /// The clock used for the audit's `time` (plugins see the time the request carries).
+        public var clock: @Sendable () -> Date
+
+        public init(workerExecutable: String? = nil, clock: @escaping @Sendable () -> Date = { Date() }) {
+            self.workerExecutable = workerExecutable
+            self.clock = clock
+        }
+    }
+
+    public let policyPath: String
+    public let pluginDirectories: [String]
+    private let logger: Logger
+    private let audit: AuditLog?
+    private let options: Options
+    private let state: Locked<EngineState>
+
+    /// Loads the policy at `policyPath`, the plugins it names (from `pluginDirectories`, first
+    /// match wins) and, under process isolation, starts the worker. Throws when the policy is
+    /// invalid or a plugin it names cannot be loaded or created (every such problem is listed).
+    public convenience init(policyPath: String, pluginDirectories: [String], auditLogPath: String?, logger: Logger) throws {
+        try self.init(
+            policyPath: policyPath, pluginDirectories: pluginDirectories, auditLogPath: auditLogPath, logger: logger,
+            options: Options())
+    }
+
+    /// As the other initializer, with ``Options``.
+    public init(
+        policyPath: String, pluginDirectories: [String], auditLogPath: String?, logger: Logger, options: Options
+    ) throws {
+        self.policyPath = policyPath
+        self.pluginDirectories = pluginDirectories
+        self.logger = logger
+        self.options = options
+        audit = try auditLogPath.map { try AuditLog(path: $0) }
+        state = Locked(try EngineState(
+            policyPath: policyPath, directories: pluginDirectories, options: options, logger: logger))
+        logger.info("policy loaded", metadata: ["policy": "\(policyPath)", "agents": "\(delegatedAgents)"])
+    }
+
+    /// The agents named under `agents` in the policy (sorted).
+    public var delegatedAgents: [String] { state.value.policy.agents?.keys.sorted() ?? [] }
+
+    /// The policy in force.
+    public var policy: PolicyFile { state.value.policy }
+
+    /// Reads the policy file again and loads the plugins it names; decisions that follow use it.
+    /// On error the previous policy stays in force.
+    public func reload() throws {
+        let next: EngineState
+        do {
+            next = try EngineState(policyPath: policyPath, directories: pluginDirectories, options: options, logger: logger)
+        } catch {
+            logger.error("policy reload failed; keeping the previous policy", metadata: ["error": "\(error)"])
+            throw error
+        }
+        state.value = next
+        logger.info("policy reloaded", metadata: ["policy": "\(policyPath)", "agents": "\(delegatedAgents)"])
+    }
+
+    /// Decides one request. Never throws: plugin errors, crashes and timeouts become the fail-mode
+    /// answer, recorded in the audit (the returned record is also appended to the audit log).
+    public func decide(_ context: DecisionContext) async -> Decision {
+        let current = state.value
+        let received = monotonicNow()
+        let decisionID = UUID().uuidString.lowercased()
+        let time = Date.ISO8601FormatStyle(includingFractionalSeconds: true).format(options.clock())
+        let record = await current.runner.perform {
+            current.evaluate(context, decisionID: decisionID, time: time, received: received)
+        }
+        if let audit {
+            do { try audit.append(record) } catch {
+                logger.error("cannot write the audit record", metadata: ["decision": "\(decisionID)", "error": "\(error)"])
+            }
+        }
+        if record.fallbackUsed {
+            logger.warning("policy fallback", metadata: ["decision": "\(decisionID)", "cause": "\(record.fallbackCause ?? "")"])
+        }
+        return Decision(answer: record.answer, reason: record.reason, audit: record)
+    }
+
+    /// Locates the worker executable (see ``Options/workerExecutable``).
+    public static func workerExecutablePath(_ explicit: String? = nil) -> String? {
+        let fm = FileManager.default
+        if let explicit { return explicit }
+        if let env = ProcessInfo.processInfo.environment["CTLIVE_POLICY_WORKER"], !env.isEmpty { return env }
+        if let executable = currentExecutablePath() {
+            let sibling = ((executable as NSString).deletingLastPathComponent as NSString)
+                .appendingPathComponent("ctlive-policy-worker")
+            if fm.isExecutableFile(atPath: sibling) { return sibling }
+        }
+        for directory in (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":") {
+            let candidate = "\(directory)/ctlive-policy-worker"
+            if fm.isExecutableFile(atPath: candidate) { return candidate }
+        }
+        return nil
+    }
+}
+
+/// One policy in force: the file, its chains and the runner holding the plugin instances.
+final class EngineState: Sendable {
+    let policy: PolicyFile
+    let policyPath: String
+    let chains: [String: [Int]]
+    let runner: any StepRunner
+
+    init(policyPath: String, directories: [String], options: PolicyEngine.Options, logger: Logger) throws {
+        let policy = try PolicyFile.load(path: policyPath)
+        var specs: [StepSpec] = []
+        var chains: [String: [Int]] = [:]
+        for (label, chain) in policy.labelledChains {
+            chains[label] = chain.chain.enumerated().map { i, step in
+                specs.append(StepSpec(
+                    label: "\(label).chain[\(i)]", plugin: step.plugin,
+                    configJSON: step.config.map { $0 == .null ? "{}" : $0.jsonText } ?? "{}"))
+                return specs.count - 1
+            }
+        }
+        switch policy.effectiveIsolation {
+        case .none:
+            runner = try InProcessRunner(specs: specs, directories: directories, logger: logger)
+        case .process:
+            guard let worker = PolicyEngine.workerExecutablePath(options.workerExecutable) else {
+                throw PolicyError.worker("cannot find the ctlive-policy-worker executable (set CTLIVE_POLICY_WORKER)")
+            }
+            runner = try WorkerRunner(specs: specs, directories: directories, executable: worker, logger: logger)
+        }
+        self.policy = policy
+        self.policyPath = policyPath
+        self.chains = chains
+    }
+
+    /// Runs the chain for `context`: the first plugin that does not abstain decides; a failure
+    /// applies the fail mode; when nobody decides, the all-abstain rule applies.
+    ///
+    /// The deadline bounds the time plugins take, from the start of the chain; time spent waiting
+    /// for the worker's queue or (re)starting the worker is not counted (the audit's total latency
+    /// shows it).
+    func evaluate(_ context: DecisionContext, decisionID: String, time: String, received: UInt64) -> AuditRecord {
+        let deadlineMs = policy.effectiveDeadlineMs
+        var deadline = monotonicNow() + UInt64(deadlineMs) * 1_000_000
+        let failMode = policy.effectiveFailMode
+        let label = policy.chainLabel(for: context)
+        let steps = label.flatMap { chains[$0] } ?? []
+        let request = (try? JSONEncoder().encode(context)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+
+        var consulted: [PluginConsultation] = []
+        var answer: FinalAnswer?
+        var reason = ""
+        var fallbackCauses: [String] = []
+
+        for index in steps {
+            let info = runner.steps[index]
+            let name = info.plugin
+            let before = monotonicNow()
+            let outcome: StepOutcome
+            if before >= deadline {
+                outcome = .failure(.timeout, "the decision deadline (\(deadlineMs) ms) passed before this plugin was consulted")
+            } else {
+                let (result, startup) = runner.consult(index, request: request, budget: deadline - before)
+                outcome = result
+                deadline += startup
+            }
+            let micros = Double(monotonicNow() - before) / 1000
+            var entry = PluginConsultation(
+                plugin: info.plugin, id: info.id, version: info.version, path: info.path, sha256: info.sha256,
+                verdict: "", reason: "", latencyMicroseconds: micros)
+            switch outcome {
+            case .verdict(let verdict):
+                entry.verdict = verdict.kind.rawValue
+                entry.reason = verdict.reason
+                consulted.append(entry)
+                switch verdict.kind {
+                case .accept: answer = .accept
+                case .refuse: answer = .refuse
+                case .abstain: continue
+                }
+                reason = "\(name): \(verdict.reason)"
+            case .failure(let kind, let message):
+                entry.verdict = kind.rawValue
+                entry.reason = message
+                consulted.append(entry)
+                let cause = "\(name) \(kind == .error ? "failed" : kind == .crash ? "crashed" : kind == .timeout ? "timed out" : "was unavailable"): \(message)"
+                fallbackCauses.append(cause)
+                if failMode == .closed {
+                    answer = .refuse
+                    reason = "refused (policy fails closed): \(cause)"
+                } else if kind == .timeout {
+                    break  // no time left for the rest of the chain
+                } else {
+                    continue
+                }
+            }
+            break
+        }
+
+        if answer == nil {
+            let why =
+                label == nil
+                ? "no chain applies to agent \(context.agent.id)"
+                : steps.isEmpty ? "the chain \(label!) is empty" : "no plugin decided"
+            let failures = fallbackCauses.isEmpty ? "" : " (after failures, policy fails open: \(fallbackCauses.joined(separator: "; ")))"
+            switch (policy.effectiveWhenAllAbstain, context.agentConnected) {
+            case (.askAgent, true):
+                answer = .askAgent
+                reason = "\(why)\(failures); asking agent \(context.agent.id)"
+            case (.askAgent, false):
+                answer = .refuse
+                reason = "\(why)\(failures) and agent \(context.agent.id) is not connected"
+            case (.refuse, _):
+                answer = .refuse
+                reason = "\(why)\(failures); the policy refuses when every plugin abstains"
+            }
+        }
+
+        return AuditRecord(
+            decisionID: decisionID, time: time, policyFile: policyPath, chain: label ?? "none",
+            isolation: policy.effectiveIsolation.rawValue, failMode: failMode.rawValue, deadlineMs: deadlineMs,
+            request: context, plugins: consulted, answer: answer!, reason: reason, fallbackUsed: !fallbackCauses.isEmpty,
+            fallbackCause: fallbackCauses.isEmpty ? nil : fallbackCauses.joined(separator: "; "),
+            latencyMicroseconds: Double(monotonicNow() - received) / 1000)
+    }
+}
+
+/// A value behind a lock.
+final class Locked<Value: Sendable>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored: Value
+    init(_ value: Value) { stored = value }
+    var value: Value {
+        get { lock.lock(); defer { lock.unlock() }; return stored }
+        set { lock.lock(); stored = newValue; lock.unlock() }
+    }
+}

@@ -1,0 +1,114 @@
+import Foundation
+import PolicyHost
+import XCTest
+
+/// `isolation: process`: plugins that crash or hang cost one request its normal answer, never the host.
+final class IsolationTests: XCTestCase {
+    var directory = ""
+    var plugin = ""
+
+    override func setUpWithError() throws {
+        directory = try Fixtures.temporaryDirectory()
+        plugin = try Fixtures.compileTestPlugin("libMisbehave.so", in: directory)
+    }
+
+    override func tearDownWithError() throws {
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    private func engine(failMode: String = "closed", deadlineMs: Int = 100, audit: String? = nil) throws -> PolicyEngine {
+        let path = try Fixtures.writePolicy(
+            """
+            { "agents": { "A1": { "chain": [ { "plugin": "\(plugin)" } ] } },
+              "default": { "chain": [ { "plugin": "\(plugin)" }, { "plugin": "AcceptAll" } ] },
+              "deadlineMs": \(deadlineMs), "isolation": "process", "failMode": "\(failMode)" }
+            """, in: directory, name: "policy-\(failMode).json")
+        return try Fixtures.engine(policy: path, audit: audit)
+    }
+
+    func testWorkerAnswersThroughTheSameChain() async throws {
+        let engine = try engine()
+        let accepted = await engine.decide(Fixtures.context(contactID: "ok", agent: "A1"))
+        XCTAssertEqual(accepted.answer, .accept)
+        XCTAssertEqual(accepted.audit.isolation, "process")
+        XCTAssertEqual(accepted.audit.plugins.first?.id, "com.test.misbehave")
+        XCTAssertEqual(accepted.audit.plugins.first?.sha256, try PluginLibrary.fileSHA256(plugin))
+        let refused = await engine.decide(Fixtures.context(contactID: "refuse", agent: "A1"))
+        XCTAssertEqual(refused.answer, .refuse)
+        XCTAssertEqual(refused.reason, "\(plugin): test refuses")
+        // A plugin writing to stdout cannot corrupt the worker's protocol.
+        let printed = await engine.decide(Fixtures.context(contactID: "print", agent: "A1"))
+        XCTAssertEqual(printed.answer, .accept)
+        XCTAssertFalse(printed.audit.fallbackUsed)
+    }
+
+    func testSegfaultingPluginGetsTheFallbackAndTheNextRequestIsAnswered() async throws {
+        let auditPath = "\(directory)/audit.jsonl"
+        let engine = try engine(audit: auditPath)
+        let crashed = await engine.decide(Fixtures.context(contactID: "segv", agent: "A1"))
+        XCTAssertEqual(crashed.answer, .refuse, "fail closed")
+        XCTAssertTrue(crashed.audit.fallbackUsed)
+        XCTAssertEqual(crashed.audit.plugins.first?.verdict, "crash")
+        XCTAssertTrue(crashed.audit.plugins.first?.reason.contains("SIGSEGV") ?? false, crashed.audit.plugins.first?.reason ?? "")
+        XCTAssertTrue(crashed.audit.fallbackCause?.contains("crashed") ?? false, crashed.audit.fallbackCause ?? "")
+
+        let next = await engine.decide(Fixtures.context(contactID: "ok", agent: "A1"))
+        XCTAssertEqual(next.answer, .accept, next.reason)
+        XCTAssertFalse(next.audit.fallbackUsed)
+
+        let lines = try String(contentsOfFile: auditPath, encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(lines.count, 2)
+        let record = try JSONDecoder().decode(AuditRecord.self, from: Data(lines[0].utf8))
+        XCTAssertTrue(record.fallbackUsed)
+        XCTAssertTrue(record.reason.contains("SIGSEGV"), record.reason)
+    }
+
+    func testHangingPluginIsKilledAtTheDeadline() async throws {
+        let engine = try engine(deadlineMs: 100)
+        let start = Date()
+        let hung = await engine.decide(Fixtures.context(contactID: "hang", agent: "A1"))
+        let elapsed = Date().timeIntervalSince(start)
+        XCTAssertEqual(hung.answer, .refuse)
+        XCTAssertEqual(hung.audit.plugins.first?.verdict, "timeout")
+        XCTAssertTrue(hung.audit.plugins.first?.reason.contains("SIGKILL") ?? false, hung.audit.plugins.first?.reason ?? "")
+        XCTAssertTrue(hung.audit.fallbackUsed)
+        XCTAssertLessThan(elapsed, 5, "the decision must not wait for the hung plugin")
+
+        let next = await engine.decide(Fixtures.context(contactID: "ok", agent: "A1"))
+        XCTAssertEqual(next.answer, .accept, next.reason)
+    }
+
+    func testFailOpenGoesOnWithTheChainAfterACrash() async throws {
+        let engine = try engine(failMode: "open")
+        let decision = await engine.decide(Fixtures.context(contactID: "segv", agent: "B2"))
+        XCTAssertEqual(decision.answer, .accept, decision.reason)
+        XCTAssertEqual(decision.audit.plugins.map(\.verdict), ["crash", "accept"])
+        XCTAssertTrue(decision.audit.fallbackUsed)
+        // Alone in its chain, a crashing plugin under fail-open leaves it to the human agent.
+        let alone = await engine.decide(Fixtures.context(contactID: "segv", agent: "A1", agentConnected: true))
+        XCTAssertEqual(alone.answer, .askAgent, alone.reason)
+    }
+
+    func testRepeatedCrashesBackOff() async throws {
+        let engine = try engine()
+        let first = await engine.decide(Fixtures.context(contactID: "segv", agent: "A1"))
+        XCTAssertEqual(first.audit.plugins.first?.verdict, "crash")
+        let second = await engine.decide(Fixtures.context(contactID: "segv", agent: "A1"))
+        XCTAssertEqual(second.audit.plugins.first?.verdict, "crash", "restarted at once after the first crash")
+        let third = await engine.decide(Fixtures.context(contactID: "ok", agent: "A1"))
+        XCTAssertEqual(third.audit.plugins.first?.verdict, "unavailable", "restart delayed after consecutive crashes")
+        XCTAssertEqual(third.answer, .refuse)
+        try await Task.sleep(nanoseconds: 400_000_000)
+        let later = await engine.decide(Fixtures.context(contactID: "ok", agent: "A1"))
+        XCTAssertEqual(later.answer, .accept, later.reason)
+    }
+
+    func testWorkerReportsSetupErrors() throws {
+        let path = try Fixtures.writePolicy(
+            #"{ "default": { "chain": [ { "plugin": "\#(plugin)", "config": { "mode": "fail" } } ] }, "isolation": "process" }"#,
+            in: directory, name: "bad.json")
+        XCTAssertThrowsError(try Fixtures.engine(policy: path)) { error in
+            XCTAssertTrue("\(error)".contains("create failed: told to fail: no licence key configured"), "\(error)")
+        }
+    }
+}
