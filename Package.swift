@@ -26,7 +26,7 @@ var targets: [Target] = [
 
     // The broker, the client SDK.
     .target(name: "Hub", dependencies: ["ZeroMQ", "Signaling", log]),
-    .target(name: "CTLive", dependencies: ["ZeroMQ", "Signaling", log]),
+    .target(name: "CTLive", dependencies: ["ZeroMQ", "Signaling", "Media", log]),
 
     // Media: FFmpeg wrappers, then the recording pipeline (knows nothing of sockets).
     .target(name: "Digest", dependencies: ["CFFmpeg"]),

@@ -20,6 +20,10 @@ public struct ClientConfiguration: Sendable {
     public var hub: String
     public var hello: Hello
     public var curve: CurveClientKeys?
+    /// What this participant publishes when a room starts; nil publishes nothing (it still receives).
+    public var media: MediaSourceOptions?
+    /// Whether to connect to the media relay at all when a room starts.
+    public var engagesMedia = true
     /// How long `connect()` and each request wait for the hub's reply.
     public var replyTimeout: Duration = .seconds(5)
 
@@ -68,6 +72,8 @@ public final class CTLiveClient: Sendable {
         var contacts: [String: Contact] = [:]
         var handlers: [@Sendable (ClientEvent) -> Void] = []
         var participant: Participant?
+        /// Media links of this client's active rooms, by room id.
+        var links: [String: MediaLink] = [:]
     }
 
     public init(configuration: ClientConfiguration, logger: Logger = Logger(label: "ctlive.client")) {
@@ -99,6 +105,35 @@ public final class CTLiveClient: Sendable {
     public func close() async {
         _ = try? await request(Bye(), timeout: .seconds(1))
         io.stop()
+        for roomID in state.withLock({ Array($0.links.keys) }) { endMedia(roomID: roomID) }
+    }
+
+    /// Media statistics of an active room's link.
+    public func mediaStatistics(roomID: String) -> MediaLink.Statistics? {
+        state.withLock { $0.links[roomID] }?.statistics
+    }
+
+    /// On a positive answer the room starts, and media with it: "no action is required by the integration".
+    private func engageMedia(_ started: RoomStarted) {
+        guard configuration.engagesMedia, let endpoint = started.mediaEndpoint, let token = started.mediaToken else { return }
+        let link = MediaLink(endpoint: endpoint, token: token, curve: configuration.curve, source: configuration.media,
+                             useAudio: started.useAudio, useVideo: started.useVideo, logger: logger)
+        let previous = state.withLock { state in
+            defer { state.links[started.roomID] = link }
+            return state.links[started.roomID]
+        }
+        previous?.stop()
+        link.start()
+        dispatch(.media(MediaStatus(roomID: started.roomID, state: .engaged, statistics: link.statistics)))
+    }
+
+    /// Stops a room's media link (off the I/O thread: stopping waits for the link's thread).
+    func endMedia(roomID: String) {
+        guard let link = state.withLock({ $0.links.removeValue(forKey: roomID) }) else { return }
+        DispatchQueue.global().async { [weak self] in
+            link.stop()
+            self?.dispatch(.media(MediaStatus(roomID: roomID, state: .ended, statistics: link.statistics)))
+        }
     }
 
     /// Sends a request and waits for the hub's `ok` (or another reply); an `error` reply throws.
@@ -152,6 +187,12 @@ public final class CTLiveClient: Sendable {
         }
         for handler in state.withLock({ $0.handlers }) { handler(event) }
         eventSink.yield(event)
+        switch event {
+        case .roomStarted(let started): engageMedia(started)
+        case .roomEnded(let ended): endMedia(roomID: ended.roomID)
+        case .disconnected: for roomID in state.withLock({ Array($0.links.keys) }) { endMedia(roomID: roomID) }
+        default: break
+        }
         if case .contactClosed(let closed) = event { _ = state.withLock { $0.contacts.removeValue(forKey: closed.contactID) } }
         if case .disconnected = event { eventSink.finish() }
     }

@@ -21,6 +21,8 @@ public enum ClientEvent: Sendable {
     case error(ErrorReply)
     /// The connection to the hub is gone (heartbeat lost, or closed).
     case disconnected(reason: String)
+    /// This client's media for a room was engaged (publishing and receiving) or ended.
+    case media(MediaStatus)
 
     /// The CTLive event name: what `Contact.on(_:_:)` registers for.
     public var name: String {
@@ -37,6 +39,7 @@ public enum ClientEvent: Sendable {
         case .recordRoom: "recordRoom"
         case .error: "error"
         case .disconnected: "disconnected"
+        case .media: "media"
         }
     }
 
@@ -53,7 +56,7 @@ public enum ClientEvent: Sendable {
         case .roomEnded(let e): e.contactID
         case .participant(let e): e.contactID
         case .recordRoom(let e): e.contactID
-        case .error, .disconnected: nil
+        case .error, .disconnected, .media: nil
         }
     }
 
@@ -77,7 +80,7 @@ public enum ClientEvent: Sendable {
         case .participant(let e): e
         case .recordRoom(let e): e
         case .error(let e): e
-        case .disconnected: nil
+        case .disconnected, .media: nil
         }
     }
 
@@ -97,4 +100,12 @@ public enum ClientEvent: Sendable {
         default: return nil
         }
     }
+}
+
+/// The state of a room's media on this client.
+public struct MediaStatus: Sendable {
+    public enum State: String, Sendable { case engaged, ended }
+    public var roomID: String
+    public var state: State
+    public var statistics: MediaLink.Statistics
 }

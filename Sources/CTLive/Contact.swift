@@ -60,7 +60,9 @@ public final class Contact: Sendable {
 
     /// Leaves the video room; a new video session needs a new request.
     public func videoDisconnectAndDestruct() async throws(ClientError) {
-        try await connectedClient().request(VideoDisconnect(contactID: id))
+        let client = try connectedClient()
+        try await client.request(VideoDisconnect(contactID: id))
+        if let roomID { client.endMedia(roomID: roomID) }
     }
 
     /// The CTLive page's own spelling.

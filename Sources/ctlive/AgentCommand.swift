@@ -36,11 +36,12 @@ struct AgentCommand: AsyncParsableCommand {
     var div = "videoPanel"
 
     @OptionGroup var client: ClientOptions
+    @OptionGroup var media: MediaOptions
 
     func run() async throws {
         let hello = Hello(role: .agent, userId: id, queues: queues.isEmpty ? nil : queues)
         do { try hello.validate() } catch { throw ValidationError(error.message) }
-        let connection = try await client.connect(hello, label: "ctlive.agent")
+        let connection = try await client.connect(hello, label: "ctlive.agent", media: try media.options(defaultColor: "#20a040", defaultTone: 660.0))
         let (json, answer, div) = (client.json, answer, div)
         let prompts = AskQueue()
         connection.onEvent { event in

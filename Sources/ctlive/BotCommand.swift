@@ -1,7 +1,125 @@
 import ArgumentParser
+import Bot
+import CTLive
+import Foundation
+import Hub
+import Logging
+import PolicyHost
+import Recorder
 
-// Placeholder until this command is written.
+extension Layout: ExpressibleByArgument {}
+
+/// `ctlive bot`: the headless recorder, and the policy delegate of agents.
 struct BotCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "bot", abstract: "(not yet built)")
-    func run() async throws { throw ValidationError("'bot' is not built yet") }
+    static let configuration = CommandConfiguration(
+        commandName: "bot",
+        abstract: "Run a headless recorder bot: records the rooms the hub assigns it, answers requests for agents by policy.")
+
+    @Option(help: "The hub's signaling endpoint.")
+    var hub = HubConfiguration.defaultSignalingEndpoint
+
+    @Option(help: "This bot's id (default: bot-<pid>).")
+    var id: String?
+
+    @Option(help: "Where recordings go.")
+    var recordings = "Recordings"
+
+    @Option(help: "Composite layout: grid or speaker.")
+    var layout: Layout = .grid
+
+    @Option(help: "Composite size, WxH.")
+    var size = "1280x720"
+
+    @Option(help: "Composite frame rate.")
+    var fps: Int32 = 30
+
+    @Flag(help: "Also keep each participant's original streams, remuxed without re-encoding.")
+    var tracks = false
+
+    @Flag(help: "Answer for agents only; record nothing.")
+    var noRecord = false
+
+    @Option(help: ArgumentHelp("Policy file: answer upgrade requests for the agents it names (reloaded on SIGHUP).", valueName: "FILE"))
+    var policy: String?
+
+    @Option(name: .customLong("plugins"), help: ArgumentHelp("Where policy plugins are (repeatable; default: beside this executable).", valueName: "DIR"))
+    var pluginDirectories: [String] = []
+
+    @Option(name: .customLong("agent"), help: ArgumentHelp("Also answer for this agent (repeatable).", valueName: "ID"))
+    var agents: [String] = []
+
+    @Option(help: ArgumentHelp("Append every policy decision to this JSON-lines audit log (default: <recordings>/decisions.jsonl).", valueName: "FILE"))
+    var audit: String?
+
+    @Option(help: ArgumentHelp("CURVE keys: a JSON file with serverPublicKey, publicKey and secretKey.", valueName: "FILE"))
+    var curve: String?
+
+    @Option(help: "Log level on stderr.")
+    var logLevel: Logger.Level = .info
+
+    func validate() throws {
+        _ = try parseSize(size)
+        guard (1...60).contains(fps) else { throw ValidationError("--fps must be 1-60") }
+        if !agents.isEmpty && policy == nil { throw ValidationError("--agent needs --policy: the bot answers for agents by a policy") }
+    }
+
+    func run() async throws {
+        let logger = LogSetup.logger("ctlive.bot", level: logLevel)
+        var engine: PolicyEngine?
+        if let policy {
+            do {
+                try FileManager.default.createDirectory(atPath: recordings, withIntermediateDirectories: true)
+                engine = try PolicyEngine(policyPath: policy, pluginDirectories: pluginDirectories.isEmpty ? defaultPluginDirectories() : pluginDirectories,
+                                          auditLogPath: audit ?? "\(recordings)/decisions.jsonl", logger: logger)
+            } catch {
+                Output.fail("cannot load policy \(policy): \(error)")
+            }
+        }
+        var configuration = BotConfiguration(hub: hub, userId: id ?? "bot-\(getpid())")
+        (configuration.width, configuration.height) = try parseSize(size)
+        configuration.recordingsRoot = recordings
+        configuration.layout = layout
+        configuration.fps = fps
+        configuration.keepTracks = tracks
+        configuration.records = !noRecord
+        configuration.agents = agents
+        if let curve {
+            do { configuration.curve = try JSONDecoder().decode(CurveClientKeys.self, from: Data(contentsOf: URL(fileURLWithPath: curve))) } catch {
+                Output.fail("cannot read CURVE keys from \(curve): \(error)")
+            }
+        }
+        let bot = RecorderBot(configuration: configuration, policy: engine, logger: logger)
+        bot.onRecordingFinished { result in
+            Output.line("recorded \(result.recordingPath) (\(String(format: "%.1f", result.duration)) s, sha256 \(result.sha256))")
+        }
+        do { try await bot.start() } catch { Output.fail("cannot join the hub at \(hub): \(error)") }
+        Output.line("ctlive bot \(configuration.userId) connected to \(hub)\(bot.delegatedAgents.isEmpty ? "" : ", answering for \(bot.delegatedAgents.joined(separator: ", "))")")
+        let reload = Reloader(engine: engine, logger: logger)
+        _ = await Shutdown.wait()
+        reload.cancel()
+        await bot.stop()
+    }
+}
+
+/// SIGHUP reloads the policy file for the decisions that follow.
+private final class Reloader {
+    private let source: (any DispatchSourceSignal)?
+
+    init(engine: PolicyEngine?, logger: Logger) {
+        guard let engine else { source = nil; return }
+        signal(SIGHUP, SIG_IGN)
+        let source = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
+        source.setEventHandler {
+            do {
+                try engine.reload()
+                logger.notice("policy reloaded", metadata: ["file": "\(engine.policyPath)"])
+            } catch {
+                logger.error("policy reload failed, keeping the previous one: \(error)")
+            }
+        }
+        source.resume()
+        self.source = source
+    }
+
+    func cancel() { source?.cancel() }
 }

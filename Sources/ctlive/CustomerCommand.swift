@@ -39,6 +39,7 @@ struct CustomerCommand: AsyncParsableCommand {
     var seconds: Double = 5
 
     @OptionGroup var client: ClientOptions
+    @OptionGroup var media: MediaOptions
 
     func validate() throws {
         guard (agent == nil) != (queue == nil) else { throw ValidationError("give exactly one of --agent or --queue") }
@@ -61,7 +62,7 @@ struct CustomerCommand: AsyncParsableCommand {
     func run() async throws {
         let hello = Hello(role: .customer, userId: id)
         do { try hello.validate() } catch { throw ValidationError(error.message) }
-        let connection = try await client.connect(hello, label: "ctlive.customer")
+        let connection = try await client.connect(hello, label: "ctlive.customer", media: try media.options(defaultColor: "#2060e0", defaultTone: 440.0))
         let json = client.json
         connection.onEvent { Output.print($0, json: json) }
         let contact: Contact

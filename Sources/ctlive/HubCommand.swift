@@ -11,6 +11,12 @@ struct HubCommand: AsyncParsableCommand {
     @Option(help: "Where to listen for signaling (loopback by default).")
     var signaling = HubConfiguration.defaultSignalingEndpoint
 
+    @Option(help: "Where the media relay listens (loopback by default).")
+    var media = HubConfiguration.defaultMediaEndpoint
+
+    @Flag(help: "Run without a media relay (signaling only).")
+    var noMedia = false
+
     @Option(help: "Seconds an upgrade request waits for an answer before it is refused with reason 'timeout'.")
     var requestTimeout: Double = 30
 
@@ -34,6 +40,7 @@ struct HubCommand: AsyncParsableCommand {
     func run() async throws {
         var configuration = HubConfiguration()
         configuration.signalingEndpoint = signaling
+        configuration.mediaEndpoint = noMedia ? nil : media
         configuration.policy.requestTimeout = .milliseconds(Int(requestTimeout * 1000))
         configuration.policy.heartbeatTimeout = .milliseconds(Int(heartbeatTimeout * 1000))
         configuration.insecure = insecure
@@ -43,7 +50,7 @@ struct HubCommand: AsyncParsableCommand {
         let hub = Hub(configuration: configuration, logger: LogSetup.logger("ctlive.hub", level: logLevel))
         let endpoint: String
         do { endpoint = try hub.start() } catch { Output.fail("\(error)") }
-        Output.line("ctlive hub listening on \(endpoint)\(configuration.keys != nil ? " (CURVE)" : "")")
+        Output.line("ctlive hub listening on \(endpoint)\(hub.mediaEndpoint.map { ", media on \($0)" } ?? "")\(configuration.keys != nil ? " (CURVE)" : "")")
         let signal = await Shutdown.wait()
         hub.stop()
         FileHandle.standardError.write(Data("ctlive hub stopped (\(signal ?? "done"))\n".utf8))

@@ -29,9 +29,10 @@ struct ClientOptions: ParsableArguments {
     }
 
     /// Connects, or exits non-zero with a one-line error on stderr.
-    func connect(_ hello: Hello, label: String) async throws -> CTLiveClient {
-        let client = CTLiveClient(configuration: ClientConfiguration(hub: hub, hello: hello, curve: try curveKeys()),
-                                  logger: LogSetup.logger(label, level: logLevel))
+    func connect(_ hello: Hello, label: String, media: MediaSourceOptions? = nil) async throws -> CTLiveClient {
+        var configuration = ClientConfiguration(hub: hub, hello: hello, curve: try curveKeys())
+        configuration.media = media
+        let client = CTLiveClient(configuration: configuration, logger: LogSetup.logger(label, level: logLevel))
         do {
             try await client.connect()
         } catch {
@@ -71,6 +72,13 @@ enum Output {
                 for (key, value) in data where !["v", "type", "re"].contains(key) { object[key] = value }
             }
             if case .disconnected(let reason) = event { object["reason"] = reason }
+            if case .media(let status) = event {
+                object["roomID"] = status.roomID
+                object["state"] = status.state.rawValue
+                object["tracks"] = status.statistics.tracksPublished
+                object["packetsSent"] = status.statistics.packetsSent
+                object["packetsReceived"] = status.statistics.packetsReceived
+            }
             line(object)
         } else {
             line(describe(event))
@@ -106,6 +114,8 @@ enum Output {
         case .recordRoom(let e): "asked to record room \(e.roomID)"
         case .error(let e): "hub error \(e.code.rawValue): \(e.message)"
         case .disconnected(let reason): "disconnected: \(reason)"
+        case .media(let status):
+            "media \(status.state.rawValue) in room \(status.roomID): \(status.statistics.packetsSent) packets sent, \(status.statistics.packetsReceived) received"
         }
     }
 }

@@ -1,0 +1,237 @@
+import CTLive
+import Foundation
+import Logging
+import Media
+import PolicyHost
+import Recorder
+import Signaling
+import Synchronization
+
+/// How a bot runs.
+public struct BotConfiguration: Sendable {
+    public var hub: String
+    public var userId: String
+    public var curve: CurveClientKeys?
+    /// Where recordings go (`<root>/<yyyy-mm-dd>/<room>/`).
+    public var recordingsRoot = "Recordings"
+    public var layout: Layout = .grid
+    public var width: Int32 = 1280
+    public var height: Int32 = 720
+    public var fps: Int32 = 30
+    public var keepTracks = false
+    /// Whether this bot records rooms (a pure policy delegate says false).
+    public var records = true
+    /// Agents this bot answers upgrade requests for, beyond those its policy names.
+    public var agents: [String] = []
+
+    public init(hub: String, userId: String) {
+        self.hub = hub
+        self.userId = userId
+    }
+}
+
+/// The headless participant: records the rooms the hub assigns it and answers requests for agents.
+///
+/// It is an ordinary SDK client with role `recorder`: it joins rooms with `joinRoom`, receives every
+/// member's media through the relay, feeds a ``LiveRecording``, reports speaker changes back to the
+/// hub (which makes `onLoudestChanged` / `onDynamicChanged`), and puts the escalation, the decision,
+/// the joins, leaves and chat on the recording's timeline.
+public final class RecorderBot: Sendable {
+    public let configuration: BotConfiguration
+    private let policy: PolicyEngine?
+    private let logger: Logger
+    private let client: CTLiveClient
+    private let sessions = Mutex<[String: Session]>([:])
+    /// Audit records of decisions, by contact, waiting for the contact's recording.
+    private let decisions = Mutex<[String: [AuditRecord]]>([:])
+    private let finishedRecordings = Mutex<[RecordingResult]>([])
+    /// Called when a recording is finished (for catalogs and tests).
+    private let onFinished = Mutex<(@Sendable (RecordingResult) -> Void)?>(nil)
+
+    private final class Session: Sendable {
+        let roomID: String
+        let contactID: String
+        let recording: LiveRecording
+        let link: MediaLink
+
+        init(roomID: String, contactID: String, recording: LiveRecording, link: MediaLink) {
+            self.roomID = roomID; self.contactID = contactID; self.recording = recording; self.link = link
+        }
+    }
+
+    public init(configuration: BotConfiguration, policy: PolicyEngine?, logger: Logger) {
+        self.configuration = configuration
+        self.policy = policy
+        self.logger = logger
+        let delegated = Array(Set(configuration.agents + (policy?.delegatedAgents ?? []))).sorted()
+        var clientConfiguration = ClientConfiguration(
+            hub: configuration.hub,
+            hello: Hello(role: .recorder, userId: configuration.userId, name: "Recorder \(configuration.userId)",
+                         delegateFor: delegated.isEmpty ? nil : delegated, records: configuration.records),
+            curve: configuration.curve)
+        clientConfiguration.engagesMedia = false   // the bot's media links are its own, per recording
+        client = CTLiveClient(configuration: clientConfiguration, logger: logger)
+    }
+
+    /// The agents this bot answers for.
+    public var delegatedAgents: [String] { client.configuration.hello.delegateFor ?? [] }
+
+    /// Recordings finished so far.
+    public var finished: [RecordingResult] { finishedRecordings.withLock { $0 } }
+
+    public func onRecordingFinished(_ handler: @escaping @Sendable (RecordingResult) -> Void) {
+        onFinished.withLock { $0 = handler }
+    }
+
+    /// Connects to the hub and starts serving.
+    public func start() async throws(ClientError) {
+        client.onEvent { [weak self] event in self?.handle(event) }
+        try await client.connect()
+        logger.info("bot connected", metadata: ["hub": "\(configuration.hub)", "answersFor": "\(delegatedAgents)"])
+    }
+
+    /// Finishes every recording under way and leaves the hub.
+    public func stop() async {
+        await client.close()
+        for session in sessions.withLock({ Array($0.values) }) { finish(session, reason: "bot stopped") }
+    }
+
+    /// Events arrive on the client's I/O thread, in order: keep this quick.
+    private func handle(_ event: ClientEvent) {
+        switch event {
+        case .recordRoom(let assignment):
+            Task { await self.record(assignment) }
+        case .participant(let participantEvent):
+            guard let session = session(room: participantEvent.roomID) else { return }
+            switch participantEvent.eventName {
+            case "onJoined":
+                guard let p = participantEvent.participant, p.role != .recorder else { return }
+                session.recording.participantJoined(id: p.id, name: p.name, role: p.role.rawValue, colorHint: nil)
+            case "onLeft":
+                guard let p = participantEvent.participant, p.role != .recorder else { return }
+                session.recording.participantLeft(id: p.id)
+            default: break
+            }
+        case .chat(let chat):
+            guard let session = sessions.withLock({ $0.values.first { $0.contactID == chat.contactID } }) else { return }
+            session.recording.record(event: TimelineEvent(kind: "chat", fields: ["from": chat.from, "text": chat.text, "seq": "\(chat.seq)"]))
+        case .roomEnded(let ended):
+            guard let session = sessions.withLock({ $0.removeValue(forKey: ended.roomID) }) else { return }
+            DispatchQueue.global().async { self.finish(session, reason: ended.reason) }
+        case .requestVideoUpgrade(let request):
+            guard let facts = request.facts, let policy else { return }
+            Task { await self.decide(request, facts: facts, policy: policy) }
+        case .disconnected(let reason):
+            logger.warning("bot disconnected from the hub: \(reason)")
+            for session in sessions.withLock({ state in defer { state.removeAll() }; return Array(state.values) }) {
+                DispatchQueue.global().async { self.finish(session, reason: "hub connection lost") }
+            }
+        default:
+            break
+        }
+    }
+
+    private func session(room roomID: String) -> Session? { sessions.withLock { $0[roomID] } }
+
+    // MARK: Recording
+
+    private func record(_ assignment: RecordRoom) async {
+        var settings = RecordingConfiguration(root: configuration.recordingsRoot, sessionID: assignment.roomID,
+                                              contactID: assignment.contactID, layout: configuration.layout)
+        settings.width = configuration.width
+        settings.height = configuration.height
+        settings.fps = configuration.fps
+        settings.keepTracks = configuration.keepTracks
+        settings.recorderVersion = "ctlive-bot 0.1"
+        let recording: LiveRecording
+        do { recording = try LiveRecording(configuration: settings, logger: logger) } catch {
+            logger.error("cannot start recording room \(assignment.roomID): \(error)")
+            return
+        }
+        guard let endpoint = assignment.mediaEndpoint, let token = assignment.mediaToken else {
+            logger.error("room \(assignment.roomID) has no media endpoint: recording the timeline only")
+            return
+        }
+        let link = MediaLink(endpoint: endpoint, token: token, curve: configuration.curve, source: nil,
+                             useAudio: assignment.useAudio, useVideo: assignment.useVideo, logger: logger) { incoming in
+            switch incoming {
+            case .track(let participant, let announcement):
+                guard let parameters = announcement.parameters else { return }
+                recording.trackAnnounced(participantID: participant, trackID: announcement.track, parameters: parameters)
+            case .packet(let participant, let header, let payload):
+                recording.receive(participantID: participant, trackID: header.track, packet: header.packet(payload: payload))
+            }
+        }
+        let session = Session(roomID: assignment.roomID, contactID: assignment.contactID, recording: recording, link: link)
+        sessions.withLock { $0[assignment.roomID] = session }
+        let request = assignment.request, answer = assignment.answer
+        recording.record(event: TimelineEvent(kind: "request", fields: [
+            "requestID": request.requestID, "from": request.from.id, "divID": request.divID,
+            "useAudio": "\(request.useAudio)", "useVideo": "\(request.useVideo)"]))
+        recording.record(event: TimelineEvent(kind: "answer", fields: [
+            "requestID": answer.requestID, "response": "\(answer.response)", "by": answer.by,
+            "reason": answer.reason ?? "", "automatic": "\(answer.automatic)"]))
+        for audit in decisions.withLock({ $0.removeValue(forKey: assignment.contactID) ?? [] }) {
+            recording.record(event: Self.timelineEvent(audit))
+        }
+        let client = self.client, roomID = assignment.roomID
+        recording.onLoudestChanged = { _, ranking in
+            try? client.post(SpeakerRanking(roomID: roomID, ranking: ranking, loudestChanged: true))
+        }
+        do {
+            try await client.request(JoinRoom(roomID: assignment.roomID))
+        } catch {
+            logger.error("cannot join room \(assignment.roomID): \(error)")
+            sessions.withLock { _ = $0.removeValue(forKey: assignment.roomID) }
+            finish(session, reason: "join refused")
+            return
+        }
+        link.start()
+        logger.info("recording", metadata: ["room": "\(assignment.roomID)", "directory": "\(recording.directory)"])
+    }
+
+    private func finish(_ session: Session, reason: String) {
+        session.link.stop()
+        session.recording.record(event: TimelineEvent(kind: "end", fields: ["reason": reason]))
+        do {
+            let result = try session.recording.finish()
+            finishedRecordings.withLock { $0.append(result) }
+            logger.info("recording finished", metadata: ["room": "\(session.roomID)", "file": "\(result.recordingPath)",
+                                                         "seconds": "\(result.duration)", "sha256": "\(result.sha256)"])
+            onFinished.withLock { $0 }?(result)
+        } catch {
+            logger.error("recording of room \(session.roomID) failed: \(error)")
+        }
+    }
+
+    // MARK: Policy
+
+    private func decide(_ request: VideoUpgradeRequested, facts: DecisionFacts, policy: PolicyEngine) async {
+        let context = DecisionContext(
+            contactID: request.contactID, queue: facts.queue,
+            customer: .init(id: facts.customer, attributes: facts.attributes),
+            agent: .init(id: facts.agent, activeVideoSessions: facts.agentActiveVideoSessions),
+            request: .init(useAudio: request.useAudio, useVideo: request.useVideo, divID: request.divID),
+            time: .init(Date()), recorders: .init(idle: facts.idleRecorders),
+            chat: .init(messages: facts.chatMessages, durationSeconds: facts.chatDurationSeconds),
+            agentConnected: facts.agentConnected)
+        let decision = await policy.decide(context)
+        logger.info("policy decision", metadata: ["contact": "\(request.contactID)", "answer": "\(decision.answer.rawValue)", "reason": "\(decision.reason)"])
+        decisions.withLock { $0[request.contactID, default: []].append(decision.audit) }
+        guard decision.answer != .askAgent else { return }
+        do {
+            try await client.request(ResponseVideoUpgrade(contactID: request.contactID, response: decision.answer == .accept,
+                                                          divID: request.divID, onBehalfOf: facts.agent, reason: decision.reason))
+        } catch {
+            logger.warning("policy answer for \(request.contactID) not taken: \(error)")
+        }
+    }
+
+    /// A decision on the recording's timeline: the final answer, its reasons, and each plugin consulted.
+    static func timelineEvent(_ audit: AuditRecord) -> TimelineEvent {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let json = (try? encoder.encode(audit)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+        return TimelineEvent(kind: "decision", fields: ["decisionID": audit.decisionID, "audit": json])
+    }
+}

@@ -1,0 +1,172 @@
+import Foundation
+import Logging
+import Media
+import Signaling
+import Synchronization
+import ZeroMQ
+
+/// One participant's connection to the hub's media relay for one room: publishes its source (if any)
+/// paced at real time, and hands what the other members publish to `received`.
+///
+/// The socket lives on the link's own thread, which also runs the source's encoder. ``stop()`` ends it.
+public final class MediaLink: Sendable {
+    /// Something another member of the room published.
+    public enum Incoming: Sendable {
+        case track(participant: String, announcement: TrackAnnouncement)
+        case packet(participant: String, header: PacketHeader, payload: Data)
+    }
+
+    public struct Statistics: Sendable {
+        public var packetsSent = 0
+        public var packetsReceived = 0
+        public var keyframeRequests = 0
+        public var tracksPublished: [String] = []
+        /// Packets received, by publisher participant id.
+        public var receivedBy: [String: Int] = [:]
+    }
+
+    private let endpoint: String
+    private let token: String
+    private let curve: CurveClientKeys?
+    private let sourceOptions: MediaSourceOptions?
+    private let useAudio: Bool
+    private let useVideo: Bool
+    private let logger: Logger
+    private let received: @Sendable (Incoming) -> Void
+    private let stopping = Atomic<Bool>(false)
+    private let finished = DispatchSemaphore(value: 0)
+    private let stats = Mutex(Statistics())
+    private let started = Atomic<Bool>(false)
+
+    public init(endpoint: String, token: String, curve: CurveClientKeys?, source: MediaSourceOptions?, useAudio: Bool, useVideo: Bool,
+                logger: Logger, received: @escaping @Sendable (Incoming) -> Void = { _ in }) {
+        self.endpoint = endpoint
+        self.token = token
+        self.curve = curve
+        self.sourceOptions = source
+        self.useAudio = useAudio
+        self.useVideo = useVideo
+        self.logger = logger
+        self.received = received
+    }
+
+    deinit { stop() }
+
+    public var statistics: Statistics { stats.withLock { $0 } }
+
+    /// Starts the link's thread (connect, `mediaHello`, announce, publish, receive).
+    public func start() {
+        guard !started.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        let thread = Thread { [self] in
+            run()
+            finished.signal()
+        }
+        thread.name = "ctlive-media"
+        thread.start()
+    }
+
+    /// Stops publishing and receiving; waits for the thread to close its socket.
+    public func stop() {
+        guard started.load(ordering: .acquiring), !stopping.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        finished.wait()
+    }
+
+    private func run() {
+        do {
+            let socket = try Socket(try Context(), .dealer)
+            try socket.setLinger(milliseconds: 0)
+            try socket.setSendHighWaterMark(1000)
+            try socket.setReceiveHighWaterMark(5000)
+            try socket.setMaxMessageSize(Int64(MediaLimits.maxPacketBytes) + 64 * 1024)
+            if let curve {
+                try socket.makeCurveClient(CurveKeyPair(publicKey: curve.publicKey, secretKey: curve.secretKey), serverKey: curve.serverPublicKey)
+            }
+            try socket.connect(endpoint)
+            try socket.send([WireCodec.encode(MediaHello(token: token))])
+            try loop(socket)
+        } catch {
+            logger.error("media link failed: \(error)")
+        }
+    }
+
+    private func loop(_ socket: Socket) throws {
+        var poller = Poller()
+        try poller.add(.socket(socket))
+        let source = try sourceOptions.map { try $0.makeSource(useAudio: useAudio, useVideo: useVideo) }
+        // Track ids are the kinds: one audio and one video track per participant.
+        let wanted = source?.tracks.enumerated().filter { ($0.element.kind == .audio && useAudio) || ($0.element.kind == .video && useVideo) } ?? []
+        let trackIDs = Dictionary(uniqueKeysWithValues: wanted.map { ($0.offset, $0.element.kind.rawValue) })
+        var welcomed = false
+        var next: (trackIndex: Int, packet: EncodedPacket)?
+        let clock = ContinuousClock()
+        var due = clock.now
+        var origins: [Int: Int64] = [:]
+        var start: ContinuousClock.Instant?
+        while !stopping.load(ordering: .acquiring) {
+            // Publish every packet that is due.
+            if welcomed, let source {
+                while true {
+                    if next == nil { next = try source.nextPacket() }
+                    guard let (index, packet) = next else { break }
+                    guard let track = trackIDs[index] else { next = nil; continue }
+                    let origin = origins[index] ?? packet.pts
+                    origins[index] = origin
+                    let startInstant = start ?? clock.now
+                    start = startInstant
+                    let mediaTime = Double(packet.pts - origin) * source.tracks[index].timeBase
+                    due = startInstant + .milliseconds(Int(mediaTime * 1000))
+                    if due > clock.now { break }
+                    let header = PacketHeader(track: track, packet, capturedUs: Int64(Date().timeIntervalSince1970 * 1e6))
+                    do {
+                        try socket.send([WireCodec.encode(header), Data(packet.data)], wait: false)
+                        stats.withLock { $0.packetsSent += 1 }
+                    } catch {
+                        logger.debug("media packet not sent: \(error)")   // queue full or not yet connected: lose it
+                    }
+                    next = nil
+                }
+            }
+            // Pacing is computed here rather than by sleeping, so that receiving never waits behind a sleep.
+            let untilDue = due - clock.now
+            let waitMs = welcomed && next != nil ? max(0, min(20, Int(untilDue.components.seconds * 1000 + untilDue.components.attoseconds / 1_000_000_000_000_000))) : 20
+            guard !(try poller.poll(timeoutMilliseconds: waitMs)).isEmpty else { continue }
+            while let (message, _) = try socket.receive(wait: false, maxFrames: 3) {
+                let frames = message.frames
+                if frames.count == 1 {
+                    guard let envelope = try? WireCodec.mediaFromHub.decode(frames[0]) else { continue }
+                    switch envelope.message {
+                    case let welcome as MediaWelcome:
+                        welcomed = true
+                        logger.debug("media admitted", metadata: ["room": "\(welcome.roomID)"])
+                        for (index, track) in trackIDs.sorted(by: { $0.key < $1.key }) {
+                            try socket.send([WireCodec.encode(TrackAnnouncement(track: track, source!.tracks[index]))])
+                        }
+                        stats.withLock { $0.tracksPublished = trackIDs.values.sorted() }
+                    case is Signaling.KeyframeRequest:
+                        stats.withLock { $0.keyframeRequests += 1 }
+                        (source as? TestSource)?.keyframeRequested()
+                        (source as? FileSource)?.keyframeRequest.request()
+                    case let error as ErrorReply:
+                        logger.warning("media relay refused: \(error.code.rawValue): \(error.message)")
+                        if error.code == .forbidden || error.code == .notInRoom { return }
+                    default:
+                        break
+                    }
+                    continue
+                }
+                // Relayed: [publisher participant id, JSON, payload?]
+                let participant = String(decoding: frames[0], as: UTF8.self)
+                guard let envelope = try? WireCodec.mediaFromHub.decode(frames[1]) else { continue }
+                if let announcement = envelope.message as? TrackAnnouncement {
+                    received(.track(participant: participant, announcement: announcement))
+                } else if let header = envelope.message as? PacketHeader, frames.count == 3 {
+                    stats.withLock {
+                        $0.packetsReceived += 1
+                        $0.receivedBy[participant, default: 0] += 1
+                    }
+                    received(.packet(participant: participant, header: header, payload: frames[2]))
+                }
+            }
+        }
+    }
+}
