@@ -164,6 +164,17 @@ public final class CTLiveClient: Sendable {
         return contact(id: id, customer: participant?.userId ?? "", agent: agent ?? "", queue: queue, attributes: attributes)
     }
 
+    /// A supervisor joins the active video room of a contact; its media is engaged as for members.
+    public func superviseRoom(contactID: String) async throws(ClientError) {
+        try await request(JoinRoom(contactID: contactID))
+    }
+
+    /// A supervisor leaves the room of a contact.
+    public func leaveRoom(contactID: String, roomID: String?) async throws(ClientError) {
+        try await request(VideoDisconnect(contactID: contactID))
+        if let roomID { endMedia(roomID: roomID) }
+    }
+
     /// The contacts this client knows, by id.
     public var contacts: [String: Contact] { state.withLock { $0.contacts } }
 

@@ -38,6 +38,8 @@ final class HubState {
         var contacts: Set<String> = []
         /// Rooms this recorder was assigned.
         var assignedRooms: Set<String> = []
+        /// Rooms this supervisor joined.
+        var supervisedRooms: Set<String> = []
 
         init(connection: ConnectionID, hello: Hello, now: ContinuousClock.Instant) {
             self.connection = connection
@@ -212,6 +214,13 @@ final class HubState {
             try requestUpgrade(request, by: client, re: re, now: now)
         case let answer as ResponseVideoUpgrade:
             try respond(answer, by: client, re: re)
+        case let leave as VideoDisconnect where client.role == .supervisor:
+            guard let room = contacts[leave.contactID]?.room, room.members.contains(client.participant) else {
+                throw ProtocolError(.notInRoom, "not in the video room of contact \(leave.contactID)")
+            }
+            send(OK(contactID: leave.contactID), to: client.connection, re: re)
+            client.supervisedRooms.remove(room.id)
+            leaveRoom(room, client.participant, reason: "left")
         case let leave as VideoDisconnect:
             let contact = try memberContact(leave.contactID, client)
             guard let room = contact.room, room.members.contains(client.participant) else {
@@ -423,6 +432,9 @@ final class HubState {
         for id in client.contacts {
             if let contact = contacts[id] { close(contact, by: client.participant, reason: reason) }
         }
+        for id in client.supervisedRooms {
+            if let room = rooms[id], room.members.contains(client.participant) { leaveRoom(room, client.participant, reason: reason) }
+        }
         for id in client.assignedRooms {
             guard let room = rooms[id] else { continue }
             room.recorder = nil
@@ -480,6 +492,12 @@ final class HubState {
             send(ended, to: recorder)
             clients[recorder]?.assignedRooms.remove(room.id)
         }
+        for member in room.members where member.role == .supervisor {
+            if let connection = identities[member.id], let client = clients[connection] {
+                client.supervisedRooms.remove(room.id)
+                send(ended, to: connection)
+            }
+        }
         rooms[room.id] = nil
         revokeMediaTokens { $0.roomID == room.id }
         logger.info("room ended", metadata: ["room": "\(room.id)", "reason": "\(reason)"])
@@ -506,12 +524,20 @@ final class HubState {
     }
 
     private func joinRoom(_ join: JoinRoom, by client: Client) throws(ProtocolError) {
-        guard let room = rooms[join.roomID] else { throw ProtocolError(.notInRoom, "no active room \(join.roomID)") }
-        guard client.role == .recorder, room.recorder == client.connection else {
-            throw ProtocolError(.forbidden, "room \(join.roomID) was not assigned to this client")
-        }
+        let found = join.roomID.flatMap { rooms[$0] } ?? join.contactID.flatMap { contacts[$0]?.room }
+        guard let room = found else { throw ProtocolError(.notInRoom, "no active room \(join.roomID ?? "of contact \(join.contactID ?? "")")") }
         guard !room.members.contains(client.participant) else { return }
-        self.join(room, client.participant)
+        switch client.role {
+        case .recorder where room.recorder == client.connection:
+            self.join(room, client.participant)
+        case .supervisor:
+            client.supervisedRooms.insert(room.id)
+            send(RoomStarted(contactID: room.contactID, roomID: room.id, useAudio: room.useAudio, useVideo: room.useVideo,
+                             mediaEndpoint: policy.mediaEndpoint, mediaToken: issueMediaToken(room, client.participant)), to: client.connection)
+            self.join(room, client.participant)
+        default:
+            throw ProtocolError(.forbidden, "only supervisors, and the recorder assigned, join rooms")
+        }
     }
 
     private func rank(_ ranking: SpeakerRanking, by client: Client) throws(ProtocolError) {

@@ -135,14 +135,21 @@ public struct LeaveContact: WireMessage {
     public func validate() throws(ProtocolError) { try Check.id(contactID, "contactID") }
 }
 
-/// A recorder joins the room it was assigned (`recordRoom`).
+/// A recorder joins the room it was assigned (`recordRoom`), by `roomID`; a supervisor joins the
+/// active room of a contact, by `contactID` (or `roomID`).
 public struct JoinRoom: WireMessage {
     public static let type = "joinRoom"
-    public var roomID: String
+    public var roomID: String?
+    public var contactID: String?
 
     public init(roomID: String) { self.roomID = roomID }
+    public init(contactID: String) { self.contactID = contactID }
 
-    public func validate() throws(ProtocolError) { try Check.id(roomID, "roomID") }
+    public func validate() throws(ProtocolError) {
+        guard (roomID == nil) != (contactID == nil) else { throw ProtocolError(.invalidField, "give exactly one of roomID or contactID") }
+        try Check.optionalID(roomID, "roomID")
+        try Check.optionalID(contactID, "contactID")
+    }
 }
 
 /// A recorder's active-speaker result for a room it records: the hub turns it into

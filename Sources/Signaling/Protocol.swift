@@ -20,7 +20,8 @@ public enum SignalingProtocol {
 
 /// Who a client is. Sent in `hello`; with CURVE the keys file decides it instead.
 public enum Role: String, Codable, Sendable, CaseIterable {
-    case customer, agent, recorder
+    /// A contact-center supervisor: may join any active room (`joinRoom` with `contactID`) to listen and take part.
+    case customer, agent, recorder, supervisor
 }
 
 /// The error codes the hub sends in `error` messages.

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Media
+import MediaTestKit
 import XCTest
 
 @testable import Recorder

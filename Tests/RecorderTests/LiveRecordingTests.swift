@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import Media
 import Synchronization
+import MediaTestKit
 import XCTest
 
 @testable import Recorder

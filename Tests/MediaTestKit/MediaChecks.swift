@@ -1,9 +1,10 @@
+/// Checks on real media files shared by the test targets: probe with ffprobe, decode frames and audio.
 import Foundation
 import Media
 import XCTest
 
 /// A scratch directory, removed when the test ends.
-func temporaryDirectory(_ test: XCTestCase) throws -> String {
+public func temporaryDirectory(_ test: XCTestCase) throws -> String {
     let path = FileManager.default.temporaryDirectory.appendingPathComponent("recorder-\(UUID())").path
     try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
     test.addTeardownBlock { try? FileManager.default.removeItem(atPath: path) }
@@ -12,7 +13,7 @@ func temporaryDirectory(_ test: XCTestCase) throws -> String {
 
 /// Runs a program, returns its standard output; throws when it fails.
 @discardableResult
-func run(_ program: String, _ arguments: [String]) throws -> String {
+public func run(_ program: String, _ arguments: [String]) throws -> String {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: program)
     process.arguments = arguments
@@ -26,7 +27,7 @@ func run(_ program: String, _ arguments: [String]) throws -> String {
 }
 
 /// Generates a participant file with the ffmpeg CLI: a solid colour and a sine tone, H.264 + AAC.
-func generateInput(_ path: String, color: String, tone: Int, seconds: Double, size: String = "640x360", volume: Double = 1) throws {
+public func generateInput(_ path: String, color: String, tone: Int, seconds: Double, size: String = "640x360", volume: Double = 1) throws {
     try run("/usr/bin/ffmpeg", [
         "-hide_banner", "-loglevel", "error", "-y",
         "-f", "lavfi", "-i", "color=c=\(color):size=\(size):rate=30:duration=\(seconds)",
@@ -35,14 +36,14 @@ func generateInput(_ path: String, color: String, tone: Int, seconds: Double, si
     ])
 }
 
-struct Probe {
-    var videoCodec = "", audioCodec = ""
-    var width = 0, height = 0
-    var duration = 0.0
+public struct Probe {
+    public var videoCodec = "", audioCodec = ""
+    public var width = 0, height = 0
+    public var duration = 0.0
 }
 
 /// What ffprobe says about a file.
-func probe(_ path: String) throws -> Probe {
+public func probe(_ path: String) throws -> Probe {
     let json = try run("/usr/bin/ffprobe", ["-v", "error", "-show_streams", "-show_format", "-of", "json", path])
     let object = try JSONSerialization.jsonObject(with: Data(json.utf8)) as! [String: Any]
     var result = Probe()
@@ -60,24 +61,24 @@ func probe(_ path: String) throws -> Probe {
 }
 
 /// A decoded recording: the pictures at the asked times, and all of its audio (mono 48 kHz).
-struct Decoded {
-    var pictures: [Double: Frame] = [:]
-    var samples: [Float] = []
-    var frameCount = 0
-    var lastPictureTime = 0.0
-    var decodeErrors = 0
+public struct Decoded {
+    public var pictures: [Double: Frame] = [:]
+    public var samples: [Float] = []
+    public var frameCount = 0
+    public var lastPictureTime = 0.0
+    public var decodeErrors = 0
 
     /// Audio between two times.
-    func audio(_ from: Double, _ to: Double) -> ArraySlice<Float> {
+    public func audio(_ from: Double, _ to: Double) -> ArraySlice<Float> {
         samples[min(samples.count, Int(from * 48000))..<min(samples.count, Int(to * 48000))]
     }
 
-    func hasTone(_ hz: Double, _ from: Double, _ to: Double) -> Bool {
+    public func hasTone(_ hz: Double, _ from: Double, _ to: Double) -> Bool {
         AudioAnalysis.tonePower(audio(from, to), frequency: hz, sampleRate: 48000) > 0.0005
     }
 }
 
-func decode(_ path: String, picturesAt times: [Double] = []) throws -> Decoded {
+public func decode(_ path: String, picturesAt times: [Double] = []) throws -> Decoded {
     let demuxer = try Demuxer(path: path)
     let video = demuxer.bestStream(.video), audio = demuxer.bestStream(.audio)
     let decoders = try [video, audio].map { try $0.map { try demuxer.makeDecoder(stream: $0) } }
@@ -109,10 +110,10 @@ func decode(_ path: String, picturesAt times: [Double] = []) throws -> Decoded {
     return result
 }
 
-let red = RGB(parsing: "red")!, blue = RGB(parsing: "blue")!, green = RGB(parsing: "green")!, yellow = RGB(parsing: "yellow")!
+public let red = RGB(parsing: "red")!, blue = RGB(parsing: "blue")!, green = RGB(parsing: "green")!, yellow = RGB(parsing: "yellow")!
 
 /// Asserts the picture shows `color` around (`x`, `y`).
-func assertColor(_ frame: Frame?, _ x: Int32, _ y: Int32, _ color: RGB, _ message: String, file: StaticString = #filePath, line: UInt = #line) {
+public func assertColor(_ frame: Frame?, _ x: Int32, _ y: Int32, _ color: RGB, _ message: String, file: StaticString = #filePath, line: UInt = #line) {
     guard let frame else { return XCTFail("no picture: \(message)", file: file, line: line) }
     let seen = frame.averageColor(x: x, y: y, size: 16)
     XCTAssertLessThan(seen.distance(to: color), 40, "\(message): saw \(seen), wanted \(color)", file: file, line: line)
