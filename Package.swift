@@ -57,7 +57,7 @@ var targets: [Target] = [
     .testTarget(name: "RecorderTests", dependencies: ["Recorder", "Media", "MediaTestKit"]),
     // Shared checks on media files (ffprobe, decoded colours and tones) for the test targets.
     .target(name: "MediaTestKit", dependencies: ["Media"], path: "Tests/MediaTestKit"),
-    .testTarget(name: "EndToEndTests", dependencies: ["Hub", "CTLive", "Bot", "Recorder", "Media", "PolicyHost", "Signaling", "MediaTestKit", log]),
+    .testTarget(name: "EndToEndTests", dependencies: ["Hub", "CTLive", "Bot", "Recorder", "Media", "PolicyHost", "Signaling", "ZeroMQ", "MediaTestKit", log]),
     .testTarget(name: "PolicyHostTests", dependencies: ["PolicyHost", "PolicyKit"]),
 ]
 

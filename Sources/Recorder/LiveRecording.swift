@@ -400,6 +400,7 @@ final class RecordingWorker {
         for index in manifest.participants.indices where manifest.participants[index].leftAt == nil { manifest.participants[index].leftAt = end }
         manifest.wallClockEnd = RecordingManifest.timestamp()
         manifest.durationSeconds = pipeline.writtenDuration
+        for summary in errors.summaries { problem(summary) }
         var sha = ""
         do { sha = try SHA256.hex(ofFileAt: recordingPath) } catch { problem("cannot hash the recording: \(error)") }
         manifest.sha256 = sha.isEmpty ? nil : sha

@@ -4,6 +4,20 @@ import Media
 
 /// Problems met while recording, by kind. Each bad input is counted and dropped; recording goes on.
 public struct RecordingErrorCounts: Sendable, Codable, Equatable {
+    /// One line per kind of error that happened, for the manifest's `problems`.
+    public var summaries: [String] {
+        [(droppedQueueFull, "packets dropped because the recorder fell behind"),
+         (malformedPackets, "malformed packets dropped"),
+         (decodeErrors, "packets the decoder rejected"),
+         (unknownTrack, "packets or announcements for an unknown participant or track"),
+         (latePackets, "packets that arrived too late to be placed"),
+         (resyncs, "timestamp jumps re-anchored on the session clock"),
+         (undecodableTracks, "tracks that could not be decoded at all"),
+         (writeErrors, "failures writing the recording"),
+         (keptTrackErrors, "failures writing the kept original tracks")]
+            .filter { $0.0 > 0 }.map { "\($0.0) \($0.1)" }
+    }
+
     /// Packets dropped because the recorder's input queue was full (the recorder fell behind).
     public var droppedQueueFull = 0
     /// Packets that failed the structural checks (empty, oversized, not H.264/Opus-shaped, no timestamp).
