@@ -45,6 +45,8 @@ public final class RecorderBot: Sendable {
     /// Audit records of decisions, by contact, waiting for the contact's recording.
     private let decisions = Mutex<[String: [AuditRecord]]>([:])
     private let finishedRecordings = Mutex<[RecordingResult]>([])
+    /// Recordings being finished off the I/O thread; ``stop()`` waits for them.
+    private let finishing = DispatchGroup()
     /// Called when a recording is finished (for catalogs and tests).
     private let onFinished = Mutex<(@Sendable (RecordingResult) -> Void)?>(nil)
 
@@ -93,7 +95,19 @@ public final class RecorderBot: Sendable {
     /// Finishes every recording under way and leaves the hub.
     public func stop() async {
         await client.close()
-        for session in sessions.withLock({ Array($0.values) }) { finish(session, reason: "bot stopped") }
+        for session in sessions.withLock({ state in defer { state.removeAll() }; return Array(state.values) }) {
+            finishLater(session, reason: "bot stopped")
+        }
+        await withCheckedContinuation { continuation in finishing.notify(queue: .global()) { continuation.resume() } }
+    }
+
+    /// Finishes a recording on another thread: finishing flushes and hashes the file, too slow for the I/O thread.
+    private func finishLater(_ session: Session, reason: String) {
+        finishing.enter()
+        DispatchQueue.global().async { [self] in
+            finish(session, reason: reason)
+            finishing.leave()
+        }
     }
 
     /// Events arrive on the client's I/O thread, in order: keep this quick.
@@ -117,14 +131,14 @@ public final class RecorderBot: Sendable {
             session.recording.record(event: TimelineEvent(kind: "chat", fields: ["from": chat.from, "text": chat.text, "seq": "\(chat.seq)"]))
         case .roomEnded(let ended):
             guard let session = sessions.withLock({ $0.removeValue(forKey: ended.roomID) }) else { return }
-            DispatchQueue.global().async { self.finish(session, reason: ended.reason) }
+            finishLater(session, reason: ended.reason)
         case .requestVideoUpgrade(let request):
             guard let facts = request.facts, let policy else { return }
             Task { await self.decide(request, facts: facts, policy: policy) }
         case .disconnected(let reason):
             logger.warning("bot disconnected from the hub: \(reason)")
             for session in sessions.withLock({ state in defer { state.removeAll() }; return Array(state.values) }) {
-                DispatchQueue.global().async { self.finish(session, reason: "hub connection lost") }
+                finishLater(session, reason: "hub connection lost")
             }
         default:
             break
@@ -183,7 +197,7 @@ public final class RecorderBot: Sendable {
         } catch {
             logger.error("cannot join room \(assignment.roomID): \(error)")
             sessions.withLock { _ = $0.removeValue(forKey: assignment.roomID) }
-            finish(session, reason: "join refused")
+            finishLater(session, reason: "join refused")
             return
         }
         link.start()

@@ -62,6 +62,7 @@ public final class Encoder {
 
     /// A libx264 encoder producing YUV 4:2:0 H.264.
     public init(video settings: VideoEncoderSettings) throws {
+        _ = LibraryLog.configured
         guard let codec = avcodec_find_encoder_by_name("libx264") else {
             throw MediaError(operation: "avcodec_find_encoder_by_name", message: "libx264 is not available")
         }
@@ -91,6 +92,7 @@ public final class Encoder {
 
     /// An Opus (libopus) or AAC (native) encoder.
     public init(audio settings: AudioEncoderSettings) throws {
+        _ = LibraryLog.configured
         let name = settings.codec == .opus ? "libopus" : "aac"
         guard settings.codec != .h264, let codec = avcodec_find_encoder_by_name(name) else {
             throw MediaError(operation: "avcodec_find_encoder_by_name", message: "\(name) is not available for audio")
