@@ -58,6 +58,8 @@ enum PipelineEvent {
 /// on one session clock, decodes them when their time comes, composites video, mixes audio, and hands the
 /// result to a ``RecordingWriter``. Single-threaded: its owner calls it from one thread.
 final class SessionPipeline {
+    /// Video packets skipped while a track waited for a keyframe (joining mid-stream is normal, not an error).
+    private(set) var skippedBeforeKeyframe = 0
     private final class Track {
         let id: String
         let kind: MediaKind
@@ -70,6 +72,8 @@ final class SessionPipeline {
         // Video: decoded pictures not yet due, and the one on screen.
         var pending: [(frame: Frame, time: Double)] = []
         var current: Frame?
+        /// A video decoder can start (or restart after a loss) only at a keyframe: what comes before is skipped.
+        var awaitingKeyframe = true
         var generation = 0
         // Audio.
         let resampler = Resampler(sampleRate: OutputSettings.sampleRate, channels: 1)
@@ -195,6 +199,13 @@ final class SessionPipeline {
             logger.warning("timestamps of \(id)/\(trackID) jumped by \(placed - arrival) s: re-anchored")
             track.anchor = (ticks, arrival)
             errors.resyncs += 1
+        }
+        if track.kind == .video && track.awaitingKeyframe {
+            guard packet.isKeyframe else {
+                skippedBeforeKeyframe += 1
+                return
+            }
+            track.awaitingKeyframe = false
         }
         if track.packets.count >= SessionPipeline.maximumQueuedPackets {
             track.packets.removeFirst()
@@ -332,6 +343,7 @@ final class SessionPipeline {
         } catch {
             errors.decodeErrors += 1
             if errors.decodeErrors <= 10 { logger.warning("dropped a packet of \(participant)/\(track.id): \(error)") }
+            if track.kind == .video { track.awaitingKeyframe = true }
             onEvent(.keyframeNeeded(participant: participant, track: track.id))
         }
     }

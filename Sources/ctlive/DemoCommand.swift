@@ -1,7 +1,249 @@
 import ArgumentParser
+import Bot
+import CTLive
+import Foundation
+import Hub
+import Logging
+import Media
+import PolicyHost
+import Recorder
+import Signaling
 
-// Placeholder until this command is written.
+/// `ctlive demo`: the whole product in one command, over real ZeroMQ on loopback.
+///
+/// The hub, a recorder bot with the default policy, a customer, an agent and a supervisor are the same
+/// library types the separate commands run (`Hub`, `RecorderBot`, `CTLiveClient`), in this process; the
+/// policy plugins run in their worker child process.
 struct DemoCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "demo", abstract: "(not yet built)")
-    func run() async throws { throw ValidationError("'demo' is not built yet") }
+    static let configuration = CommandConfiguration(
+        commandName: "demo",
+        abstract: "Run a whole escalation end to end: hub, recorder bot with policy, customer, agent, supervisor; print where the recording is.")
+
+    @Option(help: "Seconds of video session.")
+    var seconds: Double = 12
+
+    @Option(help: "Composite layout: grid or speaker.")
+    var layout: Layout = .grid
+
+    @Option(help: ArgumentHelp("A media file the customer publishes instead of the test picture.", valueName: "PATH"))
+    var source: String?
+
+    @Option(help: "Where recordings go.")
+    var recordings = "Recordings"
+
+    @Option(help: ArgumentHelp("The policy file the bot answers with (default: Plugins/default-policy.json).", valueName: "FILE"))
+    var policy: String?
+
+    @Option(help: "Log level on stderr.")
+    var logLevel: Logger.Level = .error
+
+    func validate() throws {
+        guard seconds >= 4, seconds <= 600 else { throw ValidationError("--seconds must be 4-600") }
+        if let source, !FileManager.default.isReadableFile(atPath: source) {
+            throw ValidationError("--source \(source): no such readable file")
+        }
+    }
+
+    func run() async throws {
+        let logger = LogSetup.logger("ctlive.demo", level: logLevel)
+        let progress = Progress(total: seconds)
+        let started = ContinuousClock.now
+
+        // The hub, on the default ports when free, else on ports the system picks.
+        let (hub, endpoint) = try startHub(logger: logger, progress: progress)
+        defer { hub.stop() }
+
+        // The bot, answering for the demo agent by the default policy.
+        let policyPath = policy ?? Self.defaultPolicyPath()
+        let engine: PolicyEngine
+        do {
+            try FileManager.default.createDirectory(atPath: recordings, withIntermediateDirectories: true)
+            engine = try PolicyEngine(policyPath: policyPath, pluginDirectories: defaultPluginDirectories(),
+                                      auditLogPath: "\(recordings)/decisions.jsonl", logger: logger)
+        } catch {
+            Output.fail("cannot load the policy \(policyPath): \(error)")
+        }
+        var botConfiguration = BotConfiguration(hub: endpoint, userId: "recorder-demo")
+        botConfiguration.recordingsRoot = recordings
+        botConfiguration.layout = layout
+        let bot = RecorderBot(configuration: botConfiguration, policy: engine, logger: logger)
+        try await bot.start()
+        progress.say("bot connected; answers for \(bot.delegatedAgents.joined(separator: ", "))")
+
+        // The people.
+        let agent = try await Self.client(endpoint, .agent, "agent-demo", "Alex (agent)", .testsrc, color: "#20a040", tone: 660, logger)
+        let customer = try await Self.client(endpoint, .customer, "customer-demo", "Casey (customer)",
+                                             source.map { .file($0) } ?? .testsrc, color: "#2060e0", tone: 440, logger)
+        let supervisor = try await Self.client(endpoint, .supervisor, "supervisor-demo", "Sam (supervisor)", .testsrc, color: "#e0a020", tone: 990, logger)
+        let answers = DemoAnswers(customer)
+
+        let contact = try await customer.openContact(agent: "agent-demo", attributes: ["tier": "gold", "language": "en"])
+        progress.say("contact \(contact.id) opened")
+        try await contact.sendChat("Hello, my router keeps dropping the connection.")
+        try await Task.sleep(for: .milliseconds(300))
+        try await agent.request(SendChat(contactID: contact.id, text: "Sorry to hear that. Shall we look at it on video?"))
+        try await Task.sleep(for: .milliseconds(300))
+        try await contact.requestVideoUpgrade(divID: "videoPanel", useAudio: true, useVideo: true)
+        progress.say("customer asked for audio/video")
+        guard let answer = await answers.next(timeout: .seconds(10)) else { Output.fail("no answer to the upgrade request") }
+        progress.say("policy \(answer.response ? "accepted" : "refused"): \(answer.reason ?? "")")
+        guard answer.response else { Output.fail("the policy refused the upgrade: \(answer.reason ?? "no reason")") }
+
+        // The session: a supervisor joins midway and leaves again.
+        let room = Clock(seconds: seconds)
+        try await contact.sendChat("I can see you now.")
+        try await room.until(0.35) { progress.tick($0, "in the room: customer and agent") }
+        try await supervisor.superviseRoom(contactID: contact.id)
+        progress.say("supervisor joined")
+        try await room.until(0.7) { progress.tick($0, "in the room: customer, agent and supervisor") }
+        try await supervisor.leaveRoom(contactID: contact.id, roomID: contact.roomID)
+        progress.say("supervisor left")
+        try await agent.request(SendChat(contactID: contact.id, text: "Restart the router and it should be fine."))
+        try await room.until(1.0) { progress.tick($0, "in the room: customer and agent") }
+        try await contact.videoDisconnectAndDestruct()
+        _ = try? await agent.request(VideoDisconnect(contactID: contact.id))
+        progress.say("session ended; finishing the recording")
+
+        let deadline = ContinuousClock.now + .seconds(30)
+        while bot.finished.isEmpty && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(100)) }
+        await customer.close()
+        await agent.close()
+        await supervisor.close()
+        await bot.stop()
+        progress.done()
+        guard let result = bot.finished.first else { Output.fail("the recording did not finish") }
+        try Self.summary(result, elapsed: ContinuousClock.now - started)
+    }
+
+    // MARK: Parts
+
+    /// The hub, on the default ports when they are free, else on ports the system picks.
+    private func startHub(logger: Logger, progress: Progress) throws -> (Hub, String) {
+        var configuration = HubConfiguration()
+        configuration.policy.requestTimeout = .seconds(10)
+        var hub = Hub(configuration: configuration, logger: logger)
+        do {
+            let bound = try hub.start()
+            progress.say("hub on \(bound), media on \(hub.mediaEndpoint ?? "-")")
+            return (hub, bound)
+        } catch {
+            progress.say("default ports 5555/5556 are taken (\(error)); using free ones")
+        }
+        configuration.signalingEndpoint = "tcp://127.0.0.1:0"
+        configuration.mediaEndpoint = "tcp://127.0.0.1:0"
+        hub = Hub(configuration: configuration, logger: logger)
+        let bound = try hub.start()
+        progress.say("hub on \(bound), media on \(hub.mediaEndpoint ?? "-")")
+        return (hub, bound)
+    }
+
+    private static func client(_ endpoint: String, _ role: Role, _ id: String, _ name: String, _ kind: MediaSourceOptions.Kind,
+                               color: String, tone: Double, _ logger: Logger) async throws -> CTLiveClient {
+        var configuration = ClientConfiguration(hub: endpoint, hello: Hello(role: role, userId: id, name: name))
+        configuration.media = MediaSourceOptions(kind: kind, color: RGB(parsing: color)!, toneHz: tone, width: 640, height: 360, fps: 30)
+        let client = CTLiveClient(configuration: configuration, logger: logger)
+        do { try await client.connect() } catch { Output.fail("\(id) cannot join the hub at \(endpoint): \(error)") }
+        return client
+    }
+
+    static func defaultPolicyPath() -> String {
+        // Beside the sources when run from the checkout; the build folder is .build/<triple>/debug.
+        let candidates = [FileManager.default.currentDirectoryPath + "/Plugins/default-policy.json"]
+            + defaultPluginDirectories().map { ($0 as NSString).appendingPathComponent("../../../Plugins/default-policy.json") }
+        return candidates.first { FileManager.default.fileExists(atPath: $0) } ?? candidates[0]
+    }
+
+    private static func summary(_ result: RecordingResult, elapsed: Duration) throws {
+        let manifest = try JSONDecoder().decode(RecordingManifest.self, from: Data(contentsOf: URL(fileURLWithPath: result.manifestPath)))
+        let size = (try? FileManager.default.attributesOfItem(atPath: result.recordingPath)[.size] as? Int) ?? 0
+        let decisions = manifest.events.filter { $0.kind == "answer" || $0.kind == "decision" }
+        var lines = [
+            "",
+            "recording   \(result.recordingPath)",
+            "manifest    \(result.manifestPath)",
+        ]
+        let review = result.directory + "/review.html"
+        if FileManager.default.fileExists(atPath: review) { lines.append("review page \(review)") }
+        lines += [
+            String(format: "duration    %.1f s, %.1f MB, sha256 %@", result.duration, Double(size) / 1e6, result.sha256),
+            "participants " + manifest.participants.map { p in
+                String(format: "%@ (%@, %.1f-%.1f s)", p.name, p.role, p.joinedAt, p.leftAt ?? result.duration)
+            }.joined(separator: "; "),
+        ]
+        for decision in decisions {
+            if decision.kind == "answer" {
+                lines.append("answer      \(decision.fields["response"] == "true" ? "accepted" : "refused") by \(decision.fields["by"] ?? "?"): \(decision.fields["reason"] ?? "")")
+            } else if let json = decision.fields["audit"], let audit = try? JSONDecoder().decode(AuditRecord.self, from: Data(json.utf8)) {
+                let chain = audit.plugins.map { "\($0.plugin): \($0.verdict) (\($0.reason))" }.joined(separator: ", ")
+                lines.append("decision    \(audit.decisionID): \(chain)")
+            }
+        }
+        if result.errors.total > 0 { lines.append("problems    \(manifest.problems.joined(separator: "; "))") }
+        lines.append(String(format: "demo took %.1f s", Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18))
+        for line in lines { Output.line(line) }
+    }
+}
+
+/// The room's own clock: fractions of the session length.
+private struct Clock {
+    let seconds: Double
+    let start = ContinuousClock.now
+
+    var elapsed: Double {
+        let d = ContinuousClock.now - start
+        return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+    }
+
+    /// Waits until `fraction` of the session has passed, ticking the progress line.
+    func until(_ fraction: Double, tick: (Double) -> Void) async throws {
+        while elapsed < seconds * fraction {
+            tick(elapsed)
+            try await Task.sleep(for: .milliseconds(250))
+        }
+    }
+}
+
+/// The progress line: elapsed / total and what is happening.
+private final class Progress: Sendable {
+    let total: Double
+    private let interactive = isatty(STDOUT_FILENO) != 0
+
+    init(total: Double) { self.total = total }
+
+    func say(_ text: String) {
+        if interactive { FileHandle.standardOutput.write(Data("\r\u{1B}[K".utf8)) }
+        Output.line("· \(text)")
+    }
+
+    func tick(_ elapsed: Double, _ what: String) {
+        guard interactive else { return }
+        FileHandle.standardOutput.write(Data(String(format: "\r\u{1B}[K[%5.1f / %.1f s] %@", elapsed, total, what).utf8))
+    }
+
+    func done() {
+        if interactive { FileHandle.standardOutput.write(Data("\r\u{1B}[K".utf8)) }
+    }
+}
+
+/// The customer's answers to its upgrade request.
+private final class DemoAnswers: Sendable {
+    private let stream: AsyncStream<VideoUpgradeAnswered>
+
+    init(_ client: CTLiveClient) {
+        let (stream, continuation) = AsyncStream.makeStream(of: VideoUpgradeAnswered.self)
+        self.stream = stream
+        client.onEvent { event in
+            if case .responseVideoUpgrade(let answer) = event { continuation.yield(answer) }
+        }
+    }
+
+    func next(timeout: Duration) async -> VideoUpgradeAnswered? {
+        await withTaskGroup(of: VideoUpgradeAnswered?.self) { group in
+            group.addTask { var iterator = self.stream.makeAsyncIterator(); return await iterator.next() }
+            group.addTask { try? await Task.sleep(for: timeout); return nil }
+            let first = await group.next() ?? nil
+            group.cancelAll()
+            return first
+        }
+    }
 }
