@@ -21,6 +21,9 @@ public struct RecordingConfiguration: Sendable {
     public var recorderVersion: String = "ctlive-recorder 0.1"
     /// How far behind the session clock the composite is made: the jitter buffer, in seconds.
     public var latency: Double = 0.5
+    /// libx264 threads for the composite. One per recording: a live 720p30 encode fits in one core, and
+    /// machines scale by recording many sessions side by side (0 lets x264 choose).
+    public var encoderThreads: Int32 = 1
     /// Media packets the input queue holds before new ones are dropped (and counted).
     public var queueCapacity: Int = 2048
 
@@ -209,7 +212,7 @@ final class RecordingWorker {
         var settings = OutputSettings(
             width: configuration.width, height: configuration.height, fps: configuration.fps, layout: configuration.layout,
             preset: configuration.preset, crf: configuration.crf)
-        settings.encoderThreads = 0
+        settings.encoderThreads = configuration.encoderThreads
         let writer = try RecordingWriter(path: directory + "/recording.mp4", settings: settings)
         pipeline = try SessionPipeline(settings: settings, writer: writer, logger: logger)
         manifest = RecordingManifest(

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import Media
 import Recorder
 
 #if canImport(Glibc)
@@ -19,6 +20,7 @@ struct BenchRecorderCommand: AsyncParsableCommand {
     @Option(help: "Where to put inputs and outputs (a temporary directory by default).") var directory: String?
 
     func run() async throws {
+        FFmpegLog.setLevel(.error)
         let directory = directory ?? FileManager.default.temporaryDirectory.appendingPathComponent("ctlive-bench-\(getpid())").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let inputs = (0..<4).map { "\(directory)/input\($0).mp4" }
