@@ -47,6 +47,9 @@ public struct RecordingResult: Sendable {
     public var errors: RecordingErrorCounts
     /// The per-participant original streams, when `keepTracks` was set.
     public var keptTracks: [String]
+    /// Longest time the composite fell behind its schedule (session clock minus latency), in seconds.
+    /// Near one frame when the recorder keeps up with real time.
+    public var maximumLag: Double
 }
 
 /// A recording fed live: participants, their tracks' packets and the session's events, as they happen.
@@ -235,6 +238,7 @@ final class RecordingWorker {
             }
             if writeFailure == nil {
                 do { try pipeline.render(upTo: now - configuration.latency) } catch { failed(error) }
+                manifest.maximumLag = max(manifest.maximumLag, clock.now() - configuration.latency - pipeline.nextOutputTime)
             }
             if manifestDirty && now - lastManifestWrite >= 1 { writeManifest(now) }
         }
@@ -414,6 +418,7 @@ final class RecordingWorker {
             RecordingResult(
                 directory: directory, recordingPath: recordingPath, manifestPath: manifestPath, sha256: sha,
                 duration: pipeline.writtenDuration, errors: errors,
-                keptTracks: manifest.participants.flatMap { $0.tracks.compactMap { $0.keptFile.map { directory + "/" + $0 } } }))
+                keptTracks: manifest.participants.flatMap { $0.tracks.compactMap { $0.keptFile.map { directory + "/" + $0 } } },
+                maximumLag: manifest.maximumLag))
     }
 }
