@@ -131,6 +131,31 @@ final class LiveRecordingTests: XCTestCase {
         XCTAssertEqual(try probe(result.keptTracks.first { $0.hasSuffix("bob-t1.ts") }!).audioCodec, "opus")
     }
 
+    func testAParticipantWhoLeavesAndComesBackGetsATileAgain() throws {
+        let root = try temporaryDirectory(self)
+        var script = Script()
+        try script.participant("alice", red, tone: 440, from: 0, to: 6)
+        try script.participant("bob", blue, tone: 660, from: 1, to: 3)
+        try script.participant("bob", green, tone: 880, from: 3.2, to: 6)  // back, with another camera
+        let clock = ManualSessionClock()
+        let recording = try LiveRecording(configuration: makeConfiguration(root), clock: clock, logger: logger)
+        script.play(on: recording, clock: clock)
+        clock.set(6)
+        let result = try recording.finish()
+        XCTAssertEqual(result.errors, RecordingErrorCounts())
+        let decoded = try decode(result.recordingPath, picturesAt: [0.5, 2, 3.1, 5])
+        assertColor(decoded.pictures[0.5], 640, 360, red, "alice alone")
+        assertColor(decoded.pictures[2], 960, 360, blue, "bob's first stay")
+        assertColor(decoded.pictures[3.1], 640, 360, red, "alice alone again")
+        assertColor(decoded.pictures[5], 320, 360, red, "alice")
+        assertColor(decoded.pictures[5], 960, 360, green, "bob's second stay")
+        XCTAssertTrue(decoded.hasTone(660, 1.5, 2.8) && !decoded.hasTone(660, 3.5, 5.8))
+        XCTAssertTrue(decoded.hasTone(880, 3.5, 5.8))
+        let manifest = try JSONDecoder().decode(RecordingManifest.self, from: Data(contentsOf: URL(fileURLWithPath: result.manifestPath)))
+        XCTAssertEqual(manifest.participants.map(\.id), ["alice", "bob", "bob"])
+        XCTAssertEqual(manifest.layoutChanges.map { $0.tiles.count }, [1, 2, 1, 2])
+    }
+
     func testBadPacketsAreDroppedAndCountedWhileRecordingGoesOn() throws {
         let root = try temporaryDirectory(self)
         var script = Script()
@@ -175,19 +200,33 @@ final class LiveRecordingTests: XCTestCase {
     func testAFullQueueDropsAndCounts() throws {
         let root = try temporaryDirectory(self)
         var configuration = makeConfiguration(root)
-        configuration.queueCapacity = 4
+        configuration.queueCapacity = 16
         let clock = ManualSessionClock()
         let recording = try LiveRecording(configuration: configuration, clock: clock, logger: logger)
-        let source = try TestSource(color: red, toneHz: 440, width: 160, height: 90, useAudio: false, durationSeconds: 2)
+        // Stall the worker deterministically: its first loudest-speaker callback blocks until released.
+        let entered = DispatchSemaphore(value: 0), release = DispatchSemaphore(value: 0)
+        recording.onLoudestChanged = { _, _ in
+            entered.signal()
+            release.wait()
+        }
+        let source = try TestSource(color: red, toneHz: 440, useVideo: false, durationSeconds: 4)
         recording.participantJoined(id: "a", name: "A", role: "agent", colorHint: nil)
-        recording.trackAnnounced(participantID: "a", trackID: "v", parameters: source.tracks[0])
+        recording.trackAnnounced(participantID: "a", trackID: "mic", parameters: source.tracks[0])
         var packets: [EncodedPacket] = []
         while let (_, packet) = try source.nextPacket() { packets.append(packet) }
-        for packet in packets { recording.receive(participantID: "a", trackID: "v", packet: packet) }  // a burst, no time for the worker
-        clock.set(2)
+        for packet in packets.prefix(50) {  // one second, in time
+            clock.set(Double(packet.pts + 312) / 48000)
+            recording.receive(participantID: "a", trackID: "mic", packet: packet)
+            Thread.sleep(forTimeInterval: 0.002)
+        }
+        XCTAssertEqual(entered.wait(timeout: .now() + 20), .success, "the worker reached the callback")
+        let burst = packets.dropFirst(50)
+        for packet in burst { recording.receive(participantID: "a", trackID: "mic", packet: packet) }
+        release.signal()
+        clock.set(4)
         let result = try recording.finish()
-        XCTAssertGreaterThan(result.errors.droppedQueueFull, 0)
-        XCTAssertLessThanOrEqual(result.errors.droppedQueueFull, packets.count - 4)
+        XCTAssertGreaterThanOrEqual(result.errors.droppedQueueFull, burst.count - 16)
+        XCTAssertLessThanOrEqual(result.errors.droppedQueueFull, packets.count)
     }
 
     func testSpeakerDetectorHysteresis() {
