@@ -76,6 +76,15 @@ final class ComposerTests: XCTestCase {
         }
     }
 
+    func testAFullDiskFailsWithAMediaError() throws {
+        let directory = try temporaryDirectory(self)
+        let input = directory + "/in.mp4"
+        try generateInput(input, color: "red", tone: 500, seconds: 2)
+        XCTAssertThrowsError(try Composer.compose(inputs: [input], output: "/dev/full", width: 320, height: 180, preset: "ultrafast", logger: logger)) { error in
+            XCTAssertEqual((error as? MediaError)?.code, -ENOSPC, "\(error)")
+        }
+    }
+
     func testLayouts() {
         let grid = Layout.grid.tiles(for: ["a", "b"], speaker: nil, width: 1280, height: 720)
         XCTAssertEqual(grid.map { [$0.x, $0.y, $0.width, $0.height] }, [[0, 0, 640, 720], [640, 0, 640, 720]])
