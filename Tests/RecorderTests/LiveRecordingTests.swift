@@ -179,6 +179,8 @@ final class LiveRecordingTests: XCTestCase {
             let wrong = TrackParameters(kind: .video, codec: .opus, timeBaseNum: 1, timeBaseDen: 48000)
             recording.trackAnnounced(participantID: "alice", trackID: "weird", parameters: wrong)
         })
+        // A participant who never sends anything gets a placeholder tile in their colour.
+        script.add(0, .custom { recording.participantJoined(id: "ghost", name: "Ghost", role: "agent", colorHint: yellow) })
         script.play(on: recording, clock: clock)
         clock.set(4)
         let result = try recording.finish()
@@ -193,7 +195,8 @@ final class LiveRecordingTests: XCTestCase {
         XCTAssertEqual(try probe(result.recordingPath).duration, 4, accuracy: 0.5)
         let decoded = try decode(result.recordingPath, picturesAt: [0.5, 3.5])
         XCTAssertEqual(decoded.decodeErrors, 0)
-        assertColor(decoded.pictures[3.5], 640, 360, red, "alice after the garbage")
+        assertColor(decoded.pictures[3.5], 320, 360, red, "alice after the garbage")
+        assertColor(decoded.pictures[3.5], 960, 360, yellow, "the silent participant's placeholder")
         XCTAssertTrue(decoded.hasTone(440, 2.5, 3.5))
     }
 
