@@ -27,7 +27,7 @@ public struct MediaError: Error, CustomStringConvertible, Sendable, Equatable {
     public static func describe(_ code: Int32) -> String {
         var buffer = [CChar](repeating: 0, count: 256)
         if av_strerror(code, &buffer, buffer.count) < 0 { return "unknown error \(code)" }
-        return String(cString: buffer)
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     /// True when `code` means "end of stream".

@@ -22,11 +22,8 @@ public final class Muxer {
         try check(avformat_alloc_output_context2(&ctx, nil, format, path), "avformat_alloc_output_context2(\(path))")
         context = ctx!
         if context.pointee.oformat.pointee.flags & AVFMT_NOFILE == 0 {
-            let opened = avio_open(&context.pointee.pb, path, AVIO_FLAG_WRITE)
-            if opened < 0 {
-                avformat_free_context(context)
-                throw MediaError(operation: "avio_open(\(path))", code: opened)
-            }
+            // On failure `deinit` still runs (every property is set) and frees the context.
+            try check(avio_open(&context.pointee.pb, path, AVIO_FLAG_WRITE), "avio_open(\(path))")
         }
     }
 

@@ -21,6 +21,9 @@ public struct RecordingConfiguration: Sendable {
     public var recorderVersion: String = "ctlive-recorder 0.1"
     /// How far behind the session clock the composite is made: the jitter buffer, in seconds.
     public var latency: Double = 0.5
+    /// libx264 threads for the composite. One per recording: a live 720p30 encode fits in one core, and
+    /// machines scale by recording many sessions side by side (0 lets x264 choose).
+    public var encoderThreads: Int32 = 1
     /// Media packets the input queue holds before new ones are dropped (and counted).
     public var queueCapacity: Int = 2048
 
@@ -44,6 +47,9 @@ public struct RecordingResult: Sendable {
     public var errors: RecordingErrorCounts
     /// The per-participant original streams, when `keepTracks` was set.
     public var keptTracks: [String]
+    /// Longest time the composite fell behind its schedule (session clock minus latency), in seconds.
+    /// Near one frame when the recorder keeps up with real time.
+    public var maximumLag: Double
 }
 
 /// A recording fed live: participants, their tracks' packets and the session's events, as they happen.
@@ -209,7 +215,7 @@ final class RecordingWorker {
         var settings = OutputSettings(
             width: configuration.width, height: configuration.height, fps: configuration.fps, layout: configuration.layout,
             preset: configuration.preset, crf: configuration.crf)
-        settings.encoderThreads = 0
+        settings.encoderThreads = configuration.encoderThreads
         let writer = try RecordingWriter(path: directory + "/recording.mp4", settings: settings)
         pipeline = try SessionPipeline(settings: settings, writer: writer, logger: logger)
         manifest = RecordingManifest(
@@ -232,6 +238,7 @@ final class RecordingWorker {
             }
             if writeFailure == nil {
                 do { try pipeline.render(upTo: now - configuration.latency) } catch { failed(error) }
+                manifest.maximumLag = max(manifest.maximumLag, clock.now() - configuration.latency - pipeline.nextOutputTime)
             }
             if manifestDirty && now - lastManifestWrite >= 1 { writeManifest(now) }
         }
@@ -412,6 +419,7 @@ final class RecordingWorker {
             RecordingResult(
                 directory: directory, recordingPath: recordingPath, manifestPath: manifestPath, sha256: sha,
                 duration: pipeline.writtenDuration, errors: errors,
-                keptTracks: manifest.participants.flatMap { $0.tracks.compactMap { $0.keptFile.map { directory + "/" + $0 } } }))
+                keptTracks: manifest.participants.flatMap { $0.tracks.compactMap { $0.keptFile.map { directory + "/" + $0 } } },
+                maximumLag: manifest.maximumLag))
     }
 }

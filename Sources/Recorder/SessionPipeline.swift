@@ -92,21 +92,27 @@ final class SessionPipeline {
         }
     }
 
+    /// One stay of a participant in the room: a participant who leaves and comes back gets a new one.
     private final class Participant {
         let id: String
         let color: RGB
+        /// Distinguishes stays of the same participant in the mixer.
+        let serial: Int
         var tracks: [Track] = []
         var active = false
-        init(id: String, color: RGB) {
+        var leaving = false
+        init(id: String, color: RGB, serial: Int) {
             self.id = id
             self.color = color
+            self.serial = serial
         }
         var video: Track? { tracks.first { $0.kind == .video } }
+        func mixerKey(_ track: Track) -> String { "\(id)#\(serial)/\(track.id)" }
     }
 
     private enum Change {
-        case join(String)
-        case leave(String)
+        case join(Participant)
+        case leave(Participant)
     }
 
     let settings: OutputSettings
@@ -115,8 +121,9 @@ final class SessionPipeline {
     private let mixer: AudioMixer
     private var speakers = SpeakerDetector()
     private let logger: Logger
-    private var participants: [String: Participant] = [:]
-    private var order: [String] = []  // active participants, in join order
+    private var participants: [String: Participant] = [:]  // the latest stay of each participant
+    private var order: [Participant] = []  // on screen and in the mix, in join order
+    private var serials = 0
     private var changes: [(time: Double, change: Change)] = []
     private var nextFrame: Int64 = 0
     private var nextSample: Int64 = 0
@@ -154,12 +161,19 @@ final class SessionPipeline {
 
     /// A participant appears in the layout and the mix from session time `time`.
     func join(id: String, color: RGB, at time: Double) {
-        if participants[id] == nil { participants[id] = Participant(id: id, color: color) }
-        schedule(.join(id), at: time)
+        if let current = participants[id], !current.leaving { return }
+        serials += 1
+        let participant = Participant(id: id, color: color, serial: serials)
+        participants[id] = participant
+        schedule(.join(participant), at: time)
     }
 
     /// A participant leaves the layout and the mix at session time `time`.
-    func leave(id: String, at time: Double) { schedule(.leave(id), at: time) }
+    func leave(id: String, at time: Double) {
+        guard let participant = participants[id], !participant.leaving else { return }
+        participant.leaving = true
+        schedule(.leave(participant), at: time)
+    }
 
     private func schedule(_ change: Change, at time: Double) {
         let index = changes.firstIndex { $0.time > time } ?? changes.endIndex
@@ -249,28 +263,31 @@ final class SessionPipeline {
         while let first = changes.first, first.time <= time {
             changes.removeFirst()
             switch first.change {
-            case .join(let id):
-                guard let participant = participants[id], !participant.active else { continue }
+            case .join(let participant):
+                guard !participant.active else { continue }
                 participant.active = true
-                order.append(id)
-            case .leave(let id):
-                guard let participant = participants.removeValue(forKey: id) else { continue }
-                order.removeAll { $0 == id }
-                for track in participant.tracks where track.kind == .audio { mixer.remove(source: id + "/" + track.id) }
-                speakers.remove(id)
+                order.append(participant)
+            case .leave(let participant):
+                order.removeAll { $0 === participant }
+                if participants[participant.id] === participant { participants[participant.id] = nil }
+                for track in participant.tracks where track.kind == .audio { mixer.remove(source: participant.mixerKey(track)) }
+                participant.tracks.removeAll()  // frees its decoders
+                if !order.contains(where: { $0.id == participant.id }) { speakers.remove(participant.id) }
             }
         }
     }
 
     private func renderPicture(at time: Double) throws {
-        for id in order { if let video = participants[id]?.video { advanceVideo(video, participant: id, to: time) } }
-        let tiles = settings.layout.tiles(for: order, speaker: speakers.loudest, width: compositor.width, height: compositor.height)
+        for participant in order { if let video = participant.video { advanceVideo(video, participant: participant.id, to: time) } }
+        let onScreen = order.reduce(into: [String: Participant]()) { $0[$1.id] = $1 }  // a returning participant's new stay wins
+        let ids = order.map(\.id).reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }
+        let tiles = settings.layout.tiles(for: ids, speaker: speakers.loudest, width: compositor.width, height: compositor.height)
         if tiles != lastTiles {
             lastTiles = tiles
             onEvent(.layoutChanged(time: time, layout: settings.layout, tiles: tiles))
         }
         let picture = try compositor.render(tiles) { id in
-            let participant = participants[id]
+            let participant = onScreen[id]
             let video = participant?.video
             return TileContent(frame: video?.current, generation: video?.generation ?? -1, color: participant?.color ?? Compositor.background)
         }
@@ -301,13 +318,17 @@ final class SessionPipeline {
 
     private func renderAudio(start: Int64, count: Int) throws {
         let end = Double(start + Int64(count)) / sampleRate
-        for id in order {
-            for track in participants[id]?.tracks ?? [] where track.kind == .audio { advanceAudio(track, participant: id, to: end) }
+        var owners: [String: String] = [:]  // mixer key → participant
+        for participant in order {
+            for track in participant.tracks where track.kind == .audio {
+                owners[participant.mixerKey(track)] = participant.id
+                advanceAudio(track, key: participant.mixerKey(track), participant: participant.id, to: end)
+            }
         }
         let (samples, levels) = mixer.mix(start: start, count: count)
         var byParticipant: [String: Double] = [:]
         for (key, level) in levels {
-            let id = String(key[..<(key.lastIndex(of: "/") ?? key.endIndex)])
+            guard let id = owners[key] else { continue }
             byParticipant[id] = max(byParticipant[id] ?? 0, level)
         }
         let time = Double(start) / sampleRate
@@ -317,8 +338,7 @@ final class SessionPipeline {
         try writer.write(samples: samples)
     }
 
-    private func advanceAudio(_ track: Track, participant: String, to time: Double) {
-        let key = participant + "/" + track.id
+    private func advanceAudio(_ track: Track, key: String, participant: String, to time: Double) {
         func place(_ frame: Frame, _ frameTime: Double) {
             guard let samples = try? track.resampler.convert(frame), !samples.isEmpty else { return }
             var position = Int64((frameTime * sampleRate).rounded())

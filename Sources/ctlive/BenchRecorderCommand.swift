@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import Media
 import Recorder
 
 #if canImport(Glibc)
@@ -17,10 +18,21 @@ struct BenchRecorderCommand: AsyncParsableCommand {
     @Option(help: "libx264 preset for both.") var preset: String = "veryfast"
     @Option(help: "libx264 CRF for both.") var crf: Int = 23
     @Option(help: "Where to put inputs and outputs (a temporary directory by default).") var directory: String?
+    @Option(help: "Concurrent live sessions to try, in order (stops at the first that cannot keep up).")
+    var liveSessions: String = "1,2,3,4,6,8"
+    @Option(help: "Seconds each live step runs.") var liveSeconds: Double = 8
+    @Flag(help: "Skip the compose-versus-ffmpeg comparison.") var skipCompose = false
+    @Flag(help: "Skip the live capacity ramp.") var skipLive = false
 
     func run() async throws {
+        FFmpegLog.setLevel(.error)
         let directory = directory ?? FileManager.default.temporaryDirectory.appendingPathComponent("ctlive-bench-\(getpid())").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        if !skipCompose { try compareWithFFmpeg(directory) }
+        if !skipLive { try liveCapacity(directory) }
+    }
+
+    private func compareWithFFmpeg(_ directory: String) throws {
         let inputs = (0..<4).map { "\(directory)/input\($0).mp4" }
         print("generating four 1280x720 30 fps inputs of \(seconds) s in \(directory) ...")
         for (index, path) in inputs.enumerated() {
@@ -65,6 +77,74 @@ struct BenchRecorderCommand: AsyncParsableCommand {
         print(String(format: "ffmpeg         : %6.3f CPU s per media s  (%.2f CPU s, %.2f s wall, peak RSS %d MB)", theirs, ffmpeg.cpu, ffmpegWall, ffmpeg.maxRSSKB / 1024))
         print(String(format: "ratio ctlive/ffmpeg: %.3f  (aim: at most 0.8)", ours / theirs))
         print("outputs: \(ourOutput) (\(fileSize(ourOutput) / 1024) KiB), \(ffmpegOutput) (\(fileSize(ffmpegOutput) / 1024) KiB)")
+    }
+
+    /// Live capacity: N concurrent two-party sessions (640x360 publishers, pre-encoded, replayed at real time
+    /// without re-encoding) recorded with the default output settings; one thread feeds them all, like the bot's
+    /// network thread. A step keeps up when nothing is dropped or late and the composite never falls a second behind
+    /// its schedule (a lag that stays bounded is jitter; one that grows means the recorder cannot keep up).
+    private func liveCapacity(_ directory: String) throws {
+        let counts = liveSessions.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+        print("")
+        print("live capacity: two-party sessions, publishers 640x360 30 fps H.264 + Opus, output defaults (1280x720 30 fps veryfast crf 23)")
+        var timeline: [(time: Double, participant: Int, track: Int, packet: EncodedPacket)] = []
+        let sources = try [("red", 440.0), ("blue", 660.0)].map {
+            try TestSource(color: RGB(parsing: $0.0)!, toneHz: $0.1, width: 640, height: 360, durationSeconds: liveSeconds)
+        }
+        for (participant, source) in sources.enumerated() {
+            var origins: [Int: Int64] = [:]
+            while let (track, packet) = try source.nextPacket() {
+                let origin = origins[track] ?? packet.pts
+                origins[track] = origin
+                timeline.append((Double(packet.pts - origin) * source.tracks[track].timeBase, participant, track, packet))
+            }
+        }
+        timeline.sort { $0.time < $1.time }
+        for count in counts {
+            let baseline = residentBytes()
+            var configuration = RecordingConfiguration(root: "\(directory)/live", sessionID: "", contactID: "bench", layout: .grid)
+            var logger = Logger(label: "bench.live")
+            logger.logLevel = .warning
+            let recordings = try (0..<count).map { index -> LiveRecording in
+                configuration.sessionID = "bench-\(count)-\(index)"
+                let recording = try LiveRecording(configuration: configuration, logger: logger)
+                for (participant, source) in sources.enumerated() {
+                    recording.participantJoined(id: "p\(participant)", name: "P\(participant)", role: "customer", colorHint: source.color)
+                    for (track, parameters) in source.tracks.enumerated() {
+                        recording.trackAnnounced(participantID: "p\(participant)", trackID: "t\(track)", parameters: parameters)
+                    }
+                }
+                return recording
+            }
+            let before = usage(RUSAGE_SELF)
+            let start = Date()
+            let pacer = Pacer()
+            var middle = baseline
+            for item in timeline {
+                pacer.wait(untilMediaTime: item.time)
+                if middle == baseline && item.time > liveSeconds / 2 { middle = residentBytes() }
+                for recording in recordings { recording.receive(participantID: "p\(item.participant)", trackID: "t\(item.track)", packet: item.packet) }
+            }
+            let results = try recordings.map { try $0.finish() }
+            let wall = Date().timeIntervalSince(start)
+            let cpu = usage(RUSAGE_SELF).cpu - before.cpu
+            let dropped = results.map(\.errors.droppedQueueFull).reduce(0, +)
+            let late = results.map(\.errors.latePackets).reduce(0, +)
+            let lag = results.map(\.maximumLag).max() ?? 0
+            let keptUp = dropped == 0 && late == 0 && lag < 1
+            print(String(
+                format: "%2d sessions: %@  CPU %.2f cores (%.2f per session), max lag %.3f s, dropped %d, late %d, resident %.0f MB per session",
+                count, keptUp ? "real time     " : "NOT real time ", cpu / wall, cpu / wall / Double(count), lag, dropped, late,
+                Double(middle - baseline) / Double(count) / 1_048_576))
+            if !keptUp { break }
+        }
+    }
+
+    /// Resident set size of this process, from /proc.
+    private func residentBytes() -> Int {
+        guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
+        let fields = text.split(separator: " ")
+        return fields.count > 1 ? (Int(fields[1]) ?? 0) * Int(sysconf(Int32(_SC_PAGESIZE))) : 0
     }
 
     private struct Usage {

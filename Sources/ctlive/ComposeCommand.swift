@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import Media
 import Recorder
 
 /// `ctlive compose`: the recorder's compositor fed from files, one participant per input.
@@ -28,6 +29,7 @@ struct ComposeCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        FFmpegLog.setLevel(.error)
         let (width, height) = try parseSize(size)
         let result = try Composer.compose(
             inputs: inputs, output: output, layout: Layout(rawValue: layout)!, width: width, height: height, fps: fps,

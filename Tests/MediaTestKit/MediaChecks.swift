@@ -13,7 +13,7 @@ public func temporaryDirectory(_ test: XCTestCase) throws -> String {
 
 /// Runs a program, returns its standard output; throws when it fails.
 @discardableResult
-public func run(_ program: String, _ arguments: [String]) throws -> String {
+public func runProgram(_ program: String, _ arguments: [String]) throws -> String {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: program)
     process.arguments = arguments
@@ -28,7 +28,7 @@ public func run(_ program: String, _ arguments: [String]) throws -> String {
 
 /// Generates a participant file with the ffmpeg CLI: a solid colour and a sine tone, H.264 + AAC.
 public func generateInput(_ path: String, color: String, tone: Int, seconds: Double, size: String = "640x360", volume: Double = 1) throws {
-    try run("/usr/bin/ffmpeg", [
+    try runProgram("/usr/bin/ffmpeg", [
         "-hide_banner", "-loglevel", "error", "-y",
         "-f", "lavfi", "-i", "color=c=\(color):size=\(size):rate=30:duration=\(seconds)",
         "-f", "lavfi", "-i", "sine=frequency=\(tone):duration=\(seconds)",
@@ -44,7 +44,7 @@ public struct Probe {
 
 /// What ffprobe says about a file.
 public func probe(_ path: String) throws -> Probe {
-    let json = try run("/usr/bin/ffprobe", ["-v", "error", "-show_streams", "-show_format", "-of", "json", path])
+    let json = try runProgram("/usr/bin/ffprobe", ["-v", "error", "-show_streams", "-show_format", "-of", "json", path])
     let object = try JSONSerialization.jsonObject(with: Data(json.utf8)) as! [String: Any]
     var result = Probe()
     for stream in object["streams"] as? [[String: Any]] ?? [] {

@@ -156,6 +156,9 @@ final class MediaTests: XCTestCase {
             XCTAssertEqual(error.code, -ENOENT)
             XCTAssertEqual(error.message, "No such file or directory")
         }
+        XCTAssertThrowsError(try Muxer(path: "/nonexistent/directory/out.mp4")) { error in
+            XCTAssertEqual((error as? MediaError)?.code, -ENOENT)
+        }
         var bad = TrackParameters(kind: .audio, codec: .opus, timeBaseNum: 1, timeBaseDen: 48000, sampleRate: 48000, channels: 1)
         bad.extradata = [1, 2, 3]  // not an OpusHead
         XCTAssertThrowsError(try Decoder(parameters: bad)) { XCTAssertLessThan(($0 as! MediaError).code, 0) }

@@ -55,6 +55,37 @@ final class ComposerTests: XCTestCase {
         assertColor(decoded.pictures[3], 640 - 16 - thumbWidth / 2, 360 - 16 - thumbHeight / 2, red, "thumbnail")
     }
 
+    func testInputWithoutVideoGetsAPlaceholderInItsColour() throws {
+        let directory = try temporaryDirectory(self)
+        let video = directory + "/video.mp4", voice = directory + "/voice.m4a"
+        try generateInput(video, color: "yellow", tone: 500, seconds: 3)
+        try runProgram("/usr/bin/ffmpeg", ["-v", "error", "-y", "-f", "lavfi", "-i", "sine=frequency=900:duration=3", "-c:a", "aac", voice])
+        let output = directory + "/out.mp4"
+        _ = try Composer.compose(inputs: [video, voice], output: output, width: 640, height: 360, preset: "ultrafast", logger: logger)
+        let decoded = try decode(output, picturesAt: [2])
+        assertColor(decoded.pictures[2], 160, 180, yellow, "the input with video")
+        assertColor(decoded.pictures[2], 480, 180, Composer.palette[1], "the placeholder of the input without video")
+        XCTAssertTrue(decoded.hasTone(500, 0.5, 2.5) && decoded.hasTone(900, 0.5, 2.5))
+    }
+
+    func testUnreadableInputFailsWithAMediaError() throws {
+        let directory = try temporaryDirectory(self)
+        let garbage = directory + "/garbage.mp4"
+        try Data((0..<5000).map { UInt8(truncatingIfNeeded: $0 &* 7919) }).write(to: URL(fileURLWithPath: garbage))
+        XCTAssertThrowsError(try Composer.compose(inputs: [garbage], output: directory + "/out.mp4", logger: logger)) { error in
+            XCTAssertTrue(error is MediaError, "\(error)")
+        }
+    }
+
+    func testAFullDiskFailsWithAMediaError() throws {
+        let directory = try temporaryDirectory(self)
+        let input = directory + "/in.mp4"
+        try generateInput(input, color: "red", tone: 500, seconds: 2)
+        XCTAssertThrowsError(try Composer.compose(inputs: [input], output: "/dev/full", width: 320, height: 180, preset: "ultrafast", logger: logger)) { error in
+            XCTAssertEqual((error as? MediaError)?.code, -ENOSPC, "\(error)")
+        }
+    }
+
     func testLayouts() {
         let grid = Layout.grid.tiles(for: ["a", "b"], speaker: nil, width: 1280, height: 720)
         XCTAssertEqual(grid.map { [$0.x, $0.y, $0.width, $0.height] }, [[0, 0, 640, 720], [640, 0, 640, 720]])

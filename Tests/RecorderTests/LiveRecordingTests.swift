@@ -132,6 +132,31 @@ final class LiveRecordingTests: XCTestCase {
         XCTAssertEqual(try probe(result.keptTracks.first { $0.hasSuffix("bob-t1.ts") }!).audioCodec, "opus")
     }
 
+    func testAParticipantWhoLeavesAndComesBackGetsATileAgain() throws {
+        let root = try temporaryDirectory(self)
+        var script = Script()
+        try script.participant("alice", red, tone: 440, from: 0, to: 6)
+        try script.participant("bob", blue, tone: 660, from: 1, to: 3)
+        try script.participant("bob", green, tone: 880, from: 3.2, to: 6)  // back, with another camera
+        let clock = ManualSessionClock()
+        let recording = try LiveRecording(configuration: makeConfiguration(root), clock: clock, logger: logger)
+        script.play(on: recording, clock: clock)
+        clock.set(6)
+        let result = try recording.finish()
+        XCTAssertEqual(result.errors, RecordingErrorCounts())
+        let decoded = try decode(result.recordingPath, picturesAt: [0.5, 2, 3.1, 5])
+        assertColor(decoded.pictures[0.5], 640, 360, red, "alice alone")
+        assertColor(decoded.pictures[2], 960, 360, blue, "bob's first stay")
+        assertColor(decoded.pictures[3.1], 640, 360, red, "alice alone again")
+        assertColor(decoded.pictures[5], 320, 360, red, "alice")
+        assertColor(decoded.pictures[5], 960, 360, green, "bob's second stay")
+        XCTAssertTrue(decoded.hasTone(660, 1.5, 2.8) && !decoded.hasTone(660, 3.5, 5.8))
+        XCTAssertTrue(decoded.hasTone(880, 3.5, 5.8))
+        let manifest = try JSONDecoder().decode(RecordingManifest.self, from: Data(contentsOf: URL(fileURLWithPath: result.manifestPath)))
+        XCTAssertEqual(manifest.participants.map(\.id), ["alice", "bob", "bob"])
+        XCTAssertEqual(manifest.layoutChanges.map { $0.tiles.count }, [1, 2, 1, 2])
+    }
+
     func testBadPacketsAreDroppedAndCountedWhileRecordingGoesOn() throws {
         let root = try temporaryDirectory(self)
         var script = Script()
@@ -155,6 +180,8 @@ final class LiveRecordingTests: XCTestCase {
             let wrong = TrackParameters(kind: .video, codec: .opus, timeBaseNum: 1, timeBaseDen: 48000)
             recording.trackAnnounced(participantID: "alice", trackID: "weird", parameters: wrong)
         })
+        // A participant who never sends anything gets a placeholder tile in their colour.
+        script.add(0, .custom { recording.participantJoined(id: "ghost", name: "Ghost", role: "agent", colorHint: yellow) })
         script.play(on: recording, clock: clock)
         clock.set(4)
         let result = try recording.finish()
@@ -169,7 +196,8 @@ final class LiveRecordingTests: XCTestCase {
         XCTAssertEqual(try probe(result.recordingPath).duration, 4, accuracy: 0.5)
         let decoded = try decode(result.recordingPath, picturesAt: [0.5, 3.5])
         XCTAssertEqual(decoded.decodeErrors, 0)
-        assertColor(decoded.pictures[3.5], 640, 360, red, "alice after the garbage")
+        assertColor(decoded.pictures[3.5], 320, 360, red, "alice after the garbage")
+        assertColor(decoded.pictures[3.5], 960, 360, yellow, "the silent participant's placeholder")
         XCTAssertTrue(decoded.hasTone(440, 2.5, 3.5))
     }
 
@@ -182,6 +210,38 @@ final class LiveRecordingTests: XCTestCase {
         XCTAssertTrue(queue.push(100, limit: queue.capacity + 2), "a control input fits in the margin")
         XCTAssertEqual(queue.popAll(timeout: 0), [0, 1, 2, 3, 100])
         XCTAssertTrue(queue.push(5), "room again once drained")
+    }
+
+    func testAFullQueueDropsAndCounts() throws {
+        let root = try temporaryDirectory(self)
+        var configuration = makeConfiguration(root)
+        configuration.queueCapacity = 16
+        let clock = ManualSessionClock()
+        let recording = try LiveRecording(configuration: configuration, clock: clock, logger: logger)
+        // Stall the worker deterministically: its first loudest-speaker callback blocks until released.
+        let entered = DispatchSemaphore(value: 0), release = DispatchSemaphore(value: 0)
+        recording.onLoudestChanged = { _, _ in
+            entered.signal()
+            release.wait()
+        }
+        let source = try TestSource(color: red, toneHz: 440, useVideo: false, durationSeconds: 4)
+        recording.participantJoined(id: "a", name: "A", role: "agent", colorHint: nil)
+        recording.trackAnnounced(participantID: "a", trackID: "mic", parameters: source.tracks[0])
+        var packets: [EncodedPacket] = []
+        while let (_, packet) = try source.nextPacket() { packets.append(packet) }
+        for packet in packets.prefix(50) {  // one second, in time
+            clock.set(Double(packet.pts + 312) / 48000)
+            recording.receive(participantID: "a", trackID: "mic", packet: packet)
+            Thread.sleep(forTimeInterval: 0.002)
+        }
+        XCTAssertEqual(entered.wait(timeout: .now() + 20), .success, "the worker reached the callback")
+        let burst = packets.dropFirst(50)
+        for packet in burst { recording.receive(participantID: "a", trackID: "mic", packet: packet) }
+        release.signal()
+        clock.set(4)
+        let result = try recording.finish()
+        XCTAssertGreaterThanOrEqual(result.errors.droppedQueueFull, burst.count - 16)
+        XCTAssertLessThanOrEqual(result.errors.droppedQueueFull, packets.count)
     }
 
     func testSpeakerDetectorHysteresis() {
