@@ -181,67 +181,56 @@ final class EngineState: Sendable {
     /// shows it).
     func evaluate(_ context: DecisionContext, decisionID: String, time: String, received: UInt64) -> AuditRecord {
         let deadlineMs = policy.effectiveDeadlineMs
-        var deadline = monotonicNow() + UInt64(deadlineMs) * 1_000_000
         let failMode = policy.effectiveFailMode
         let label = policy.chainLabel(for: context)
-        let steps = label.flatMap { chains[$0] } ?? []
-        let request = (try? JSONEncoder().encode(context)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+        let chain = label.flatMap { chains[$0] } ?? []
+        let results =
+            chain.isEmpty
+            ? []
+            : runner.run(
+                chain, request: context.jsonText, budget: UInt64(deadlineMs) * 1_000_000, continueOnFailure: failMode == .open)
 
         var consulted: [PluginConsultation] = []
         var answer: FinalAnswer?
         var reason = ""
         var fallbackCauses: [String] = []
 
-        for index in steps {
-            let info = runner.steps[index]
+        for result in results {
+            let info = runner.steps[result.index]
             let name = info.plugin
-            let before = monotonicNow()
-            let outcome: StepOutcome
-            if before >= deadline {
-                outcome = .failure(.timeout, "the decision deadline (\(deadlineMs) ms) passed before this plugin was consulted")
-            } else {
-                let (result, startup) = runner.consult(index, request: request, budget: deadline - before)
-                outcome = result
-                deadline += startup
-            }
-            let micros = Double(monotonicNow() - before) / 1000
             var entry = PluginConsultation(
                 plugin: info.plugin, id: info.id, version: info.version, path: info.path, sha256: info.sha256,
-                verdict: "", reason: "", latencyMicroseconds: micros)
-            switch outcome {
+                verdict: "", reason: "", latencyMicroseconds: result.micros)
+            switch result.outcome {
             case .verdict(let verdict):
                 entry.verdict = verdict.kind.rawValue
                 entry.reason = verdict.reason
-                consulted.append(entry)
                 switch verdict.kind {
                 case .accept: answer = .accept
                 case .refuse: answer = .refuse
-                case .abstain: continue
+                case .abstain: break
                 }
-                reason = "\(name): \(verdict.reason)"
+                if answer != nil { reason = "\(name): \(verdict.reason)" }
             case .failure(let kind, let message):
                 entry.verdict = kind.rawValue
                 entry.reason = message
-                consulted.append(entry)
-                let cause = "\(name) \(kind == .error ? "failed" : kind == .crash ? "crashed" : kind == .timeout ? "timed out" : "was unavailable"): \(message)"
+                let what = ["error": "failed", "crash": "crashed", "timeout": "timed out"][kind.rawValue] ?? "was unavailable"
+                let cause = "\(name) \(what): \(message)"
                 fallbackCauses.append(cause)
                 if failMode == .closed {
                     answer = .refuse
                     reason = "refused (policy fails closed): \(cause)"
-                } else if kind == .timeout {
-                    break  // no time left for the rest of the chain
-                } else {
-                    continue
                 }
             }
-            break
+            consulted.append(entry)
+            if answer != nil { break }
         }
 
         if answer == nil {
             let why =
                 label == nil
                 ? "no chain applies to agent \(context.agent.id)"
-                : steps.isEmpty ? "the chain \(label!) is empty" : "no plugin decided"
+                : chain.isEmpty ? "the chain \(label!) is empty" : "no plugin decided"
             let failures = fallbackCauses.isEmpty ? "" : " (after failures, policy fails open: \(fallbackCauses.joined(separator: "; ")))"
             switch (policy.effectiveWhenAllAbstain, context.agentConnected) {
             case (.askAgent, true):
