@@ -186,9 +186,7 @@ public struct DecisionContext: Codable, Sendable, Equatable {
     /// Decodes a context from JSON text: a fast path for well-formed contexts, falling back to
     /// `JSONDecoder` (same rules, its error messages) for anything else.
     public static func decode(json bytes: UnsafeRawBufferPointer) throws -> DecisionContext {
-        if let fast = try? JSONReader.parse(bytes.assumingMemoryBound(to: UInt8.self)), let context = DecisionContext(fast) {
-            return context
-        }
+        if let context = try? fastDecode(bytes.assumingMemoryBound(to: UInt8.self)) { return context }
         return try JSONDecoder().decode(DecisionContext.self, from: Data(bytes))
     }
 
@@ -196,6 +194,88 @@ public struct DecisionContext: Codable, Sendable, Equatable {
     public static func decode(json text: String) throws -> DecisionContext {
         var text = text
         return try text.withUTF8 { try decode(json: UnsafeRawBufferPointer($0)) }
+    }
+
+    /// Reads a context in one pass; throws on anything unexpected (the caller then falls back).
+    static func fastDecode(_ bytes: UnsafeBufferPointer<UInt8>) throws -> DecisionContext {
+        struct Missing: Error {}
+        var r = JSONReader(bytes)
+        var contactID: String?, queue: String?, customerID: String?, attributes: [String: String] = [:]
+        var agentID: String?, sessions = 0, zone: String?, useAudio: Bool?, useVideo: Bool?, divID = ""
+        var time: Time?, idle = 0, messages = 0, duration = 0.0, connected = false
+        try r.readObject { r, key in
+            switch key {
+            case "contactID": contactID = try r.readString()
+            case "queue": queue = r.readNull() ? nil : try r.readString()
+            case "customer":
+                try r.readObject { r, key in
+                    switch key {
+                    case "id": customerID = try r.readString()
+                    case "attributes":
+                        if !r.readNull() { try r.readObject { r, name in attributes[name] = try r.readString() } }
+                    default: try r.skipValue()
+                    }
+                }
+            case "agent":
+                try r.readObject { r, key in
+                    switch key {
+                    case "id": agentID = try r.readString()
+                    case "activeVideoSessions": sessions = r.readNull() ? 0 : try r.readInt()
+                    case "timeZone": zone = r.readNull() ? nil : try r.readString()
+                    default: try r.skipValue()
+                    }
+                }
+            case "request":
+                try r.readObject { r, key in
+                    switch key {
+                    case "useAudio": useAudio = try r.readBool()
+                    case "useVideo": useVideo = try r.readBool()
+                    case "divID": divID = r.readNull() ? "" : try r.readString()
+                    default: try r.skipValue()
+                    }
+                }
+            case "time":
+                if r.readNull() { break }
+                var utc: String?, local: String?
+                try r.readObject { r, key in
+                    switch key {
+                    case "utc": utc = try r.readString()
+                    case "agentLocal": local = try r.readString()
+                    default: try r.skipValue()
+                    }
+                }
+                guard let utc, let local else { throw Missing() }
+                time = Time(utc: utc, agentLocal: local)
+            case "recorders":
+                if r.readNull() { break }
+                var seen = false
+                try r.readObject { r, key in
+                    if key == "idle" { idle = try r.readInt(); seen = true } else { try r.skipValue() }
+                }
+                if !seen { throw Missing() }
+            case "chat":
+                if r.readNull() { break }
+                var seen = (false, false)
+                try r.readObject { r, key in
+                    switch key {
+                    case "messages": messages = try r.readInt(); seen.0 = true
+                    case "durationSeconds": duration = try r.readNumber(); seen.1 = true
+                    default: try r.skipValue()
+                    }
+                }
+                if !(seen.0 && seen.1) { throw Missing() }
+            case "agentConnected": connected = r.readNull() ? false : try r.readBool()
+            default: try r.skipValue()
+            }
+        }
+        try r.finish()
+        guard let contactID, let customerID, let agentID, let useAudio, let useVideo else { throw Missing() }
+        return DecisionContext(
+            contactID: contactID, queue: queue, customer: Customer(id: customerID, attributes: attributes),
+            agent: Agent(id: agentID, activeVideoSessions: sessions, timeZone: zone),
+            request: Request(useAudio: useAudio, useVideo: useVideo, divID: divID),
+            time: time ?? Time(Date(), agentTimeZone: zone), recorders: Recorders(idle: idle),
+            chat: Chat(messages: messages, durationSeconds: duration), agentConnected: connected)
     }
 
     /// Maps a parsed value with the lenient rules of `init(from:)`; nil when anything is off.

@@ -61,7 +61,76 @@ package struct JSONReader {
     private let bytes: UnsafeBufferPointer<UInt8>
     private var index = 0
 
-    private init(_ bytes: UnsafeBufferPointer<UInt8>) { self.bytes = bytes }
+    package init(_ bytes: UnsafeBufferPointer<UInt8>) { self.bytes = bytes }
+
+    // MARK: Streaming reads (no intermediate values), for decoders on the hot path.
+
+    /// Reads an object, calling `member` with each key; `member` must consume the value.
+    package mutating func readObject(_ member: (inout JSONReader, String) throws -> Void) throws {
+        skipSpace()
+        guard index < bytes.count, bytes[index] == UInt8(ascii: "{") else { throw error("expected an object") }
+        index += 1
+        skipSpace()
+        if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
+            index += 1
+            return
+        }
+        while true {
+            skipSpace()
+            guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw error("expected a key") }
+            let key = try string()
+            skipSpace()
+            guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw error("expected ':'") }
+            index += 1
+            skipSpace()
+            try member(&self, key)
+            skipSpace()
+            guard index < bytes.count else { throw error("unexpected end") }
+            if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
+            if bytes[index] == UInt8(ascii: "}") { index += 1; return }
+            throw error("expected ',' or '}'")
+        }
+    }
+
+    package mutating func readString() throws -> String {
+        skipSpace()
+        guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw error("expected a string") }
+        return try string()
+    }
+
+    package mutating func readBool() throws -> Bool {
+        skipSpace()
+        guard index < bytes.count else { throw error("unexpected end") }
+        if bytes[index] == UInt8(ascii: "t") { try literal("true"); return true }
+        try literal("false")
+        return false
+    }
+
+    package mutating func readNumber() throws -> Double {
+        skipSpace()
+        return try number()
+    }
+
+    package mutating func readInt() throws -> Int {
+        let n = try readNumber()
+        guard n.rounded(.towardZero) == n, abs(n) < 9e15 else { throw error("expected an integer") }
+        return Int(n)
+    }
+
+    /// Consumes a `null` and returns true, or returns false leaving anything else in place.
+    package mutating func readNull() -> Bool {
+        skipSpace()
+        guard index < bytes.count, bytes[index] == UInt8(ascii: "n"), (try? literal("null")) != nil else { return false }
+        return true
+    }
+
+    package mutating func skipValue() throws { _ = try value(depth: 0) }
+
+    /// Checks that only white space is left.
+    package mutating func finish() throws {
+        skipSpace()
+        guard index == bytes.count else { throw error("trailing characters") }
+    }
 
     package static func parse(_ bytes: UnsafeBufferPointer<UInt8>) throws -> JSON {
         var reader = JSONReader(bytes)

@@ -1,4 +1,5 @@
 import Foundation
+@testable import PolicyHost
 @testable import PolicyKit
 import XCTest
 
@@ -22,6 +23,11 @@ final class DecisionContextTests: XCTestCase {
         let parsed = try JSONReader.parse(String(decoding: encoded, as: UTF8.self))
         XCTAssertEqual(DecisionContext(parsed), tricky)
         XCTAssertEqual(try DecisionContext.decode(json: tricky.jsonText), tricky)
+        // The one-pass reader itself (not its JSONDecoder fallback) reads both texts.
+        for text in [tricky.jsonText, String(decoding: encoded, as: UTF8.self)] {
+            var text = text
+            XCTAssertEqual(try text.withUTF8 { try DecisionContext.fastDecode($0) }, tricky)
+        }
     }
 
     func testReaderHandlesEscapesAndRejectsBadJSON() throws {
@@ -44,5 +50,15 @@ final class DecisionContextTests: XCTestCase {
         }
         XCTAssertThrowsError(try DecisionContext.decode(
             json: #"{"contactID":"c","customer":{"id":"x","attributes":{"n":1}},"agent":{"id":"A"},"request":{"useAudio":true,"useVideo":false}}"#))
+    }
+}
+
+final class TimestampTests: XCTestCase {
+    func testAuditTimestampMatchesFoundation() throws {
+        for seconds in [0.0, 1_795_000_000.123, 1_795_000_000.999_9, 951_782_400.5 /* 2000-02-29 */] {
+            let date = Date(timeIntervalSince1970: seconds)
+            let expected = Date.ISO8601FormatStyle(includingFractionalSeconds: true).format(date)
+            XCTAssertEqual(iso8601UTCMilliseconds(date), expected)
+        }
     }
 }
