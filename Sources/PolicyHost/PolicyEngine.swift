@@ -57,6 +57,9 @@ public final class PolicyEngine: Sendable {
     private let audit: AuditLog?
     private let options: Options
     private let state: Locked<EngineState>
+    /// Decision ids are `<64 random bits of this engine>-<sequence>`: unique, and cheaper than a UUID each.
+    private let idPrefix = String(UInt64.random(in: .min ... .max), radix: 16).leftPadded(to: 16)
+    private let sequence = Locked<UInt64>(0)
 
     /// Loads the policy at `policyPath`, the plugins it names (from `pluginDirectories`, first
     /// match wins) and, under process isolation, starts the worker. Throws when the policy is
@@ -106,7 +109,8 @@ public final class PolicyEngine: Sendable {
     public func decide(_ context: DecisionContext) async -> Decision {
         let current = state.value
         let received = monotonicNow()
-        let decisionID = UUID().uuidString.lowercased()
+        let number = sequence.increment()
+        let decisionID = "\(idPrefix)-\(String(number).leftPadded(to: 6))"
         let time = iso8601UTCMilliseconds(options.clock())
         let record = await current.runner.perform {
             current.evaluate(context, decisionID: decisionID, time: time, received: received)
@@ -283,6 +287,22 @@ func iso8601UTCMilliseconds(_ date: Date) -> String {
     return String(decoding: out, as: UTF8.self)
 }
 
+extension String {
+    func leftPadded(to width: Int) -> String {
+        count >= width ? self : String(repeating: "0", count: width - count) + self
+    }
+}
+
+extension Locked where Value == UInt64 {
+    /// Adds one and returns the new value.
+    func increment() -> UInt64 {
+        withLock { value in
+            value += 1
+            return value
+        }
+    }
+}
+
 /// A value behind a lock.
 final class Locked<Value: Sendable>: @unchecked Sendable {
     private let lock = NSLock()
@@ -291,5 +311,10 @@ final class Locked<Value: Sendable>: @unchecked Sendable {
     var value: Value {
         get { lock.lock(); defer { lock.unlock() }; return stored }
         set { lock.lock(); stored = newValue; lock.unlock() }
+    }
+    func withLock<T>(_ body: (inout Value) -> T) -> T {
+        lock.lock()
+        defer { lock.unlock() }
+        return body(&stored)
     }
 }

@@ -99,6 +99,5 @@ struct BenchPolicyCommand: AsyncParsableCommand {
         time("write the context (fast writer, used)") { _ = context.jsonText }
         try time("read the context (fast reader, used)") { _ = try DecisionContext.decode(json: text) }
         time("AcceptAll through the C ABI") { _ = plugin.decide(requestJSON: text) }
-        time("decision id (UUID)") { _ = UUID().uuidString.lowercased() }
     }
 }
