@@ -204,7 +204,7 @@ final class EngineState: Sendable {
             let name = info.plugin
             var entry = PluginConsultation(
                 plugin: info.plugin, id: info.id, version: info.version, path: info.path, sha256: info.sha256,
-                verdict: "", reason: "", latencyMicroseconds: result.micros)
+                verdict: "", reason: "", latencyMicroseconds: (result.micros * 10).rounded() / 10)
             switch result.outcome {
             case .verdict(let verdict):
                 entry.verdict = verdict.kind.rawValue
@@ -254,7 +254,7 @@ final class EngineState: Sendable {
             isolation: policy.effectiveIsolation.rawValue, failMode: failMode.rawValue, deadlineMs: deadlineMs,
             request: context, plugins: consulted, answer: answer!, reason: reason, fallbackUsed: !fallbackCauses.isEmpty,
             fallbackCause: fallbackCauses.isEmpty ? nil : fallbackCauses.joined(separator: "; "),
-            latencyMicroseconds: Double(monotonicNow() - received) / 1000)
+            latencyMicroseconds: (Double(monotonicNow() - received) / 100).rounded() / 10)
     }
 }
 

@@ -357,6 +357,9 @@ package struct JSONWriter {
         raw("\":")
     }
 
+    /// Appends a text that is already JSON.
+    package mutating func json(_ text: String) { bytes.append(contentsOf: text.utf8) }
+
     package mutating func int(_ n: Int) { bytes.append(contentsOf: String(n).utf8) }
 
     package mutating func double(_ d: Double) {
