@@ -126,6 +126,9 @@ public final class PolicyEngine: Sendable {
         return Decision(answer: record.answer, reason: record.reason, audit: record)
     }
 
+    /// Where the build puts plugin libraries (the same as the free function ``defaultPluginDirectories()``).
+    public static func defaultPluginDirectories() -> [String] { PolicyHost.defaultPluginDirectories() }
+
     /// Locates the worker executable (see ``Options/workerExecutable``).
     public static func workerExecutablePath(_ explicit: String? = nil) -> String? {
         let fm = FileManager.default
