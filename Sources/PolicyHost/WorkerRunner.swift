@@ -72,12 +72,19 @@ final class WorkerRunner: StepRunner, @unchecked Sendable {
             let results = reply["steps"] as? [[String: Any]], results.count == specs.count
         else { throw PolicyError.worker("malformed setup reply: \(String(decoding: line, as: UTF8.self))") }
         var errors: [PolicyError] = []
+        var hashes: [String: String] = [:]
+        func hash(_ path: String) -> String? {
+            if let known = hashes[path] { return known }
+            let value = try? SHA256.hex(ofFileAt: path)
+            hashes[path] = value
+            return value
+        }
         for (index, result) in results.enumerated() {
             if result["ok"] as? Bool == true {
                 let path = result["path"] as? String
                 steps[index] = StepInfo(
                     plugin: specs[index].plugin, id: result["id"] as? String, version: result["version"] as? String,
-                    path: path, sha256: path.flatMap { try? SHA256.hex(ofFileAt: $0) })
+                    path: path, sha256: path.flatMap(hash))
             } else {
                 let message = result["error"] as? String ?? "unknown error"
                 errors.append(PolicyError.worker("\(specs[index].label): \(message)"))
@@ -168,7 +175,10 @@ final class WorkerRunner: StepRunner, @unchecked Sendable {
             switch worker.readLine(deadline: deadline) {
             case .line(let line):
                 let reply = line.withUnsafeBufferPointer { try? JSONReader.parse($0) }
-                guard let reply, reply["seq"]?.int == Int(sequence), let step = reply["step"]?.int else {
+                // The worker runs untrusted code: accept only the answer for the step in progress.
+                guard let reply, reply["seq"]?.int == Int(sequence), let step = reply["step"]?.int, step == inProgress(),
+                    results.count < chain.count
+                else {
                     worker.kill()
                     workerFailed("malformed reply")
                     results.append(StepResult(
