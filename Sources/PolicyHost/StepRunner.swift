@@ -76,13 +76,13 @@ final class InProcessRunner: StepRunner {
     private let instances: [PluginInstance]
 
     init(specs: [StepSpec], directories: [String], logger: Logger) throws {
-        let loader = PluginLoader(directories: directories, logger: logger)
+        var plugins = PluginSet(loader: PluginLoader(directories: directories, logger: logger))
         var instances: [PluginInstance] = []
         var infos: [StepInfo] = []
         var errors: [PolicyError] = []
         for spec in specs {
             do {
-                let library = try loader.resolve(spec.plugin)
+                let library = try plugins.resolve(spec.plugin)
                 do {
                     instances.append(try library.makeInstance(configurationJSON: spec.configJSON))
                 } catch {

@@ -264,13 +264,13 @@ public enum PolicyWorker {
         }
 
         func setup(_ message: [String: Any]) {
-            let loader = PluginLoader(directories: message["directories"] as? [String] ?? [], logger: logger)
+            var plugins = PluginSet(loader: PluginLoader(directories: message["directories"] as? [String] ?? [], logger: logger))
             var results: [[String: Any]] = []
             instances = [:]
             setupErrors = [:]
             for (index, step) in (message["steps"] as? [[String: Any]] ?? []).enumerated() {
                 do {
-                    let library = try loader.resolve(step["plugin"] as? String ?? "")
+                    let library = try plugins.resolve(step["plugin"] as? String ?? "")
                     instances[index] = try library.makeInstance(configurationJSON: step["config"] as? String ?? "{}")
                     results.append(["ok": true, "path": library.path, "id": library.metadata.id, "version": library.metadata.version])
                 } catch {
