@@ -48,6 +48,41 @@ public struct AuditRecord: Codable, Sendable, Equatable {
     /// Why the fallback was used.
     public var fallbackCause: String?
     public var latencyMicroseconds: Double
+
+    /// The record as one line of compact JSON (what the audit log holds; `JSONDecoder` reads it
+    /// back). Written by hand because it is on every decision's path.
+    public var jsonLine: [UInt8] {
+        var w = JSONWriter(capacity: 2048)
+        w.raw("{"); w.key("decisionID"); w.string(decisionID)
+        w.raw(","); w.key("time"); w.string(time)
+        w.raw(","); w.key("policyFile"); w.string(policyFile)
+        w.raw(","); w.key("chain"); w.string(chain)
+        w.raw(","); w.key("isolation"); w.string(isolation)
+        w.raw(","); w.key("failMode"); w.string(failMode)
+        w.raw(","); w.key("deadlineMs"); w.int(deadlineMs)
+        w.raw(","); w.key("request"); w.json(request.jsonText)
+        w.raw(","); w.key("plugins"); w.raw("[")
+        for (i, p) in plugins.enumerated() {
+            if i > 0 { w.raw(",") }
+            w.raw("{"); w.key("plugin"); w.string(p.plugin)
+            if let id = p.id { w.raw(","); w.key("id"); w.string(id) }
+            if let version = p.version { w.raw(","); w.key("version"); w.string(version) }
+            if let path = p.path { w.raw(","); w.key("path"); w.string(path) }
+            if let sha = p.sha256 { w.raw(","); w.key("sha256"); w.string(sha) }
+            w.raw(","); w.key("verdict"); w.string(p.verdict)
+            w.raw(","); w.key("reason"); w.string(p.reason)
+            w.raw(","); w.key("latencyMicroseconds"); w.double(p.latencyMicroseconds)
+            w.raw("}")
+        }
+        w.raw("]")
+        w.raw(","); w.key("answer"); w.string(answer.rawValue)
+        w.raw(","); w.key("reason"); w.string(reason)
+        w.raw(","); w.key("fallbackUsed"); w.bool(fallbackUsed)
+        if let cause = fallbackCause { w.raw(","); w.key("fallbackCause"); w.string(cause) }
+        w.raw(","); w.key("latencyMicroseconds"); w.double(latencyMicroseconds)
+        w.raw("}\n")
+        return w.bytes
+    }
 }
 
 /// An append-only JSON-lines audit file. Owns its file descriptor.
@@ -55,7 +90,6 @@ public final class AuditLog: @unchecked Sendable {
     public let path: String
     private let fd: Int32
     private let lock = NSLock()
-    private let encoder: JSONEncoder
 
     /// Opens (creating, appending) the file at `path`.
     public init(path: String) throws {
@@ -65,16 +99,13 @@ public final class AuditLog: @unchecked Sendable {
         }
         self.path = path
         self.fd = fd
-        encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
     }
 
     deinit { close(fd) }
 
     /// Appends one record as one line (one `write`, so lines from several threads never interleave).
     public func append(_ record: AuditRecord) throws {
-        var data = try encoder.encode(record)
-        data.append(0x0a)
+        let data = record.jsonLine
         lock.lock()
         defer { lock.unlock() }
         let written = data.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }

@@ -293,3 +293,22 @@ public struct PluginLoader: Sendable {
         throw PolicyError.pluginNotFound(reference: reference, directories: directories)
     }
 }
+
+/// The plugins one policy uses: resolves each step's plugin and rejects two different files
+/// claiming the same id (the second is a duplicate, as in ``PluginLoader/scan()``).
+struct PluginSet {
+    let loader: PluginLoader
+    private var pathsByID: [String: String] = [:]
+
+    init(loader: PluginLoader) { self.loader = loader }
+
+    mutating func resolve(_ reference: String) throws -> PluginLibrary {
+        let library = try loader.resolve(reference)
+        if let other = pathsByID[library.metadata.id], other != library.path {
+            throw PluginLoadError(path: library.path, problem: .duplicateID(id: library.metadata.id, otherPath: other))
+        }
+        pathsByID[library.metadata.id] = library.path
+        return library
+    }
+}
+

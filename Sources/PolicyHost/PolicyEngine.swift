@@ -57,6 +57,9 @@ public final class PolicyEngine: Sendable {
     private let audit: AuditLog?
     private let options: Options
     private let state: Locked<EngineState>
+    /// Decision ids are `<64 random bits of this engine>-<sequence>`: unique, and cheaper than a UUID each.
+    private let idPrefix = String(UInt64.random(in: .min ... .max), radix: 16).leftPadded(to: 16)
+    private let sequence = Locked<UInt64>(0)
 
     /// Loads the policy at `policyPath`, the plugins it names (from `pluginDirectories`, first
     /// match wins) and, under process isolation, starts the worker. Throws when the policy is
@@ -106,8 +109,9 @@ public final class PolicyEngine: Sendable {
     public func decide(_ context: DecisionContext) async -> Decision {
         let current = state.value
         let received = monotonicNow()
-        let decisionID = UUID().uuidString.lowercased()
-        let time = Date.ISO8601FormatStyle(includingFractionalSeconds: true).format(options.clock())
+        let number = sequence.increment()
+        let decisionID = "\(idPrefix)-\(String(number).leftPadded(to: 6))"
+        let time = iso8601UTCMilliseconds(options.clock())
         let record = await current.runner.perform {
             current.evaluate(context, decisionID: decisionID, time: time, received: received)
         }
@@ -121,6 +125,9 @@ public final class PolicyEngine: Sendable {
         }
         return Decision(answer: record.answer, reason: record.reason, audit: record)
     }
+
+    /// Where the build puts plugin libraries (the same as the free function ``defaultPluginDirectories()``).
+    public static func defaultPluginDirectories() -> [String] { PolicyHost.defaultPluginDirectories() }
 
     /// Locates the worker executable (see ``Options/workerExecutable``).
     public static func workerExecutablePath(_ explicit: String? = nil) -> String? {
@@ -181,67 +188,56 @@ final class EngineState: Sendable {
     /// shows it).
     func evaluate(_ context: DecisionContext, decisionID: String, time: String, received: UInt64) -> AuditRecord {
         let deadlineMs = policy.effectiveDeadlineMs
-        var deadline = monotonicNow() + UInt64(deadlineMs) * 1_000_000
         let failMode = policy.effectiveFailMode
         let label = policy.chainLabel(for: context)
-        let steps = label.flatMap { chains[$0] } ?? []
-        let request = (try? JSONEncoder().encode(context)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+        let chain = label.flatMap { chains[$0] } ?? []
+        let results =
+            chain.isEmpty
+            ? []
+            : runner.run(
+                chain, request: context.jsonText, budget: UInt64(deadlineMs) * 1_000_000, continueOnFailure: failMode == .open)
 
         var consulted: [PluginConsultation] = []
         var answer: FinalAnswer?
         var reason = ""
         var fallbackCauses: [String] = []
 
-        for index in steps {
-            let info = runner.steps[index]
+        for result in results {
+            let info = runner.steps[result.index]
             let name = info.plugin
-            let before = monotonicNow()
-            let outcome: StepOutcome
-            if before >= deadline {
-                outcome = .failure(.timeout, "the decision deadline (\(deadlineMs) ms) passed before this plugin was consulted")
-            } else {
-                let (result, startup) = runner.consult(index, request: request, budget: deadline - before)
-                outcome = result
-                deadline += startup
-            }
-            let micros = Double(monotonicNow() - before) / 1000
             var entry = PluginConsultation(
                 plugin: info.plugin, id: info.id, version: info.version, path: info.path, sha256: info.sha256,
-                verdict: "", reason: "", latencyMicroseconds: micros)
-            switch outcome {
+                verdict: "", reason: "", latencyMicroseconds: (result.micros * 10).rounded() / 10)
+            switch result.outcome {
             case .verdict(let verdict):
                 entry.verdict = verdict.kind.rawValue
                 entry.reason = verdict.reason
-                consulted.append(entry)
                 switch verdict.kind {
                 case .accept: answer = .accept
                 case .refuse: answer = .refuse
-                case .abstain: continue
+                case .abstain: break
                 }
-                reason = "\(name): \(verdict.reason)"
+                if answer != nil { reason = "\(name): \(verdict.reason)" }
             case .failure(let kind, let message):
                 entry.verdict = kind.rawValue
                 entry.reason = message
-                consulted.append(entry)
-                let cause = "\(name) \(kind == .error ? "failed" : kind == .crash ? "crashed" : kind == .timeout ? "timed out" : "was unavailable"): \(message)"
+                let what = ["error": "failed", "crash": "crashed", "timeout": "timed out"][kind.rawValue] ?? "was unavailable"
+                let cause = "\(name) \(what): \(message)"
                 fallbackCauses.append(cause)
                 if failMode == .closed {
                     answer = .refuse
                     reason = "refused (policy fails closed): \(cause)"
-                } else if kind == .timeout {
-                    break  // no time left for the rest of the chain
-                } else {
-                    continue
                 }
             }
-            break
+            consulted.append(entry)
+            if answer != nil { break }
         }
 
         if answer == nil {
             let why =
                 label == nil
                 ? "no chain applies to agent \(context.agent.id)"
-                : steps.isEmpty ? "the chain \(label!) is empty" : "no plugin decided"
+                : chain.isEmpty ? "the chain \(label!) is empty" : "no plugin decided"
             let failures = fallbackCauses.isEmpty ? "" : " (after failures, policy fails open: \(fallbackCauses.joined(separator: "; ")))"
             switch (policy.effectiveWhenAllAbstain, context.agentConnected) {
             case (.askAgent, true):
@@ -261,7 +257,52 @@ final class EngineState: Sendable {
             isolation: policy.effectiveIsolation.rawValue, failMode: failMode.rawValue, deadlineMs: deadlineMs,
             request: context, plugins: consulted, answer: answer!, reason: reason, fallbackUsed: !fallbackCauses.isEmpty,
             fallbackCause: fallbackCauses.isEmpty ? nil : fallbackCauses.joined(separator: "; "),
-            latencyMicroseconds: Double(monotonicNow() - received) / 1000)
+            latencyMicroseconds: (Double(monotonicNow() - received) / 100).rounded() / 10)
+    }
+}
+
+/// `2026-11-27T10:00:00.123Z` (what `Date.ISO8601FormatStyle` writes, several times faster).
+func iso8601UTCMilliseconds(_ date: Date) -> String {
+    let seconds = date.timeIntervalSince1970.rounded(.down)
+    var t = time_t(seconds)
+    var parts = tm()
+    gmtime_r(&t, &parts)
+    let ms = min(999, Int(((date.timeIntervalSince1970 - seconds) * 1000).rounded(.down)))
+    var out = [UInt8]()
+    out.reserveCapacity(24)
+    func put(_ value: Int, _ digits: Int) {
+        var divisor = 1
+        for _ in 1..<digits { divisor *= 10 }
+        var v = value
+        while divisor > 0 {
+            out.append(UInt8(ascii: "0") + UInt8(v / divisor % 10))
+            v %= divisor
+            divisor /= 10
+        }
+    }
+    put(Int(parts.tm_year) + 1900, 4); out.append(UInt8(ascii: "-"))
+    put(Int(parts.tm_mon) + 1, 2); out.append(UInt8(ascii: "-"))
+    put(Int(parts.tm_mday), 2); out.append(UInt8(ascii: "T"))
+    put(Int(parts.tm_hour), 2); out.append(UInt8(ascii: ":"))
+    put(Int(parts.tm_min), 2); out.append(UInt8(ascii: ":"))
+    put(Int(parts.tm_sec), 2); out.append(UInt8(ascii: "."))
+    put(ms, 3); out.append(UInt8(ascii: "Z"))
+    return String(decoding: out, as: UTF8.self)
+}
+
+extension String {
+    func leftPadded(to width: Int) -> String {
+        count >= width ? self : String(repeating: "0", count: width - count) + self
+    }
+}
+
+extension Locked where Value == UInt64 {
+    /// Adds one and returns the new value.
+    func increment() -> UInt64 {
+        withLock { value in
+            value += 1
+            return value
+        }
     }
 }
 
@@ -273,5 +314,10 @@ final class Locked<Value: Sendable>: @unchecked Sendable {
     var value: Value {
         get { lock.lock(); defer { lock.unlock() }; return stored }
         set { lock.lock(); stored = newValue; lock.unlock() }
+    }
+    func withLock<T>(_ body: (inout Value) -> T) -> T {
+        lock.lock()
+        defer { lock.unlock() }
+        return body(&stored)
     }
 }

@@ -28,21 +28,43 @@ enum FailureKind: String, Sendable {
 enum StepOutcome: Sendable {
     case verdict(Verdict)
     case failure(FailureKind, String)
+
+    /// Whether the chain stops here: a decision, a timeout (no time left), or any failure when
+    /// failures do not let the chain go on.
+    func stopsChain(continueOnFailure: Bool) -> Bool {
+        switch self {
+        case .verdict(let verdict): verdict.kind != .abstain
+        case .failure(.timeout, _): true
+        case .failure: !continueOnFailure
+        }
+    }
 }
 
-/// Runs chain steps: in process, or in a worker process.
+/// One consulted step: its index, what it said, and how long the call took.
+struct StepResult: Sendable {
+    var index: Int
+    var outcome: StepOutcome
+    var micros: Double
+}
+
+/// Runs chains of steps: in process, or in a worker process.
 protocol StepRunner: AnyObject, Sendable {
     var steps: [StepInfo] { get }
-    /// Consults step `index` with the decision-context JSON; the plugin may take `budget`
-    /// nanoseconds, past which the call is a timeout. Returns the outcome and the nanoseconds spent
-    /// on (re)starting the worker, which do not count against the deadline. Blocking; called
-    /// inside `perform`.
-    func consult(_ index: Int, request: String, budget: UInt64) -> (StepOutcome, startup: UInt64)
+    /// Consults the steps of `chain` in order with the decision-context JSON until one accepts or
+    /// refuses, a failure stops the chain (see ``StepOutcome/stopsChain(continueOnFailure:)``) or
+    /// the chain ends. The plugins together may take `budget` nanoseconds; time spent (re)starting
+    /// the worker does not count. Blocking; called inside `perform`.
+    func run(_ chain: [Int], request: String, budget: UInt64, continueOnFailure: Bool) -> [StepResult]
     /// Runs a decision's evaluation where the runner wants it (inline, or on the worker's queue).
     func perform<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T
 }
 
 func monotonicNow() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
+
+/// The outcome for a step the deadline left no time for.
+func deadlinePassed(_ budget: UInt64) -> StepOutcome {
+    .failure(.timeout, "the decision deadline (\(budget / 1_000_000) ms) passed before this plugin was consulted")
+}
 
 /// `isolation: none`: plugins are loaded into the host and called directly.
 ///
@@ -54,13 +76,13 @@ final class InProcessRunner: StepRunner {
     private let instances: [PluginInstance]
 
     init(specs: [StepSpec], directories: [String], logger: Logger) throws {
-        let loader = PluginLoader(directories: directories, logger: logger)
+        var plugins = PluginSet(loader: PluginLoader(directories: directories, logger: logger))
         var instances: [PluginInstance] = []
         var infos: [StepInfo] = []
         var errors: [PolicyError] = []
         for spec in specs {
             do {
-                let library = try loader.resolve(spec.plugin)
+                let library = try plugins.resolve(spec.plugin)
                 do {
                     instances.append(try library.makeInstance(configurationJSON: spec.configJSON))
                 } catch {
@@ -80,17 +102,30 @@ final class InProcessRunner: StepRunner {
         steps = infos
     }
 
-    func consult(_ index: Int, request: String, budget: UInt64) -> (StepOutcome, startup: UInt64) {
-        let start = monotonicNow()
-        let result = instances[index].decide(requestJSON: request)
-        let took = monotonicNow() - start
-        if took > budget {
-            return (.failure(.timeout, "answered \(formatMicros(Double(took - budget) / 1000)) past the deadline (verdict discarded)"), 0)
+    func run(_ chain: [Int], request: String, budget: UInt64, continueOnFailure: Bool) -> [StepResult] {
+        let deadline = monotonicNow() + budget
+        var results: [StepResult] = []
+        for index in chain {
+            let start = monotonicNow()
+            guard start < deadline else {
+                results.append(StepResult(index: index, outcome: deadlinePassed(budget), micros: 0))
+                break
+            }
+            let result = instances[index].decide(requestJSON: request)
+            let end = monotonicNow()
+            let outcome: StepOutcome
+            if end > deadline {
+                outcome = .failure(.timeout, "answered \(formatMicros(Double(end - deadline) / 1000)) past the deadline (verdict discarded)")
+            } else {
+                switch result {
+                case .verdict(let verdict): outcome = .verdict(verdict)
+                case .error(let message): outcome = .failure(.error, message)
+                }
+            }
+            results.append(StepResult(index: index, outcome: outcome, micros: Double(end - start) / 1000))
+            if outcome.stopsChain(continueOnFailure: continueOnFailure) { break }
         }
-        switch result {
-        case .verdict(let verdict): return (.verdict(verdict), 0)
-        case .error(let message): return (.failure(.error, message), 0)
-        }
+        return results
     }
 
     func perform<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T { body() }

@@ -65,7 +65,7 @@ final class WorkerProcess {
     }
 
     /// Writes one line (a newline is appended).
-    func send(_ line: Data) throws {
+    func send(_ line: [UInt8]) throws {
         var data = line
         data.append(0x0a)
         try data.withUnsafeBytes { raw in

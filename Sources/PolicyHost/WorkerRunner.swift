@@ -27,7 +27,6 @@ final class WorkerRunner: StepRunner, @unchecked Sendable {
 
     // Touched only on `queue`.
     private var worker: WorkerProcess?
-    private var stepErrors: [Int: String] = [:]
     private var consecutiveFailures = 0
     private var notBefore: UInt64 = 0
     private var sequence: UInt64 = 0
@@ -62,7 +61,7 @@ final class WorkerRunner: StepRunner, @unchecked Sendable {
             "op": "setup", "directories": directories,
             "steps": specs.map { ["label": $0.label, "plugin": $0.plugin, "config": $0.configJSON] },
         ]
-        do { try process.send(try JSONSerialization.data(withJSONObject: setup)) } catch {
+        do { try process.send(Array(try JSONSerialization.data(withJSONObject: setup))) } catch {
             throw PolicyError.worker("cannot send the setup: \(error)")
         }
         guard case .line(let line) = process.readLine(deadline: monotonicNow() + Self.setupTimeout) else {
@@ -73,16 +72,21 @@ final class WorkerRunner: StepRunner, @unchecked Sendable {
             let results = reply["steps"] as? [[String: Any]], results.count == specs.count
         else { throw PolicyError.worker("malformed setup reply: \(String(decoding: line, as: UTF8.self))") }
         var errors: [PolicyError] = []
-        stepErrors = [:]
+        var hashes: [String: String] = [:]
+        func hash(_ path: String) -> String? {
+            if let known = hashes[path] { return known }
+            let value = try? SHA256.hex(ofFileAt: path)
+            hashes[path] = value
+            return value
+        }
         for (index, result) in results.enumerated() {
             if result["ok"] as? Bool == true {
                 let path = result["path"] as? String
                 steps[index] = StepInfo(
                     plugin: specs[index].plugin, id: result["id"] as? String, version: result["version"] as? String,
-                    path: path, sha256: path.flatMap { try? SHA256.hex(ofFileAt: $0) })
+                    path: path, sha256: path.flatMap(hash))
             } else {
                 let message = result["error"] as? String ?? "unknown error"
-                stepErrors[index] = message
                 errors.append(PolicyError.worker("\(specs[index].label): \(message)"))
             }
         }
@@ -97,56 +101,116 @@ final class WorkerRunner: StepRunner, @unchecked Sendable {
         }
     }
 
-    func consult(_ index: Int, request: String, budget: UInt64) -> (StepOutcome, startup: UInt64) {
+    func run(_ chain: [Int], request: String, budget: UInt64, continueOnFailure: Bool) -> [StepResult] {
         dispatchPrecondition(condition: .onQueue(queue))
-        var startup: UInt64 = 0
-        if worker == nil {
+        var results: [StepResult] = []
+        var remaining = chain[...]
+        var deadline: UInt64?
+        while let first = remaining.first {
+            if worker == nil {
+                let now = monotonicNow()
+                var failure: String?
+                if now < notBefore {
+                    failure = "policy worker is restarting (backoff, next start in \(formatMicros(Double(notBefore - now) / 1000)))"
+                } else {
+                    do { _ = try startWorker() } catch {
+                        workerFailed("\(error)")
+                        failure = "\(error)"
+                    }
+                }
+                // Starting the worker does not count against the plugins' deadline.
+                if let started = deadline { deadline = started + (monotonicNow() - now) }
+                if let failure {
+                    let outcome = StepOutcome.failure(.unavailable, failure)
+                    results.append(StepResult(index: first, outcome: outcome, micros: 0))
+                    remaining.removeFirst()
+                    if outcome.stopsChain(continueOnFailure: continueOnFailure) { break }
+                    continue
+                }
+            }
+            guard let worker else { break }
             let now = monotonicNow()
-            if now < notBefore {
-                return (.failure(.unavailable, "policy worker is restarting (backoff, next start in \(formatMicros(Double(notBefore - now) / 1000)))"), 0)
+            let end = deadline ?? now + budget
+            deadline = end
+            guard now < end else {
+                results.append(StepResult(index: first, outcome: deadlinePassed(budget), micros: 0))
+                break
             }
-            do { _ = try startWorker() } catch {
-                workerFailed("\(error)")
-                return (.failure(.unavailable, "\(error)"), monotonicNow() - now)
-            }
-            startup = monotonicNow() - now
+            let (batch, crashed) = send(Array(remaining), request: request, to: worker, deadline: end, continueOnFailure: continueOnFailure)
+            results += batch
+            remaining = remaining.dropFirst(batch.count)
+            // After a crash (the worker is gone) the chain may go on with a new worker.
+            guard crashed, let last = batch.last, !last.outcome.stopsChain(continueOnFailure: continueOnFailure) else { break }
         }
-        return (call(index, request: request, deadline: monotonicNow() + budget), startup)
+        return results
     }
 
-    private func call(_ index: Int, request: String, deadline: UInt64) -> StepOutcome {
-        guard let worker else { return .failure(.unavailable, "policy worker is not running") }
-        if let message = stepErrors[index] { return .failure(.error, message) }
-
+    /// Sends one chain to the worker and reads a result line per step until the worker says it is
+    /// done. Returns the results and whether the worker died (crash: EOF on its pipe).
+    private func send(
+        _ chain: [Int], request: String, to worker: WorkerProcess, deadline: UInt64, continueOnFailure: Bool
+    ) -> ([StepResult], crashed: Bool) {
         sequence += 1
-        let message: [String: Any] = ["op": "decide", "seq": sequence, "step": index, "request": request]
-        do { try worker.send(try JSONSerialization.data(withJSONObject: message)) } catch {
+        var w = JSONWriter(capacity: request.utf8.count + 128)
+        w.raw("{"); w.key("op"); w.string("chain")
+        w.raw(","); w.key("seq"); w.int(Int(sequence))
+        w.raw(","); w.key("steps"); w.raw("[")
+        for (i, step) in chain.enumerated() {
+            if i > 0 { w.raw(",") }
+            w.int(step)
+        }
+        w.raw("],"); w.key("continue"); w.bool(continueOnFailure)
+        w.raw(","); w.key("request"); w.string(request); w.raw("}")
+
+        var results: [StepResult] = []
+        let sent = monotonicNow()
+        var lastAnswer = sent
+        func inProgress() -> Int { chain[min(results.count, chain.count - 1)] }
+        do { try worker.send(w.bytes) } catch {
             let how = worker.reap()
             workerFailed("worker \(how)")
-            return .failure(.crash, "policy worker \(how) (\(error))")
+            return ([StepResult(index: chain[0], outcome: .failure(.crash, "policy worker \(how) (\(error))"), micros: 0)], true)
         }
         while true {
             switch worker.readLine(deadline: deadline) {
             case .line(let line):
-                guard let reply = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any] else {
+                let reply = line.withUnsafeBufferPointer { try? JSONReader.parse($0) }
+                // The worker runs untrusted code: accept only the answer for the step in progress.
+                guard let reply, reply["seq"]?.int == Int(sequence), let step = reply["step"]?.int, step == inProgress(),
+                    results.count < chain.count
+                else {
                     worker.kill()
                     workerFailed("malformed reply")
-                    return .failure(.error, "malformed reply from the policy worker: \(String(decoding: line.prefix(200), as: UTF8.self))")
+                    results.append(StepResult(
+                        index: inProgress(),
+                        outcome: .failure(.error, "malformed reply from the policy worker: \(String(decoding: line.prefix(200), as: UTF8.self))"),
+                        micros: 0))
+                    return (results, true)
                 }
-                guard (reply["seq"] as? NSNumber)?.uint64Value == sequence else { continue }
                 consecutiveFailures = 0
-                if reply["ok"] as? Bool == true, let verdict = (reply["verdict"] as? String).flatMap(VerdictKind.init(rawValue:)) {
-                    return .verdict(Verdict(verdict, reply["reason"] as? String ?? ""))
+                lastAnswer = monotonicNow()
+                let outcome: StepOutcome
+                if reply["ok"]?.bool == true, let kind = reply["verdict"]?.string.flatMap(VerdictKind.init(rawValue:)) {
+                    outcome = .verdict(Verdict(kind, reply["reason"]?.string ?? ""))
+                } else {
+                    outcome = .failure(.error, reply["error"]?.string ?? "the worker reported an error")
                 }
-                return .failure(.error, reply["error"] as? String ?? "the worker reported an error")
+                results.append(StepResult(index: step, outcome: outcome, micros: reply["us"]?.double ?? 0))
+                if reply["done"]?.bool == true || results.count == chain.count { return (results, false) }
             case .timeout:
                 let how = worker.kill()
                 workerFailed("hung past the deadline")
-                return .failure(.timeout, "no answer within the decision deadline; policy worker \(how)")
+                results.append(StepResult(
+                    index: inProgress(), outcome: .failure(.timeout, "no answer within the decision deadline; policy worker \(how)"),
+                    micros: Double(monotonicNow() - lastAnswer) / 1000))
+                return (results, false)
             case .endOfFile:
                 let how = worker.reap()
                 workerFailed("worker \(how)")
-                return .failure(.crash, "policy worker \(how)")
+                results.append(StepResult(
+                    index: inProgress(), outcome: .failure(.crash, "policy worker \(how)"),
+                    micros: Double(monotonicNow() - lastAnswer) / 1000))
+                return (results, true)
             }
         }
     }
@@ -184,66 +248,93 @@ public enum PolicyWorker {
         var logger = Logger(label: "ctlive.policy.worker")
         logger.logLevel = .warning
         var instances: [Int: PluginInstance] = [:]
+        var setupErrors: [Int: String] = [:]
         var buffer: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 65536)
 
-        func reply(_ object: [String: Any]) {
-            guard var data = try? JSONSerialization.data(withJSONObject: object) else { return }
-            data.append(0x0a)
+        func write(_ data: [UInt8]) {
             data.withUnsafeBytes { raw in
                 var offset = 0
                 while offset < raw.count {
-                    let n = write(out, raw.baseAddress! + offset, raw.count - offset)
+                    let n = Glibc.write(out, raw.baseAddress! + offset, raw.count - offset)
                     if n < 0 { if errno == EINTR { continue }; exit(3) }
                     offset += n
                 }
             }
         }
 
-        func handle(_ line: [UInt8]) {
-            guard let message = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any] else {
-                reply(["ok": false, "error": "malformed request"])
-                return
+        func setup(_ message: [String: Any]) {
+            var plugins = PluginSet(loader: PluginLoader(directories: message["directories"] as? [String] ?? [], logger: logger))
+            var results: [[String: Any]] = []
+            instances = [:]
+            setupErrors = [:]
+            for (index, step) in (message["steps"] as? [[String: Any]] ?? []).enumerated() {
+                do {
+                    let library = try plugins.resolve(step["plugin"] as? String ?? "")
+                    instances[index] = try library.makeInstance(configurationJSON: step["config"] as? String ?? "{}")
+                    results.append(["ok": true, "path": library.path, "id": library.metadata.id, "version": library.metadata.version])
+                } catch {
+                    setupErrors[index] = "\(error)"
+                    results.append(["ok": false, "error": "\(error)"])
+                }
             }
-            switch message["op"] as? String {
-            case "setup":
-                let loader = PluginLoader(directories: message["directories"] as? [String] ?? [], logger: logger)
-                var results: [[String: Any]] = []
-                instances = [:]
-                for (index, step) in (message["steps"] as? [[String: Any]] ?? []).enumerated() {
-                    do {
-                        let library = try loader.resolve(step["plugin"] as? String ?? "")
-                        instances[index] = try library.makeInstance(configurationJSON: step["config"] as? String ?? "{}")
-                        results.append([
-                            "ok": true, "path": library.path, "id": library.metadata.id, "version": library.metadata.version,
-                        ])
-                    } catch {
-                        results.append(["ok": false, "error": "\(error)"])
-                    }
+            guard var data = try? JSONSerialization.data(withJSONObject: ["op": "setup", "steps": results]) else { exit(4) }
+            data.append(0x0a)
+            write(Array(data))
+        }
+
+        /// Runs a chain, writing each step's result as soon as it is known (so that a crash or a
+        /// hang is attributed to the right plugin); the last line carries `"done":true`.
+        func chain(_ message: JSON) {
+            let seq = message["seq"]?.int ?? 0
+            let steps = message["steps"]?.array?.compactMap(\.int) ?? []
+            let continueOnFailure = message["continue"]?.bool ?? false
+            let request = message["request"]?.string ?? "{}"
+            for (position, step) in steps.enumerated() {
+                let start = monotonicNow()
+                let result: PluginCallResult
+                if let instance = instances[step] {
+                    result = instance.decide(requestJSON: request)
+                } else {
+                    result = .error(setupErrors[step] ?? "no such step \(step)")
                 }
-                reply(["op": "setup", "steps": results])
-            case "decide":
-                let seq = message["seq"] ?? 0
-                guard let step = message["step"] as? Int, let instance = instances[step],
-                    let request = message["request"] as? String
-                else {
-                    reply(["seq": seq, "ok": false, "error": "unknown step or missing request"])
-                    return
+                let micros = Double(monotonicNow() - start) / 1000
+                var w = JSONWriter()
+                w.raw("{"); w.key("seq"); w.int(seq); w.raw(","); w.key("step"); w.int(step)
+                let stop: Bool
+                switch result {
+                case .verdict(let verdict):
+                    w.raw(","); w.key("ok"); w.bool(true)
+                    w.raw(","); w.key("verdict"); w.string(verdict.kind.rawValue)
+                    w.raw(","); w.key("reason"); w.string(verdict.reason)
+                    stop = verdict.kind != .abstain
+                case .error(let text):
+                    w.raw(","); w.key("ok"); w.bool(false)
+                    w.raw(","); w.key("error"); w.string(text)
+                    stop = !continueOnFailure
                 }
-                switch instance.decide(requestJSON: request) {
-                case .verdict(let verdict): reply(["seq": seq, "ok": true, "verdict": verdict.kind.rawValue, "reason": verdict.reason])
-                case .error(let message): reply(["seq": seq, "ok": false, "error": message])
-                }
-            default:
-                reply(["ok": false, "error": "unknown op"])
+                w.raw(","); w.key("us"); w.double((micros * 10).rounded() / 10)
+                if stop || position == steps.count - 1 { w.raw(","); w.key("done"); w.bool(true) }
+                w.raw("}\n")
+                write(w.bytes)
+                if stop { return }
             }
+            if steps.isEmpty { write(Array("{\"seq\":\(seq),\"step\":-1,\"ok\":false,\"error\":\"empty chain\",\"done\":true}\n".utf8)) }
         }
 
         while true {
             while let newline = buffer.firstIndex(of: 0x0a) {
                 let line = Array(buffer[..<newline])
                 buffer.removeSubrange(...newline)
-                handle(line)
+                if let message = line.withUnsafeBufferPointer({ try? JSONReader.parse($0) }), message["op"]?.string == "chain" {
+                    chain(message)
+                } else if let object = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any],
+                    object["op"] as? String == "setup"
+                {
+                    setup(object)
+                } else {
+                    exit(5)  // a protocol error: the host restarts us
+                }
             }
             let n = read(0, &chunk, chunk.count)
             if n > 0 { buffer.append(contentsOf: chunk[..<n]) } else if n == 0 { exit(0) } else if errno != EINTR { exit(2) }

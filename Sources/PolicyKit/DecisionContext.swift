@@ -151,6 +151,180 @@ public struct DecisionContext: Codable, Sendable, Equatable {
         agentConnected = try c.decodeIfPresent(Bool.self, forKey: .agentConnected) ?? false
     }
 
+    /// The context as compact JSON (the text plugins receive). Equivalent to `JSONEncoder` output,
+    /// written without Foundation's encoder because it is on every decision's path.
+    public var jsonText: String {
+        var w = JSONWriter()
+        w.raw("{"); w.key("contactID"); w.string(contactID)
+        if let queue { w.raw(","); w.key("queue"); w.string(queue) }
+        w.raw(","); w.key("customer"); w.raw("{"); w.key("id"); w.string(customer.id)
+        w.raw(","); w.key("attributes"); w.raw("{")
+        var first = true
+        for (name, value) in customer.attributes.sorted(by: { $0.key < $1.key }) {
+            if !first { w.raw(",") }
+            first = false
+            w.string(name); w.raw(":"); w.string(value)
+        }
+        w.raw("}}")
+        w.raw(","); w.key("agent"); w.raw("{"); w.key("id"); w.string(agent.id)
+        w.raw(","); w.key("activeVideoSessions"); w.int(agent.activeVideoSessions)
+        if let zone = agent.timeZone { w.raw(","); w.key("timeZone"); w.string(zone) }
+        w.raw("}")
+        w.raw(","); w.key("request"); w.raw("{"); w.key("useAudio"); w.bool(request.useAudio)
+        w.raw(","); w.key("useVideo"); w.bool(request.useVideo)
+        w.raw(","); w.key("divID"); w.string(request.divID); w.raw("}")
+        w.raw(","); w.key("time"); w.raw("{"); w.key("utc"); w.string(time.utc)
+        w.raw(","); w.key("agentLocal"); w.string(time.agentLocal); w.raw("}")
+        w.raw(","); w.key("recorders"); w.raw("{"); w.key("idle"); w.int(recorders.idle); w.raw("}")
+        w.raw(","); w.key("chat"); w.raw("{"); w.key("messages"); w.int(chat.messages)
+        w.raw(","); w.key("durationSeconds"); w.double(chat.durationSeconds); w.raw("}")
+        w.raw(","); w.key("agentConnected"); w.bool(agentConnected)
+        w.raw("}")
+        return w.text
+    }
+
+    /// Decodes a context from JSON text: a fast path for well-formed contexts, falling back to
+    /// `JSONDecoder` (same rules, its error messages) for anything else.
+    public static func decode(json bytes: UnsafeRawBufferPointer) throws -> DecisionContext {
+        if let context = try? fastDecode(bytes.assumingMemoryBound(to: UInt8.self)) { return context }
+        return try JSONDecoder().decode(DecisionContext.self, from: Data(bytes))
+    }
+
+    /// Decodes a context from JSON text (see ``decode(json:)-(UnsafeRawBufferPointer)``).
+    public static func decode(json text: String) throws -> DecisionContext {
+        var text = text
+        return try text.withUTF8 { try decode(json: UnsafeRawBufferPointer($0)) }
+    }
+
+    /// Reads a context in one pass; throws on anything unexpected (the caller then falls back).
+    static func fastDecode(_ bytes: UnsafeBufferPointer<UInt8>) throws -> DecisionContext {
+        struct Missing: Error {}
+        var r = JSONReader(bytes)
+        var contactID: String?, queue: String?, customerID: String?, attributes: [String: String] = [:]
+        var agentID: String?, sessions = 0, zone: String?, useAudio: Bool?, useVideo: Bool?, divID = ""
+        var time: Time?, idle = 0, messages = 0, duration = 0.0, connected = false
+        try r.readObject { r, key in
+            switch key {
+            case "contactID": contactID = try r.readString()
+            case "queue": queue = r.readNull() ? nil : try r.readString()
+            case "customer":
+                try r.readObject { r, key in
+                    switch key {
+                    case "id": customerID = try r.readString()
+                    case "attributes":
+                        if !r.readNull() { try r.readObject { r, name in attributes[name] = try r.readString() } }
+                    default: try r.skipValue()
+                    }
+                }
+            case "agent":
+                try r.readObject { r, key in
+                    switch key {
+                    case "id": agentID = try r.readString()
+                    case "activeVideoSessions": sessions = r.readNull() ? 0 : try r.readInt()
+                    case "timeZone": zone = r.readNull() ? nil : try r.readString()
+                    default: try r.skipValue()
+                    }
+                }
+            case "request":
+                try r.readObject { r, key in
+                    switch key {
+                    case "useAudio": useAudio = try r.readBool()
+                    case "useVideo": useVideo = try r.readBool()
+                    case "divID": divID = r.readNull() ? "" : try r.readString()
+                    default: try r.skipValue()
+                    }
+                }
+            case "time":
+                if r.readNull() { break }
+                var utc: String?, local: String?
+                try r.readObject { r, key in
+                    switch key {
+                    case "utc": utc = try r.readString()
+                    case "agentLocal": local = try r.readString()
+                    default: try r.skipValue()
+                    }
+                }
+                guard let utc, let local else { throw Missing() }
+                time = Time(utc: utc, agentLocal: local)
+            case "recorders":
+                if r.readNull() { break }
+                var seen = false
+                try r.readObject { r, key in
+                    if key == "idle" { idle = try r.readInt(); seen = true } else { try r.skipValue() }
+                }
+                if !seen { throw Missing() }
+            case "chat":
+                if r.readNull() { break }
+                var seen = (false, false)
+                try r.readObject { r, key in
+                    switch key {
+                    case "messages": messages = try r.readInt(); seen.0 = true
+                    case "durationSeconds": duration = try r.readNumber(); seen.1 = true
+                    default: try r.skipValue()
+                    }
+                }
+                if !(seen.0 && seen.1) { throw Missing() }
+            case "agentConnected": connected = r.readNull() ? false : try r.readBool()
+            default: try r.skipValue()
+            }
+        }
+        try r.finish()
+        guard let contactID, let customerID, let agentID, let useAudio, let useVideo else { throw Missing() }
+        return DecisionContext(
+            contactID: contactID, queue: queue, customer: Customer(id: customerID, attributes: attributes),
+            agent: Agent(id: agentID, activeVideoSessions: sessions, timeZone: zone),
+            request: Request(useAudio: useAudio, useVideo: useVideo, divID: divID),
+            time: time ?? Time(Date(), agentTimeZone: zone), recorders: Recorders(idle: idle),
+            chat: Chat(messages: messages, durationSeconds: duration), agentConnected: connected)
+    }
+
+    /// Maps a parsed value with the lenient rules of `init(from:)`; nil when anything is off.
+    package init?(_ json: JSON) {
+        guard let contactID = json["contactID"]?.string,
+            let c = json["customer"], let customerID = c["id"]?.string,
+            let a = json["agent"], let agentID = a["id"]?.string,
+            let r = json["request"], let useAudio = r["useAudio"]?.bool, let useVideo = r["useVideo"]?.bool
+        else { return nil }
+        func optional<T>(_ value: JSON?, _ get: (JSON) -> T?) -> T?? {
+            guard let value, value != .null else { return .some(nil) }
+            guard let typed = get(value) else { return nil }
+            return .some(typed)
+        }
+        guard let queue = optional(json["queue"], \.string),
+            let attributesJSON = optional(c["attributes"], \.object),
+            let sessions = optional(a["activeVideoSessions"], \.int),
+            let zone = optional(a["timeZone"], \.string),
+            let divID = optional(r["divID"], \.string),
+            let connected = optional(json["agentConnected"], \.bool)
+        else { return nil }
+        var attributes: [String: String] = [:]
+        for (name, value) in attributesJSON ?? [:] {
+            guard let text = value.string else { return nil }
+            attributes[name] = text
+        }
+        var time: Time?
+        if let t = json["time"], t != .null {
+            guard let utc = t["utc"]?.string, let local = t["agentLocal"]?.string else { return nil }
+            time = Time(utc: utc, agentLocal: local)
+        }
+        var recorders = Recorders(idle: 0)
+        if let rec = json["recorders"], rec != .null {
+            guard let idle = rec["idle"]?.int else { return nil }
+            recorders = Recorders(idle: idle)
+        }
+        var chat = Chat(messages: 0, durationSeconds: 0)
+        if let ch = json["chat"], ch != .null {
+            guard let messages = ch["messages"]?.int, let duration = ch["durationSeconds"]?.double else { return nil }
+            chat = Chat(messages: messages, durationSeconds: duration)
+        }
+        self.init(
+            contactID: contactID, queue: queue, customer: Customer(id: customerID, attributes: attributes),
+            agent: Agent(id: agentID, activeVideoSessions: sessions ?? 0, timeZone: zone),
+            request: Request(useAudio: useAudio, useVideo: useVideo, divID: divID ?? ""),
+            time: time ?? Time(Date(), agentTimeZone: zone), recorders: recorders, chat: chat,
+            agentConnected: connected ?? false)
+    }
+
     static func parseISO8601(_ text: String) -> Date? {
         if let date = try? Date(text, strategy: .iso8601) { return date }
         return try? Date(text, strategy: Date.ISO8601FormatStyle(includingFractionalSeconds: true))

@@ -165,8 +165,7 @@ private func kitDecide(
     let box = Unmanaged<InstanceBox>.fromOpaque(instance).takeUnretainedValue()
     let context: DecisionContext
     do {
-        let bytes = UnsafeRawBufferPointer(start: request, count: strlen(request))
-        context = try JSONDecoder().decode(DecisionContext.self, from: Data(bytes))
+        context = try DecisionContext.decode(json: UnsafeRawBufferPointer(start: request, count: strlen(request)))
     } catch {
         outReason?.pointee = strdup("invalid decision context: \(describe(error))")
         return Int32(CTLIVE_POLICY_ERROR)

@@ -96,6 +96,8 @@ struct BenchPolicyCommand: AsyncParsableCommand {
         print("parts of a decision (\(json.count) bytes of context):")
         try time("encode the context (JSONEncoder)") { _ = try JSONEncoder().encode(context) }
         try time("decode the context (JSONDecoder)") { _ = try JSONDecoder().decode(DecisionContext.self, from: json) }
+        time("write the context (fast writer, used)") { _ = context.jsonText }
+        try time("read the context (fast reader, used)") { _ = try DecisionContext.decode(json: text) }
         time("AcceptAll through the C ABI") { _ = plugin.decide(requestJSON: text) }
     }
 }

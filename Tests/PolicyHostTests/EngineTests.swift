@@ -242,4 +242,26 @@ final class EngineTests: XCTestCase {
         XCTAssertEqual(decision.audit.plugins.first?.id, "com.test.late")
         XCTAssertEqual(decision.answer, .refuse)
     }
+
+    func testTwoFilesWithOneIDInAPolicyAreRejected() throws {
+        let one = try Fixtures.compileTestPlugin("libOne.so", in: directory, defines: [#"PLUGIN_ID="com.test.twin""#])
+        let two = try Fixtures.compileTestPlugin("libTwo.so", in: directory, defines: [#"PLUGIN_ID="com.test.twin""#])
+        for isolation in ["none", "process"] {
+            let path = try Fixtures.writePolicy(
+                #"{ "default": { "chain": [ { "plugin": "\#(one)" }, { "plugin": "\#(two)" } ] }, "isolation": "\#(isolation)" }"#,
+                in: directory, name: "twins-\(isolation).json")
+            XCTAssertThrowsError(try Fixtures.engine(policy: path), isolation) { error in
+                XCTAssertTrue("\(error)".contains("libTwo.so: duplicate plugin id 'com.test.twin'"), "\(error)")
+            }
+        }
+    }
+
+    func testAuditTimeComesFromTheInjectedClock() async throws {
+        let path = try Fixtures.writePolicy(#"{ "default": { "chain": [ { "plugin": "AcceptAll" } ] }, "isolation": "none" }"#, in: directory)
+        let engine = try PolicyEngine(
+            policyPath: path, pluginDirectories: [Fixtures.buildDirectory], auditLogPath: nil, logger: Fixtures.logger,
+            options: .init(clock: { Date(timeIntervalSince1970: 1_795_000_000.25) }))
+        let decision = await engine.decide(Fixtures.context())
+        XCTAssertEqual(decision.audit.time, "2026-11-18T11:06:40.250Z")
+    }
 }

@@ -111,4 +111,36 @@ final class IsolationTests: XCTestCase {
             XCTAssertTrue("\(error)".contains("create failed: told to fail: no licence key configured"), "\(error)")
         }
     }
+
+    func testConcurrentDecisionsAreAllAnswered() async throws {
+        let engine = try engine()
+        let answers = await withTaskGroup(of: (Int, FinalAnswer).self) { group in
+            for i in 0..<64 {
+                group.addTask {
+                    let decision = await engine.decide(Fixtures.context(contactID: i % 2 == 0 ? "refuse" : "ok-\(i)", agent: "A1"))
+                    return (i, decision.answer)
+                }
+            }
+            var answers: [Int: FinalAnswer] = [:]
+            for await (i, answer) in group { answers[i] = answer }
+            return answers
+        }
+        XCTAssertEqual(answers.count, 64)
+        for (i, answer) in answers { XCTAssertEqual(answer, i % 2 == 0 ? .refuse : .accept, "decision \(i)") }
+    }
+
+    func testReloadUnderProcessIsolationUsesANewWorker() async throws {
+        let path = try Fixtures.writePolicy(
+            #"{ "agents": { "A1": { "chain": [ { "plugin": "AudioOnly" } ] } }, "isolation": "process" }"#,
+            in: directory, name: "reload.json")
+        let engine = try Fixtures.engine(policy: path)
+        let before = await engine.decide(Fixtures.context(agent: "A1", useVideo: true))
+        XCTAssertEqual(before.answer, .refuse)
+        try #"{ "agents": { "A1": { "chain": [ { "plugin": "AcceptAll" } ] } }, "isolation": "process" }"#
+            .write(toFile: path, atomically: true, encoding: .utf8)
+        try engine.reload()
+        let after = await engine.decide(Fixtures.context(agent: "A1", useVideo: true))
+        XCTAssertEqual(after.answer, .accept)
+        XCTAssertEqual(after.audit.plugins.first?.id, "com.ctlive.policy.accept-all")
+    }
 }

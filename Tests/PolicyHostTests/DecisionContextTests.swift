@@ -1,0 +1,64 @@
+import Foundation
+@testable import PolicyHost
+@testable import PolicyKit
+import XCTest
+
+/// The decision-context JSON: the fast writer and reader agree with Foundation's coders.
+final class DecisionContextTests: XCTestCase {
+    let tricky = DecisionContext(
+        contactID: "c-\"quoted\" \\ back/slash\n\t\u{01}", queue: "vip",
+        customer: .init(id: "cust-é-😀", attributes: ["tier": "gold", "note": "line\nbreak", "empty": ""]),
+        agent: .init(id: "A1", activeVideoSessions: 3, timeZone: "Europe/Paris"),
+        request: .init(useAudio: true, useVideo: false, divID: "video"),
+        time: .init(utc: "2026-11-27T10:00:00Z", agentLocal: "2026-11-27T11:00:00+01:00"),
+        recorders: .init(idle: 2), chat: .init(messages: 12, durationSeconds: 240.5), agentConnected: true)
+
+    func testFastWriterMatchesJSONDecoder() throws {
+        let decoded = try JSONDecoder().decode(DecisionContext.self, from: Data(tricky.jsonText.utf8))
+        XCTAssertEqual(decoded, tricky)
+    }
+
+    func testFastReaderMatchesJSONEncoder() throws {
+        let encoded = try JSONEncoder().encode(tricky)
+        let parsed = try JSONReader.parse(String(decoding: encoded, as: UTF8.self))
+        XCTAssertEqual(DecisionContext(parsed), tricky)
+        XCTAssertEqual(try DecisionContext.decode(json: tricky.jsonText), tricky)
+        // The one-pass reader itself (not its JSONDecoder fallback) reads both texts.
+        for text in [tricky.jsonText, String(decoding: encoded, as: UTF8.self)] {
+            var text = text
+            XCTAssertEqual(try text.withUTF8 { try DecisionContext.fastDecode($0) }, tricky)
+        }
+    }
+
+    func testReaderHandlesEscapesAndRejectsBadJSON() throws {
+        XCTAssertEqual(try JSONReader.parse(#"{"a":"\u00e9\ud83d\ude00\/","b":[1,-2.5e2,true,null]}"#),
+            .object(["a": .string("é😀/"), "b": .array([.number(1), .number(-250), .bool(true), .null])]))
+        for bad in ["{", #"{"a":}"#, "[1,]", #""\ud800""#, "01x", #"{"a":1} x"#, "\"tab\there\""] {
+            XCTAssertThrowsError(try JSONReader.parse(bad), bad)
+        }
+    }
+
+    func testLenientDefaultsAndFallbackErrors() throws {
+        let minimal = try DecisionContext.decode(
+            json: #"{"contactID":"c","customer":{"id":"x"},"agent":{"id":"A"},"request":{"useAudio":true,"useVideo":false}}"#)
+        XCTAssertEqual(minimal.recorders.idle, 0)
+        XCTAssertEqual(minimal.customer.attributes, [:])
+        XCTAssertFalse(minimal.agentConnected)
+        XCTAssertNotNil(minimal.time.date)
+        XCTAssertThrowsError(try DecisionContext.decode(json: #"{"contactID":"c","customer":{"id":"x"},"agent":{"id":"A"}}"#)) {
+            XCTAssertEqual(describe($0), "missing key 'request'")
+        }
+        XCTAssertThrowsError(try DecisionContext.decode(
+            json: #"{"contactID":"c","customer":{"id":"x","attributes":{"n":1}},"agent":{"id":"A"},"request":{"useAudio":true,"useVideo":false}}"#))
+    }
+}
+
+final class TimestampTests: XCTestCase {
+    func testAuditTimestampMatchesFoundation() throws {
+        for seconds in [0.0, 1_795_000_000.123, 1_795_000_000.999_9, 951_782_400.5 /* 2000-02-29 */] {
+            let date = Date(timeIntervalSince1970: seconds)
+            let expected = Date.ISO8601FormatStyle(includingFractionalSeconds: true).format(date)
+            XCTAssertEqual(iso8601UTCMilliseconds(date), expected)
+        }
+    }
+}
