@@ -6,6 +6,8 @@ import Recorder
 struct CatalogEntry {
     var row: RecordingRow
     var participants: [ParticipantRow]
+    /// The policy decisions on the recording's timeline.
+    var decisions: [AuditRecord]
 
     init(manifest: RecordingManifest, directory: String) {
         row = RecordingRow(
@@ -17,6 +19,7 @@ struct CatalogEntry {
         participants = manifest.participants.map {
             ParticipantRow(recordingID: manifest.session, participantID: $0.id, name: $0.name, role: $0.role, joinedAt: $0.joinedAt, leftAt: $0.leftAt)
         }
+        decisions = manifest.events.compactMap(DecisionEvent.audit(in:))
     }
 
     /// The public view of this entry.

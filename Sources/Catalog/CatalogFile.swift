@@ -14,27 +14,27 @@ enum CatalogFile {
     static func open(_ path: String, logger: Logger) throws -> Opened {
         if !FileManager.default.fileExists(atPath: path) {
             logger.warning("catalog \(path) is missing: rebuilding it from the manifests on disk")
-            return Opened(database: try create(path), needsRebuild: true)
+            return Opened(database: try create(path, logger: logger), needsRebuild: true)
         }
         do {
-            return Opened(database: try migrated(path), needsRebuild: false)
+            return Opened(database: try migrated(path, logger: logger), needsRebuild: false)
         } catch {
             let aside = path + ".damaged"
             logger.warning("catalog \(path) is damaged (\(error)): moved to \(aside), rebuilding it from the manifests on disk")
             try moveAside(path, to: aside)
-            return Opened(database: try create(path), needsRebuild: true)
+            return Opened(database: try create(path, logger: logger), needsRebuild: true)
         }
     }
 
     /// A new catalog file at the current schema.
-    private static func create(_ path: String) throws -> DatabaseQueue {
-        do { return try migrated(path) } catch {
+    private static func create(_ path: String, logger: Logger) throws -> DatabaseQueue {
+        do { return try migrated(path, logger: logger) } catch {
             throw CatalogError(path: path, problem: "cannot create the catalog: \(error)")
         }
     }
 
     /// The file opened and migrated to the current schema; throws when it is not a catalog.
-    private static func migrated(_ path: String) throws -> DatabaseQueue {
+    private static func migrated(_ path: String, logger: Logger) throws -> DatabaseQueue {
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
         configuration.foreignKeysEnabled = true
@@ -43,8 +43,12 @@ enum CatalogFile {
             // Reading the schema first fails at once on a file that is not a database.
             _ = try db.tableExists("recordings")
         }
-        try CatalogSchema.migrator.migrate(database)
+        let migrator = CatalogSchema.migrator
+        try migrator.migrate(database)
         try database.read(CatalogSchema.check)
+        if try database.read(migrator.hasBeenSuperseded) {
+            logger.warning("catalog \(path) was written by a newer version (migrations unknown here): using it as it is")
+        }
         return database
     }
 

@@ -65,20 +65,8 @@ public final class RecordingsCatalog: Sendable {
     /// - Throws: ``CatalogError`` when the manifest is missing, unreadable or outside the root.
     @discardableResult
     public func index(manifestAt path: String) throws -> CatalogRecording {
-        let manifest = try ManifestFile.read(path)
-        let directory = try relativeDirectory(ofManifestAt: path)
-        let entry = CatalogEntry(manifest: manifest, directory: directory)
-        let decisions = manifest.events.compactMap(DecisionEvent.audit(in:))
-        try database.write { db in
-            if let previous = try RecordingRow.fetchOne(db, key: entry.row.id), previous.directory != entry.row.directory {
-                logger.warning("catalog: recording \(entry.row.id) moves from \(previous.directory) to \(entry.row.directory)")
-            }
-            try RecordingRow.filter(Column("directory") == entry.row.directory).deleteAll(db)
-            try ParticipantRow.filter(Column("recordingID") == entry.row.id).deleteAll(db)
-            try entry.row.upsert(db)
-            for participant in entry.participants { try participant.insert(db) }
-            for decision in decisions { try CatalogDecision(audit: decision).upsert(db) }
-        }
+        let entry = try load(manifestAt: path)
+        try database.write { db in try store(entry, db) }
         return entry.recording
     }
 
@@ -87,26 +75,26 @@ public final class RecordingsCatalog: Sendable {
         try database.write { db in try CatalogDecision(audit: decision).upsert(db) }
     }
 
-    /// Empties the catalog and indexes every `manifest.json` under the root and every line of
-    /// `<root>/decisions.jsonl` again. Unreadable manifests and lines are skipped with a warning.
+    /// Replaces the catalog's contents, in one transaction, with every `manifest.json` under the root and
+    /// every line of `<root>/decisions.jsonl`. Unreadable manifests and lines are skipped with a warning.
     /// - Returns: how many recordings and decisions were indexed.
     @discardableResult
     public func rebuild() throws -> (recordings: Int, decisions: Int) {
+        var entries: [CatalogEntry] = []
+        for path in ManifestFile.all(under: root) {
+            do { entries.append(try load(manifestAt: path)) } catch { logger.warning("catalog rebuild: skipped \(error)") }
+        }
+        let logged = DecisionsLog(path: root + "/" + Self.decisionsLogName, logger: logger).records()
         try database.write { db in
             try ParticipantRow.deleteAll(db)
             try RecordingRow.deleteAll(db)
             try CatalogDecision.deleteAll(db)
+            for entry in entries { try store(entry, db) }
+            for record in logged { try CatalogDecision(audit: record).upsert(db) }
         }
-        var recordings = 0
-        for path in ManifestFile.all(under: root) {
-            do {
-                try index(manifestAt: path)
-                recordings += 1
-            } catch { logger.warning("catalog rebuild: skipped \(error)") }
-        }
-        let decisions = try indexDecisionsLog()
-        logger.info("catalog rebuilt from \(root): \(recordings) recordings, \(decisions) decisions")
-        return (recordings, decisions)
+        let decisions = try database.read { db in try CatalogDecision.fetchCount(db) }
+        logger.info("catalog rebuilt from \(root): \(entries.count) recordings, \(decisions) decisions")
+        return (entries.count, decisions)
     }
 
     /// Indexes the manifests under the root that the catalog does not have yet or has as unfinished
@@ -124,7 +112,7 @@ public final class RecordingsCatalog: Sendable {
             do {
                 try index(manifestAt: path)
                 scan.indexed += 1
-            } catch {
+            } catch let error as CatalogError {
                 logger.warning("catalog: skipped \(error)")
                 scan.unreadable.append(ManifestScan.Failure(directory: directory, problem: "\(error)"))
             }
@@ -132,17 +120,21 @@ public final class RecordingsCatalog: Sendable {
         return scan
     }
 
-    private func indexDecisionsLog() throws -> Int {
-        let path = root + "/" + Self.decisionsLogName
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return 0 }
-        var count = 0
-        for (number, line) in text.split(separator: "\n").enumerated() where !line.trimmingCharacters(in: .whitespaces).isEmpty {
-            do {
-                try index(decision: try JSONDecoder().decode(AuditRecord.self, from: Data(line.utf8)))
-                count += 1
-            } catch { logger.warning("catalog rebuild: skipped \(path) line \(number + 1): \(error)") }
+    /// Reads a manifest into the rows it becomes, with the decisions on its timeline.
+    private func load(manifestAt path: String) throws -> CatalogEntry {
+        CatalogEntry(manifest: try ManifestFile.read(path), directory: try relativeDirectory(ofManifestAt: path))
+    }
+
+    /// Writes an entry, replacing whatever the catalog had for its id or its directory.
+    private func store(_ entry: CatalogEntry, _ db: Database) throws {
+        if let previous = try RecordingRow.fetchOne(db, key: entry.row.id), previous.directory != entry.row.directory {
+            logger.warning("catalog: recording \(entry.row.id) moves from \(previous.directory) to \(entry.row.directory)")
         }
-        return count
+        try RecordingRow.filter(Column("directory") == entry.row.directory).deleteAll(db)
+        try ParticipantRow.filter(Column("recordingID") == entry.row.id).deleteAll(db)
+        try entry.row.upsert(db)
+        for participant in entry.participants { try participant.insert(db) }
+        for decision in entry.decisions { try CatalogDecision(audit: decision).upsert(db) }
     }
 
     // MARK: Queries

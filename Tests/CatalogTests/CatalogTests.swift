@@ -91,6 +91,17 @@ final class CatalogTests: XCTestCase {
         }
     }
 
+    func testACatalogFromANewerVersionIsKept() throws {
+        let root = try Fixtures.recordingsRoot(self)
+        let first = try RecordingsCatalog(root: root, logger: logger)
+        try first.index(decision: Fixtures.audit(id: "dec-only-in-the-catalog", contact: "contact-5"))
+        let database = try DatabaseQueue(path: first.databasePath)
+        try database.write { db in try db.execute(sql: "INSERT INTO grdb_migrations VALUES ('v99: from the future')") }
+        try database.close()
+        let reopened = try RecordingsCatalog(root: root, logger: logger)
+        XCTAssertEqual(try reopened.decisions(contact: "contact-5").count, 1, "not rebuilt")
+    }
+
     func testDeletedCatalogIsRebuilt() throws {
         let root = try Fixtures.recordingsRoot(self)
         _ = try RecordingsCatalog(root: root, logger: logger)

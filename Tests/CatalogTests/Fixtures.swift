@@ -37,8 +37,9 @@ enum Fixtures {
     /// decision, chat; started 2026-01-10) and `rec-b` (contact-2: Carol, Bob, 2 s, started now), and a
     /// `decisions.jsonl` with the decision of rec-a and one of contact-3.
     static let template: Result<String, Error> = Result {
-        let root = FileManager.default.temporaryDirectory.appendingPathComponent("catalog-fixture-\(UUID())").path
+        let root = templateRoot
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        atexit { try? FileManager.default.removeItem(atPath: Fixtures.templateRoot) }
         let a = try record(root: root, session: "rec-a", contact: "contact-1", people: [alice, bob], seconds: 3) { recording in
             recording.record(event: TimelineEvent(kind: "request", time: 0, fields: [
                 "requestID": "req-1", "from": "alice", "divID": "video", "useAudio": "true", "useVideo": "true"]))
@@ -54,9 +55,12 @@ enum Fixtures {
         encoder.outputFormatting = [.sortedKeys]
         let lines = try [audit(id: "dec-1", contact: "contact-1"), audit(id: "dec-9", contact: "contact-3", answer: "refuse", time: "2026-01-11T09:00:00Z")]
             .map { String(decoding: try encoder.encode($0), as: UTF8.self) }
-        try (lines.joined(separator: "\n") + "\n").write(toFile: root + "/decisions.jsonl", atomically: true, encoding: .utf8)
+        try (lines.joined(separator: "\n") + "\n{\"not\": \"an audit record\"}\n").write(toFile: root + "/decisions.jsonl", atomically: true, encoding: .utf8)
         return root
     }
+
+    /// Where the template is made; removed when the test process exits.
+    static let templateRoot = FileManager.default.temporaryDirectory.appendingPathComponent("catalog-fixture-\(getpid())").path
 
     /// A copy of the template root for one test, removed when the test ends.
     static func recordingsRoot(_ test: XCTestCase) throws -> String {

@@ -37,6 +37,20 @@ final class VerifyTests: XCTestCase {
         XCTAssertTrue(report.problems.contains { $0.contains("truncated") || $0.contains("decode failure") }, report.line)
     }
 
+    func testAFileCutAtAFragmentBoundaryFails() throws {
+        let root = try Fixtures.recordingsRoot(self)
+        let catalog = try catalog(root)
+        let file = try Fixtures.directory("rec-a", in: root) + "/recording.mp4"
+        let data = try Data(contentsOf: URL(fileURLWithPath: file))
+        // Every fragment starts with a `moof` box; keep the first half of the fragments, whole.
+        let fragments = data.indices.dropLast(4).filter { data[$0] == 0x6d && data[$0 + 1...$0 + 3].elementsEqual("oof".utf8) }.map { $0 - 4 }
+        XCTAssertGreaterThan(fragments.count, 2)
+        try data.prefix(fragments[fragments.count / 2]).write(to: URL(fileURLWithPath: file))
+        let report = try catalog.verify(id: "rec-a")
+        XCTAssertTrue(report.problems.contains { $0.hasPrefix("hash mismatch") }, report.line)
+        XCTAssertTrue(report.problems.contains { $0.contains("truncated: media ends at t=") }, report.line)
+    }
+
     func testAMissingFileFails() throws {
         let root = try Fixtures.recordingsRoot(self)
         let catalog = try catalog(root)
