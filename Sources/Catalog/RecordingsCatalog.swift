@@ -41,10 +41,16 @@ public final class RecordingsCatalog: Sendable {
 
     /// Opens the catalog of the recordings under `root`, creating or rebuilding it when needed.
     /// - Parameters:
-    ///   - root: the recordings root; it must exist.
+    ///   - root: the recordings root.
     ///   - databasePath: the SQLite file; `<root>/catalog.sqlite` when nil.
+    ///   - creatingRoot: create `root` when it does not exist (the recorder does; readers do not).
     /// - Throws: ``CatalogError`` when `root` is not a directory or the catalog cannot be created.
-    public init(root: String, databasePath: String? = nil, logger: Logger) throws {
+    public init(root: String, databasePath: String? = nil, creatingRoot: Bool = false, logger: Logger) throws {
+        if creatingRoot {
+            do { try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true) } catch {
+                throw CatalogError(path: root, problem: "cannot create the recordings directory: \(error.localizedDescription)")
+            }
+        }
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: root, isDirectory: &isDirectory), isDirectory.boolValue else {
             throw CatalogError(path: root, problem: "no recordings directory here")

@@ -3,6 +3,7 @@ import GRDB
 import Logging
 import PolicyHost
 import Recorder
+import Synchronization
 import XCTest
 
 @testable import Catalog
@@ -126,6 +127,28 @@ final class CatalogTests: XCTestCase {
         try other.close()
         let catalog = try RecordingsCatalog(root: root, logger: logger)
         XCTAssertEqual(try catalog.list().map(\.id), ["rec-a", "rec-b"])
+    }
+
+    func testWritersInSeveralConnectionsWaitForEachOther() throws {
+        let root = try Fixtures.recordingsRoot(self)
+        let catalogs = try (0..<2).map { _ in try RecordingsCatalog(root: root, logger: logger) }  // as two processes would
+        let manifests = try ["rec-a", "rec-b"].map { try Fixtures.directory($0, in: root) + "/manifest.json" }
+        let failures = Mutex<[String]>([])
+        DispatchQueue.concurrentPerform(iterations: 16) { index in
+            do {
+                try catalogs[index % 2].index(manifestAt: manifests[index / 2 % 2])
+                try catalogs[(index + 1) % 2].index(decision: Fixtures.audit(id: "dec-\(100 + index)", contact: "contact-4"))
+            } catch { failures.withLock { $0.append("\(error)") } }
+        }
+        XCTAssertEqual(failures.withLock { $0 }, [])
+        XCTAssertEqual(try catalogs[0].list().map(\.id), ["rec-a", "rec-b"])
+        XCTAssertEqual(try catalogs[1].decisions(contact: "contact-4").count, 16)
+    }
+
+    func testTheRecorderMayCreateTheRoot() throws {
+        let root = try temporaryDirectoryPath() + "/new/Recordings"
+        let catalog = try RecordingsCatalog(root: root, creatingRoot: true, logger: logger)
+        XCTAssertEqual(try catalog.list(), [])
     }
 
     func testMissingRootIsAnError() {
