@@ -78,7 +78,7 @@ public final class RecordingsCatalog: Sendable {
 
     /// Indexes one policy decision (idempotent: the decision id is the key).
     public func index(decision: AuditRecord) throws {
-        try database.write { db in try CatalogDecision(audit: decision).upsert(db) }
+        try database.write { db in try DecisionRow(audit: decision).upsert(db) }
     }
 
     /// Replaces the catalog's contents, in one transaction, with every `manifest.json` under the root and
@@ -94,11 +94,11 @@ public final class RecordingsCatalog: Sendable {
         try database.write { db in
             try ParticipantRow.deleteAll(db)
             try RecordingRow.deleteAll(db)
-            try CatalogDecision.deleteAll(db)
+            try DecisionRow.deleteAll(db)
             for entry in entries { try store(entry, db) }
-            for record in logged { try CatalogDecision(audit: record).upsert(db) }
+            for record in logged { try DecisionRow(audit: record).upsert(db) }
         }
-        let decisions = try database.read { db in try CatalogDecision.fetchCount(db) }
+        let decisions = try database.read { db in try DecisionRow.fetchCount(db) }
         logger.info("catalog rebuilt from \(root): \(entries.count) recordings, \(decisions) decisions")
         return (entries.count, decisions)
     }
@@ -140,7 +140,7 @@ public final class RecordingsCatalog: Sendable {
         try ParticipantRow.filter(Column("recordingID") == entry.row.id).deleteAll(db)
         try entry.row.upsert(db)
         for participant in entry.participants { try participant.insert(db) }
-        for decision in entry.decisions { try CatalogDecision(audit: decision).upsert(db) }
+        for decision in entry.decisions { try DecisionRow(audit: decision).upsert(db) }
     }
 
     // MARK: Queries
@@ -174,9 +174,9 @@ public final class RecordingsCatalog: Sendable {
     /// The policy decisions, oldest first, optionally only those about one contact.
     public func decisions(contact: String? = nil) throws -> [CatalogDecision] {
         try database.read { db in
-            var request = CatalogDecision.all()
+            var request = DecisionRow.all()
             if let contact { request = request.filter(Column("contact") == contact) }
-            return try request.order(Column("time"), Column("decisionID")).fetchAll(db)
+            return try request.order(Column("time"), Column("decisionID")).fetchAll(db).map(\.decision)
         }
     }
 
