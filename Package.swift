@@ -43,10 +43,15 @@ var targets: [Target] = [
     // The headless participant: records rooms and answers for agents.
     .target(name: "Bot", dependencies: ["CTLive", "Recorder", "PolicyHost", log]),
 
+    // The recordings catalog (SQLite): indexes manifests and policy decisions, verifies recordings.
+    .target(
+        name: "Catalog",
+        dependencies: ["Recorder", "Media", "Digest", "PolicyHost", log, .product(name: "GRDB", package: "GRDB.swift")]),
+
     .executableTarget(
         name: "ctlive",
         dependencies: [
-            "Hub", "CTLive", "Signaling", "ZeroMQ", "Bot", "Recorder", "Media", "PolicyHost", log,
+            "Hub", "CTLive", "Signaling", "ZeroMQ", "Bot", "Recorder", "Media", "PolicyHost", "Catalog", log,
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -59,6 +64,7 @@ var targets: [Target] = [
     .target(name: "MediaTestKit", dependencies: ["Media"], path: "Tests/MediaTestKit"),
     .testTarget(name: "EndToEndTests", dependencies: ["Hub", "CTLive", "Bot", "Recorder", "Media", "PolicyHost", "Signaling", "ZeroMQ", "MediaTestKit", log]),
     .testTarget(name: "PolicyHostTests", dependencies: ["PolicyHost", "PolicyKit"]),
+    .testTarget(name: "CatalogTests", dependencies: ["Catalog", "Recorder", "Media", "PolicyHost", "PolicyKit", "MediaTestKit", log, .product(name: "GRDB", package: "GRDB.swift")]),
 ]
 
 var products: [Product] = [
@@ -84,6 +90,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
     ],
     targets: targets,
     swiftLanguageModes: [.v6]

@@ -1,7 +1,159 @@
 import ArgumentParser
+import Catalog
+import Foundation
+import Logging
+import Recorder
 
-// Placeholder until this command is written.
+/// `ctlive recordings`: list, show and verify the recordings under a recordings root, through the catalog.
 struct RecordingsCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "recordings", abstract: "(not yet built)")
-    func run() async throws { throw ValidationError("'recordings' is not built yet") }
+    static let configuration = CommandConfiguration(
+        commandName: "recordings",
+        abstract: "List, show and verify recordings (through the catalog, Recordings/catalog.sqlite).",
+        subcommands: [RecordingsList.self, RecordingsShow.self, RecordingsVerify.self])
+}
+
+/// `--recordings DIR`, shared by the `recordings` subcommands.
+struct RecordingsRootOptions: ParsableArguments {
+    @Option(help: "The recordings directory.") var recordings: String = "Recordings"
+
+    /// The catalog of `--recordings`, with any manifest nobody indexed yet added to it.
+    func openCatalog() throws -> (RecordingsCatalog, ManifestScan) {
+        do {
+            let catalog = try RecordingsCatalog(root: recordings, logger: Logger(label: "ctlive.recordings"))
+            return (catalog, try catalog.indexNewManifests())
+        } catch let error as CatalogError {
+            throw CommandFailure.exit(error.description)
+        }
+    }
+}
+
+/// `ctlive recordings list`.
+struct RecordingsList: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "list", abstract: "List recordings, oldest first.")
+
+    @OptionGroup var root: RecordingsRootOptions
+    @Option(help: "Only this contact's recordings.") var contact: String?
+    @Option(help: "Only recordings with this participant.") var participant: String?
+    @Option(help: "Only recordings started at or after this time (yyyy-mm-dd, UTC, or ISO 8601).") var since: String?
+    @Flag(help: "Print JSON.") var json = false
+
+    func validate() throws {
+        if let since, SinceDate.parse(since) == nil { throw ValidationError("--since must be yyyy-mm-dd or ISO 8601, not '\(since)'") }
+    }
+
+    func run() async throws {
+        let (catalog, _) = try root.openCatalog()
+        let recordings = try catalog.list(contact: contact, participant: participant, since: since.flatMap(SinceDate.parse))
+        if json { return print(try JSONOutput.string(recordings)) }
+        if recordings.isEmpty { return print("no recordings in \(catalog.root)") }
+        for recording in recordings {
+            let duration = recording.durationSeconds.map { String(format: "%.1fs", $0) } ?? "-"
+            let who = recording.participants.map { "\($0.name) (\($0.role))" }.joined(separator: ", ")
+            print("\(recording.id)  contact \(recording.contact)  \(recording.wallClockStart)  \(duration)  \(recording.status)  \(recording.directory)  \(who)")
+        }
+    }
+}
+
+/// `ctlive recordings show ID`.
+struct RecordingsShow: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "show", abstract: "Show a recording: participants and the timeline of requests, answers, decisions, joins, leaves, speakers and chat.")
+
+    @OptionGroup var root: RecordingsRootOptions
+    @Argument(help: "The recording's id (its session id).") var id: String
+    @Flag(help: "Print JSON.") var json = false
+
+    struct Shown: Encodable {
+        var recording: CatalogRecording
+        var path: String
+        var timeline: [Timeline.Entry]
+    }
+
+    func run() async throws {
+        let (catalog, _) = try root.openCatalog()
+        guard let recording = try catalog.recording(id: id) else {
+            throw CommandFailure.exit("no recording \(id) in \(catalog.root)")
+        }
+        let manifest: RecordingManifest
+        do { manifest = try catalog.manifest(id: id)! } catch { throw CommandFailure.exit("\(error)") }
+        let timeline = Timeline(manifest: manifest)
+        if json { return print(try JSONOutput.string(Shown(recording: recording, path: catalog.filePath(of: recording), timeline: timeline.entries))) }
+        print("recording \(recording.id)  contact \(recording.contact)  \(recording.status)")
+        print("file      \(catalog.filePath(of: recording))")
+        print("started   \(recording.wallClockStart)" + (recording.durationSeconds.map { String(format: "  duration %.1fs", $0) } ?? ""))
+        print("sha256    \(recording.sha256 ?? "-")")
+        print("participants")
+        for p in recording.participants {
+            print("  \(p.name) (\(p.role), \(p.id))  \(Timeline.clock(p.joinedAt)) - \(p.leftAt.map(Timeline.clock) ?? "end")")
+        }
+        print("timeline")
+        for line in timeline.lines { print("  " + line) }
+    }
+}
+
+/// `ctlive recordings verify (ID | --all)`.
+struct RecordingsVerify: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "verify",
+        abstract: "Check recordings: SHA-256 against the manifest, and a full demux and decode. Exits non-zero when anything is wrong.")
+
+    @OptionGroup var root: RecordingsRootOptions
+    @Argument(help: "The recording's id.") var id: String?
+    @Flag(help: "Verify every recording.") var all = false
+
+    func validate() throws {
+        guard (id != nil) != all else { throw ValidationError("give a recording id or --all (one of them)") }
+    }
+
+    func run() async throws {
+        let (catalog, scan) = try root.openCatalog()
+        var failed = false
+        let ids = all ? try catalog.list().map(\.id) : [id!]
+        for id in ids {
+            let report = try catalog.verify(id: id)
+            print(report.line)
+            failed = failed || !report.isOK
+        }
+        if all {
+            for unreadable in scan.unreadable {
+                print("\(unreadable.directory) FAILED: \(unreadable.problem)")
+                failed = true
+            }
+            if ids.isEmpty && scan.unreadable.isEmpty { print("no recordings in \(catalog.root)") }
+        }
+        if failed { throw ExitCode.failure }
+    }
+}
+
+/// `--since` values: a day (`yyyy-mm-dd`, midnight UTC) or an ISO 8601 time.
+enum SinceDate {
+    static func parse(_ text: String) -> Date? {
+        let day = DateFormatter()
+        day.locale = Locale(identifier: "en_US_POSIX")
+        day.timeZone = TimeZone(identifier: "UTC")
+        day.dateFormat = "yyyy-MM-dd"
+        if text.count == 10, let date = day.date(from: text) { return date }
+        let iso = ISO8601DateFormatter()
+        if let date = iso.date(from: text) { return date }
+        iso.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return iso.date(from: text)
+    }
+}
+
+/// Pretty, stable JSON for the commands' `--json`.
+enum JSONOutput {
+    static func string(_ value: some Encodable) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: try encoder.encode(value), as: UTF8.self)
+    }
+}
+
+/// A command that stops with a message.
+enum CommandFailure {
+    /// Prints `error: <message>` on standard error; returns the exit status 1 to throw.
+    static func exit(_ message: String) -> ExitCode {
+        FileHandle.standardError.write(Data(("error: " + message + "\n").utf8))
+        return ExitCode.failure
+    }
 }

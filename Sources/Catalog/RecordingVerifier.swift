@@ -1,0 +1,84 @@
+import Digest
+import Foundation
+import Recorder
+
+/// The outcome of verifying one recording.
+public struct VerificationReport: Sendable, Equatable, Codable {
+    /// The recording's id.
+    public var id: String
+    /// What is wrong, each a short sentence; empty when the recording is intact.
+    public var problems: [String]
+    /// Video and audio frames decoded (0 when the file could not be read).
+    public var videoFrames: Int
+    public var audioFrames: Int
+
+    /// True when nothing is wrong.
+    public var isOK: Bool { problems.isEmpty }
+
+    /// `<id> ok` or `<id> FAILED: <what>`: the line `ctlive recordings verify` prints.
+    public var line: String { isOK ? "\(id) ok" : "\(id) FAILED: \(problems.joined(separator: "; "))" }
+}
+
+/// Checks that a recording on disk is intact and complete: the manifest reads and says `finished`, the
+/// file's SHA-256 is the manifest's (and the catalog's), and the file demuxes and decodes end to end, as
+/// long as the manifest says it lasts.
+public enum RecordingVerifier {
+    /// How much shorter than the manifest's duration the decoded media may end (the last frame's length
+    /// and encoder delay), in seconds.
+    public static let durationTolerance = 0.5
+
+    /// Verifies the recording in `directory`.
+    /// - Parameters:
+    ///   - id: the id to report under.
+    ///   - catalogued: the catalog's entry, whose hash must match the manifest's and which names the file
+    ///     when the manifest cannot be read.
+    public static func verify(id: String, directory: String, catalogued: CatalogRecording? = nil) -> VerificationReport {
+        var problems: [String] = []
+        var manifest: RecordingManifest?
+        do { manifest = try ManifestFile.read(directory + "/" + ManifestFile.name) } catch { problems.append("\(error)") }
+        if let manifest, manifest.status != "finished" { problems.append("status is \(manifest.status), not finished") }
+
+        let path = directory + "/" + (manifest?.file ?? catalogued?.file ?? "recording.mp4")
+        guard FileManager.default.fileExists(atPath: path) else {
+            problems.append("missing file \(path)")
+            return VerificationReport(id: id, problems: problems, videoFrames: 0, audioFrames: 0)
+        }
+        problems += hashProblems(path: path, manifest: manifest, catalogued: catalogued)
+
+        let media = MediaCheck(path: path)
+        if let failure = media.failure { problems.append("\(path): \(failure)") }
+        if media.failure == nil, media.videoFrames == 0 { problems.append("\(path): no video frame decodes") }
+        if media.failure == nil, let duration = manifest?.durationSeconds, media.end < duration - durationTolerance {
+            problems.append("\(path): truncated: media ends at t=\(MediaCheck.seconds(media.end)), the manifest says \(MediaCheck.seconds(duration))")
+        }
+        return VerificationReport(id: id, problems: problems, videoFrames: media.videoFrames, audioFrames: media.audioFrames)
+    }
+
+    private static func hashProblems(path: String, manifest: RecordingManifest?, catalogued: CatalogRecording?) -> [String] {
+        let expected = manifest?.sha256 ?? catalogued?.sha256
+        var problems: [String] = []
+        if let manifest, let listed = manifest.sha256, let catalogued = catalogued?.sha256, listed != catalogued {
+            problems.append("the manifest's sha256 \(listed.prefix(12))… differs from the catalog's \(catalogued.prefix(12))… (manifest altered?)")
+        }
+        guard let expected else { return problems + ["no sha256 to check \(path) against"] }
+        do {
+            let actual = try SHA256.hex(ofFileAt: path)
+            if actual != expected {
+                problems.append("hash mismatch: \(path) has sha256 \(actual.prefix(12))…, expected \(expected.prefix(12))…")
+            }
+        } catch {
+            problems.append("\(path) unreadable: \(error.localizedDescription)")
+        }
+        return problems
+    }
+}
+
+extension RecordingsCatalog {
+    /// Verifies recording `id` (see ``RecordingVerifier``); a recording the catalog does not have is reported as such.
+    public func verify(id: String) throws -> VerificationReport {
+        guard let entry = try recording(id: id) else {
+            return VerificationReport(id: id, problems: ["no recording \(id) in the catalog \(databasePath)"], videoFrames: 0, audioFrames: 0)
+        }
+        return RecordingVerifier.verify(id: id, directory: directoryPath(of: entry), catalogued: entry)
+    }
+}

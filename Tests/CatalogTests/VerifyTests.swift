@@ -1,0 +1,90 @@
+import Foundation
+import XCTest
+
+@testable import Catalog
+
+/// `verify`: hashes and a full decode catch altered, truncated and missing files.
+final class VerifyTests: XCTestCase {
+    func catalog(_ root: String) throws -> RecordingsCatalog { try RecordingsCatalog(root: root, logger: Fixtures.logger) }
+
+    func testIntactRecordingsVerify() throws {
+        let catalog = try catalog(try Fixtures.recordingsRoot(self))
+        for id in ["rec-a", "rec-b"] {
+            let report = try catalog.verify(id: id)
+            XCTAssertTrue(report.isOK, report.line)
+            XCTAssertEqual(report.line, "\(id) ok")
+            XCTAssertGreaterThan(report.videoFrames, 20)
+            XCTAssertGreaterThan(report.audioFrames, 20)
+        }
+    }
+
+    func testASingleChangedByteFails() throws {
+        let root = try Fixtures.recordingsRoot(self)
+        let catalog = try catalog(root)
+        try Fixtures.flipByte(try Fixtures.directory("rec-a", in: root) + "/recording.mp4")
+        let report = try catalog.verify(id: "rec-a")
+        XCTAssertFalse(report.isOK)
+        XCTAssertTrue(report.line.hasPrefix("rec-a FAILED: hash mismatch: "), report.line)
+        XCTAssertTrue(try catalog.verify(id: "rec-b").isOK)
+    }
+
+    func testATruncatedFileFails() throws {
+        let root = try Fixtures.recordingsRoot(self)
+        let catalog = try catalog(root)
+        try Fixtures.truncate(try Fixtures.directory("rec-a", in: root) + "/recording.mp4", to: 0.5)
+        let report = try catalog.verify(id: "rec-a")
+        XCTAssertTrue(report.problems.contains { $0.hasPrefix("hash mismatch") }, report.line)
+        XCTAssertTrue(report.problems.contains { $0.contains("truncated") || $0.contains("decode failure") }, report.line)
+    }
+
+    func testAFileCutAtAFragmentBoundaryFails() throws {
+        let root = try Fixtures.recordingsRoot(self)
+        let catalog = try catalog(root)
+        let file = try Fixtures.directory("rec-a", in: root) + "/recording.mp4"
+        let data = try Data(contentsOf: URL(fileURLWithPath: file))
+        // Every fragment starts with a `moof` box; keep the first half of the fragments, whole.
+        let fragments = data.indices.dropLast(4).filter { data[$0] == 0x6d && data[$0 + 1...$0 + 3].elementsEqual("oof".utf8) }.map { $0 - 4 }
+        XCTAssertGreaterThan(fragments.count, 2)
+        try data.prefix(fragments[fragments.count / 2]).write(to: URL(fileURLWithPath: file))
+        let report = try catalog.verify(id: "rec-a")
+        XCTAssertTrue(report.problems.contains { $0.hasPrefix("hash mismatch") }, report.line)
+        XCTAssertTrue(report.problems.contains { $0.contains("truncated: media ends at t=") }, report.line)
+    }
+
+    func testAMissingFileFails() throws {
+        let root = try Fixtures.recordingsRoot(self)
+        let catalog = try catalog(root)
+        let file = try Fixtures.directory("rec-a", in: root) + "/recording.mp4"
+        try FileManager.default.removeItem(atPath: file)
+        let report = try catalog.verify(id: "rec-a")
+        XCTAssertEqual(report.problems, ["missing file \(file)"])
+    }
+
+    func testAManifestMissingOrAlteredFails() throws {
+        let root = try Fixtures.recordingsRoot(self)
+        let catalog = try catalog(root)
+        let directory = try Fixtures.directory("rec-a", in: root)
+        try Fixtures.setManifestField(directory + "/manifest.json", "sha256", String(repeating: "0", count: 64))
+        let altered = try catalog.verify(id: "rec-a")
+        XCTAssertTrue(altered.problems.contains { $0.contains("differs from the catalog's") }, altered.line)
+        XCTAssertTrue(altered.problems.contains { $0.hasPrefix("hash mismatch") }, altered.line)
+
+        try FileManager.default.removeItem(atPath: directory + "/manifest.json")
+        let missing = try catalog.verify(id: "rec-a")
+        XCTAssertEqual(missing.problems, ["\(directory)/manifest.json: manifest missing"], missing.line)
+    }
+
+    func testAnUnfinishedRecordingFails() throws {
+        let root = try Fixtures.recordingsRoot(self)
+        let catalog = try catalog(root)
+        try Fixtures.setManifestField(try Fixtures.directory("rec-b", in: root) + "/manifest.json", "status", "recording")
+        let report = try catalog.verify(id: "rec-b")
+        XCTAssertEqual(report.problems, ["status is recording, not finished"])
+    }
+
+    func testAnUnknownIdFails() throws {
+        let report = try catalog(try Fixtures.recordingsRoot(self)).verify(id: "rec-zzz")
+        XCTAssertFalse(report.isOK)
+        XCTAssertTrue(report.line.hasPrefix("rec-zzz FAILED: no recording rec-zzz"), report.line)
+    }
+}
