@@ -41,7 +41,7 @@ var targets: [Target] = [
     .executableTarget(name: "ctlive-policy-worker", dependencies: ["PolicyHost"]),
 
     // The headless participant: records rooms and answers for agents.
-    .target(name: "Bot", dependencies: ["CTLive", "Recorder", "PolicyHost", log]),
+    .target(name: "Bot", dependencies: ["CTLive", "Recorder", "PolicyHost", "Catalog", log]),
 
     // The recordings catalog (SQLite): indexes manifests and policy decisions, verifies recordings.
     .target(

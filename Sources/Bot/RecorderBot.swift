@@ -1,3 +1,4 @@
+import Catalog
 import CTLive
 import Foundation
 import Logging
@@ -23,6 +24,8 @@ public struct BotConfiguration: Sendable {
     public var records = true
     /// Agents this bot answers upgrade requests for, beyond those its policy names.
     public var agents: [String] = []
+    /// Index every finished recording and every decision in `<recordingsRoot>/catalog.sqlite`.
+    public var catalog = true
 
     public init(hub: String, userId: String) {
         self.hub = hub
@@ -41,6 +44,7 @@ public final class RecorderBot: Sendable {
     private let policy: PolicyEngine?
     private let logger: Logger
     private let client: CTLiveClient
+    private let catalog: RecordingsCatalog?
     private let sessions = Mutex<[String: Session]>([:])
     /// Audit records of decisions, by contact, waiting for the contact's recording.
     private let decisions = Mutex<[String: [AuditRecord]]>([:])
@@ -73,6 +77,14 @@ public final class RecorderBot: Sendable {
             curve: configuration.curve)
         clientConfiguration.engagesMedia = false   // the bot's media links are its own, per recording
         client = CTLiveClient(configuration: clientConfiguration, logger: logger)
+        do {
+            catalog = configuration.catalog
+                ? try RecordingsCatalog(root: configuration.recordingsRoot, creatingRoot: true, logger: logger) : nil
+        } catch {
+            // Recording matters more than indexing: the catalog is rebuilt from the manifests later.
+            logger.error("catalog unavailable, recording without it: \(error)")
+            catalog = nil
+        }
     }
 
     /// The agents this bot answers for.
@@ -114,7 +126,8 @@ public final class RecorderBot: Sendable {
     private func handle(_ event: ClientEvent) {
         switch event {
         case .recordRoom(let assignment):
-            Task { await self.record(assignment) }
+            guard let session = startRecording(assignment) else { return }
+            Task { await self.join(session) }
         case .participant(let participantEvent):
             guard let session = session(room: participantEvent.roomID) else { return }
             switch participantEvent.eventName {
@@ -149,7 +162,8 @@ public final class RecorderBot: Sendable {
 
     // MARK: Recording
 
-    private func record(_ assignment: RecordRoom) async {
+    /// Opens the recording at once, on the I/O thread, so that no event of the room that follows is missed.
+    private func startRecording(_ assignment: RecordRoom) -> Session? {
         var settings = RecordingConfiguration(root: configuration.recordingsRoot, sessionID: assignment.roomID,
                                               contactID: assignment.contactID, layout: configuration.layout)
         settings.width = configuration.width
@@ -160,11 +174,12 @@ public final class RecorderBot: Sendable {
         let recording: LiveRecording
         do { recording = try LiveRecording(configuration: settings, logger: logger) } catch {
             logger.error("cannot start recording room \(assignment.roomID): \(error)")
-            return
+            return nil
         }
         guard let endpoint = assignment.mediaEndpoint, let token = assignment.mediaToken else {
-            logger.error("room \(assignment.roomID) has no media endpoint: recording the timeline only")
-            return
+            logger.error("room \(assignment.roomID) has no media endpoint: nothing to record")
+            _ = try? recording.finish()
+            return nil
         }
         let link = MediaLink(endpoint: endpoint, token: token, curve: configuration.curve, source: nil,
                              useAudio: assignment.useAudio, useVideo: assignment.useVideo, logger: logger) { incoming in
@@ -179,6 +194,10 @@ public final class RecorderBot: Sendable {
         let session = Session(roomID: assignment.roomID, contactID: assignment.contactID, recording: recording, link: link)
         sessions.withLock { $0[assignment.roomID] = session }
         let request = assignment.request, answer = assignment.answer
+        for chat in assignment.transcript ?? [] {
+            recording.record(event: TimelineEvent(kind: "chat", fields: [
+                "from": chat.from, "text": chat.text, "seq": "\(chat.seq)", "sentAt": Self.isoTime(milliseconds: chat.at), "beforeSession": "true"]))
+        }
         recording.record(event: TimelineEvent(kind: "request", fields: [
             "requestID": request.requestID, "from": request.from.id, "divID": request.divID,
             "useAudio": "\(request.useAudio)", "useVideo": "\(request.useVideo)"]))
@@ -192,16 +211,26 @@ public final class RecorderBot: Sendable {
         recording.onLoudestChanged = { _, ranking in
             try? client.post(SpeakerRanking(roomID: roomID, ranking: ranking, loudestChanged: true))
         }
+        return session
+    }
+
+    /// Joins the room, then starts receiving its media.
+    private func join(_ session: Session) async {
         do {
-            try await client.request(JoinRoom(roomID: assignment.roomID))
+            try await client.request(JoinRoom(roomID: session.roomID))
         } catch {
-            logger.error("cannot join room \(assignment.roomID): \(error)")
-            sessions.withLock { _ = $0.removeValue(forKey: assignment.roomID) }
-            finishLater(session, reason: "join refused")
+            logger.error("cannot join room \(session.roomID): \(error)")
+            if sessions.withLock({ $0.removeValue(forKey: session.roomID) }) != nil { finishLater(session, reason: "join refused") }
             return
         }
-        link.start()
-        logger.info("recording", metadata: ["room": "\(assignment.roomID)", "directory": "\(recording.directory)"])
+        session.link.start()
+        logger.info("recording", metadata: ["room": "\(session.roomID)", "directory": "\(session.recording.directory)"])
+    }
+
+    static func isoTime(milliseconds: Int64) -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return formatter.string(from: Date(timeIntervalSince1970: Double(milliseconds) / 1000))
     }
 
     private func finish(_ session: Session, reason: String) {
@@ -209,6 +238,9 @@ public final class RecorderBot: Sendable {
         session.recording.record(event: TimelineEvent(kind: "end", fields: ["reason": reason]))
         do {
             let result = try session.recording.finish()
+            do { try catalog?.index(manifestAt: result.manifestPath) } catch {
+                logger.error("cannot index \(result.manifestPath) in the catalog: \(error)")
+            }
             finishedRecordings.withLock { $0.append(result) }
             logger.info("recording finished", metadata: ["room": "\(session.roomID)", "file": "\(result.recordingPath)",
                                                          "seconds": "\(result.duration)", "sha256": "\(result.sha256)"])
@@ -232,6 +264,7 @@ public final class RecorderBot: Sendable {
         let decision = await policy.decide(context)
         logger.info("policy decision", metadata: ["contact": "\(request.contactID)", "answer": "\(decision.answer.rawValue)", "reason": "\(decision.reason)"])
         decisions.withLock { $0[request.contactID, default: []].append(decision.audit) }
+        do { try catalog?.index(decision: decision.audit) } catch { logger.error("cannot index decision \(decision.audit.decisionID): \(error)") }
         guard decision.answer != .askAgent else { return }
         do {
             try await client.request(ResponseVideoUpgrade(contactID: request.contactID, response: decision.answer == .accept,

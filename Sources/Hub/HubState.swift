@@ -448,7 +448,8 @@ final class HubState {
     private func startRoom(_ contact: Contact, request: VideoUpgradeRequested, answer: VideoUpgradeAnswered) {
         let roomID = Self.newID("rm")
         let started = RecordRoom(contactID: contact.id, roomID: roomID, useAudio: request.useAudio, useVideo: request.useVideo,
-                                 mediaEndpoint: policy.mediaEndpoint, request: request, answer: answer)
+                                 mediaEndpoint: policy.mediaEndpoint, request: request, answer: answer,
+                                 transcript: Array(contact.transcript.suffix(RecordRoom.transcriptLines)))
         let room = Room(id: roomID, contactID: contact.id, started: started)
         contact.room = room
         rooms[roomID] = room

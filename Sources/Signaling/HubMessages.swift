@@ -185,10 +185,16 @@ public struct RecordRoom: WireMessage {
     /// The escalation that started the room, for the recording's timeline.
     public var request: VideoUpgradeRequested
     public var answer: VideoUpgradeAnswered
+    /// The chat that led to the escalation: its last ``RecordRoom/transcriptLines`` lines.
+    public var transcript: [ChatEvent]?
 
-    public init(contactID: String, roomID: String, useAudio: Bool, useVideo: Bool, mediaEndpoint: String?, request: VideoUpgradeRequested, answer: VideoUpgradeAnswered) {
+    /// Chat lines carried in `recordRoom` (10 of at most 4 KiB each stay under the message limit).
+    public static let transcriptLines = 10
+
+    public init(contactID: String, roomID: String, useAudio: Bool, useVideo: Bool, mediaEndpoint: String?, request: VideoUpgradeRequested,
+                answer: VideoUpgradeAnswered, transcript: [ChatEvent]? = nil) {
         self.contactID = contactID; self.roomID = roomID; self.useAudio = useAudio; self.useVideo = useVideo
-        self.mediaEndpoint = mediaEndpoint; self.request = request; self.answer = answer
+        self.mediaEndpoint = mediaEndpoint; self.request = request; self.answer = answer; self.transcript = transcript
     }
 }
 
