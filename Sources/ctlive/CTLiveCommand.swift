@@ -7,7 +7,7 @@ struct CTLiveCommand: AsyncParsableCommand {
         commandName: "ctlive",
         abstract: "Escalate contact-center chats to audio/video over ZeroMQ, and record them.",
         subcommands: [
-            HubCommand.self, AgentCommand.self, CustomerCommand.self, SupervisorCommand.self, BotCommand.self, DemoCommand.self, RecordingsCommand.self,
+            HubCommand.self, AgentCommand.self, CustomerCommand.self, SupervisorCommand.self, BotCommand.self, DemoCommand.self, RecordingsCommand.self, KeysCommand.self,
             ComposeCommand.self, PluginsCommand.self, PolicyCommand.self, BenchCommand.self,
         ])
 }

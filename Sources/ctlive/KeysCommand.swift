@@ -1,0 +1,70 @@
+import ArgumentParser
+import Foundation
+import Hub
+import Signaling
+import ZeroMQ
+
+/// `ctlive keys`: makes the CURVE files `ctlive hub --keys` and the clients' `--curve` read.
+struct KeysCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "keys",
+        abstract: "Make CURVE key files: one for the hub (its pair and the clients it admits) and one per client.",
+        discussion: """
+        ctlive keys --hub-file hub-keys.json --client agent:A1 --client customer:C1 --out-dir keys/
+        writes hub-keys.json (for `ctlive hub --keys`) and keys/agent-A1.json, keys/customer-C1.json (for `--curve`).
+        """)
+
+    @Option(help: ArgumentHelp("The hub's keys file to write (for `ctlive hub --keys`).", valueName: "FILE"))
+    var hubFile: String
+
+    @Option(name: .customLong("client"), help: ArgumentHelp("A client to admit (repeatable).", valueName: "ROLE:ID"))
+    var clients: [String] = []
+
+    @Option(help: "Where to write each client's `--curve` file.")
+    var outDir = "."
+
+    func validate() throws {
+        for client in clients { _ = try parse(client) }
+    }
+
+    private func parse(_ text: String) throws -> (Role, String) {
+        let parts = text.split(separator: ":", maxSplits: 1).map(String.init)
+        guard parts.count == 2, let role = Role(rawValue: parts[0]) else {
+            throw ValidationError("--client takes ROLE:ID with ROLE one of \(Role.allCases.map(\.rawValue).joined(separator: ", ")), got '\(text)'")
+        }
+        do { try Hello(role: role, userId: parts[1]).validate() } catch { throw ValidationError(error.message) }
+        return (role, parts[1])
+    }
+
+    func run() throws {
+        let server = try CurveKeyPair.generate()
+        var admitted: [KeysFile.ClientKey] = []
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try FileManager.default.createDirectory(atPath: outDir, withIntermediateDirectories: true)
+        for client in clients {
+            let (role, id) = try parse(client)
+            let pair = try CurveKeyPair.generate()
+            admitted.append(.init(publicKey: pair.publicKey, role: role, userId: id))
+            let path = "\(outDir)/\(role.rawValue)-\(id).json"
+            try write(encoder.encode(CurveClientKeysFile(serverPublicKey: server.publicKey, publicKey: pair.publicKey, secretKey: pair.secretKey)), to: path)
+            print("wrote \(path)")
+        }
+        try write(encoder.encode(KeysFile(server: server, clients: admitted)), to: hubFile)
+        print("wrote \(hubFile) (hub public key \(server.publicKey))")
+    }
+
+    /// Secret keys: readable by the owner only.
+    private func write(_ data: Data, to path: String) throws {
+        guard FileManager.default.createFile(atPath: path, contents: data, attributes: [.posixPermissions: 0o600]) else {
+            throw ValidationError("cannot write \(path)")
+        }
+    }
+}
+
+/// The client side's file, as `CurveClientKeys` reads it.
+private struct CurveClientKeysFile: Encodable {
+    var serverPublicKey: String
+    var publicKey: String
+    var secretKey: String
+}
