@@ -156,6 +156,38 @@ final class LiveRecordingTests: XCTestCase {
         XCTAssertEqual(manifest.layoutChanges.map { $0.tiles.count }, [1, 2, 1, 2])
     }
 
+    func testFilePublisherPassThroughIsRecordedAndKept() throws {
+        let root = try temporaryDirectory(self)
+        let input = root + "/publisher.mp4"
+        try generateInput(input, color: "blue", tone: 700, seconds: 3)
+        let source = try FileSource(path: input)
+        XCTAssertEqual(source.tracks.map(\.codec), [.h264, .opus])
+        XCTAssertEqual(source.tracks[0].extradata.first, 1, "MP4 H.264 travels with its avcC")
+        let clock = ManualSessionClock()
+        let recording = try LiveRecording(configuration: makeConfiguration(root, keepTracks: true), clock: clock, logger: logger)
+        recording.participantJoined(id: "file", name: "File", role: "customer", colorHint: nil)
+        for (index, track) in source.tracks.enumerated() { recording.trackAnnounced(participantID: "file", trackID: "t\(index)", parameters: track) }
+        var origins: [Int: Int64] = [:]
+        var packets: [(time: Double, track: Int, packet: EncodedPacket)] = []
+        while let (track, packet) = try source.nextPacket() {
+            let origin = origins[track] ?? packet.pts
+            origins[track] = origin
+            packets.append((Double(packet.pts - origin) * source.tracks[track].timeBase, track, packet))
+        }
+        for item in packets.sorted(by: { $0.time < $1.time }) {
+            clock.set(item.time)
+            recording.receive(participantID: "file", trackID: "t\(item.track)", packet: item.packet)
+        }
+        clock.set(3)
+        let result = try recording.finish()
+        XCTAssertEqual(result.errors, RecordingErrorCounts())
+        let decoded = try decode(result.recordingPath, picturesAt: [2])
+        assertColor(decoded.pictures[2], 640, 360, blue, "the file's picture")
+        XCTAssertTrue(decoded.hasTone(700, 1, 2.5))
+        let kept = try probe(result.keptTracks.first { $0.hasSuffix("file-t0.ts") }!)
+        XCTAssertEqual([kept.videoCodec, String(kept.width)], ["h264", "640"])
+    }
+
     func testBadPacketsAreDroppedAndCountedWhileRecordingGoesOn() throws {
         let root = try temporaryDirectory(self)
         var script = Script()
