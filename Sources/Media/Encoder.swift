@@ -135,6 +135,15 @@ public final class Encoder {
         return formats.first ?? AV_SAMPLE_FMT_FLTP
     }
 
+    /// How far before its input time the encoder may stamp packets, in seconds: B-frame reordering makes a video
+    /// encoder's first decoding times negative, and an audio encoder's priming samples come before time zero.
+    /// A container without edit lists starts each track at its first decoding time: writers compensate with this.
+    public var delay: Double {
+        let c = context.pointee
+        if parameters.kind == .video { return Double(c.has_b_frames) * av_q2d(c.time_base) }
+        return Double(c.initial_padding) / Double(max(1, c.sample_rate))
+    }
+
     /// Encodes one frame (nil flushes, once); returns the packets that became available, in the codec time base.
     public func encode(_ frame: Frame?) throws -> [Packet] {
         if frame == nil {

@@ -63,6 +63,10 @@ func probe(_ path: String) throws -> Probe {
 struct Decoded {
     var pictures: [Double: Frame] = [:]
     var samples: [Float] = []
+    /// Presentation time of `samples[0]`.
+    var audioStart = 0.0
+    /// Presentation time of each decoded picture, with its picture (kept only for `picturesAt`).
+    var pictureTimes: [Double] = []
     var frameCount = 0
     var lastPictureTime = 0.0
     var decodeErrors = 0
@@ -77,7 +81,8 @@ struct Decoded {
     }
 }
 
-func decode(_ path: String, picturesAt times: [Double] = []) throws -> Decoded {
+/// Decodes a recording. `watch` is called with every picture and its time (for scans).
+func decode(_ path: String, picturesAt times: [Double] = [], watch: (Frame, Double) -> Void = { _, _ in }) throws -> Decoded {
     let demuxer = try Demuxer(path: path)
     let video = demuxer.bestStream(.video), audio = demuxer.bestStream(.audio)
     let decoders = try [video, audio].map { try $0.map { try demuxer.makeDecoder(stream: $0) } }
@@ -90,12 +95,15 @@ func decode(_ path: String, picturesAt times: [Double] = []) throws -> Decoded {
             if stream == video {
                 let time = Double(frame.pts ?? 0) * tb
                 result.frameCount += 1
+                result.pictureTimes.append(time)
                 result.lastPictureTime = max(result.lastPictureTime, time)
+                watch(frame, time)
                 while let first = wanted.first, time >= first - 0.001 {
                     result.pictures[first] = frame
                     wanted.removeFirst()
                 }
             } else {
+                if result.samples.isEmpty { result.audioStart = Double(frame.pts ?? 0) * tb }
                 result.samples += try resampler.convert(frame)
             }
         }
