@@ -97,15 +97,19 @@ public final class LiveRecording: Sendable {
             suffix += 1
         }
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        self.directory = directory
-        self.clock = clock
-        queue = BoundedQueue(capacity: configuration.queueCapacity)
-        shared = Shared()
         var logger = logger
         logger[metadataKey: "session"] = "\(configuration.sessionID)"
+        // Everything that can fail comes before the stored properties are set: a failed init never reaches
+        // `deinit`, which would wait for a worker that never started.
+        let shared = Shared()
         let worker = try RecordingWorker(configuration: configuration, directory: directory, clock: clock, shared: shared, logger: logger)
         let handoff = Handoff(worker: worker)
-        let queue = self.queue, shared = self.shared, done = self.done
+        let queue = BoundedQueue<Input>(capacity: configuration.queueCapacity)
+        self.directory = directory
+        self.clock = clock
+        self.queue = queue
+        self.shared = shared
+        let done = self.done
         let thread = Thread {
             let result = handoff.worker.run(queue)
             shared.result.withLock { $0 = result }
