@@ -36,6 +36,7 @@ public enum Composer {
 
     /// Composes `inputs` into `output` (fragmented MP4, H.264 + AAC).
     /// - Parameter realTime: pace the work at real time (to act like a live recording; tests use it).
+    @discardableResult
     public static func compose(
         inputs paths: [String], output: String, layout: Layout = .grid, width: Int32 = 1280, height: Int32 = 720,
         fps: Int32 = 30, preset: String = "veryfast", crf: Int = 23, realTime: Bool = false, logger: Logger
