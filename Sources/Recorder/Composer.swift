@@ -51,7 +51,8 @@ public enum Composer {
             for kind in [MediaKind.video, .audio] {
                 guard let stream = input.demuxer.bestStream(kind) else { continue }
                 do {
-                    let decoder = try input.demuxer.makeDecoder(stream: stream)
+                    // Offline, threaded decoding keeps the encoder busy (live recordings decode on one thread each).
+                    let decoder = try input.demuxer.makeDecoder(stream: stream, threads: 0)
                     pipeline.addTrack(participant: input.id, track: kind.rawValue, kind: kind, decoder: decoder, timeBase: input.demuxer.streams[stream].timeBase)
                     input.tracks[stream] = kind.rawValue
                 } catch {
