@@ -28,8 +28,11 @@ struct BenchRecorderCommand: AsyncParsableCommand {
         FFmpegLog.setLevel(.error)
         let directory = directory ?? FileManager.default.temporaryDirectory.appendingPathComponent("ctlive-bench-\(getpid())").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        // Figures depend on what else runs: say so.
+        print("machine: \(ProcessInfo.processInfo.activeProcessorCount) cores, load average \(loadAverage())")
         if !skipCompose { try compareWithFFmpeg(directory) }
         if !skipLive { try liveCapacity(directory) }
+        print("load average afterwards \(loadAverage())")
     }
 
     private func compareWithFFmpeg(_ directory: String) throws {
@@ -138,6 +141,10 @@ struct BenchRecorderCommand: AsyncParsableCommand {
                 Double(middle - baseline) / Double(count) / 1_048_576))
             if !keptUp { break }
         }
+    }
+
+    private func loadAverage() -> String {
+        ((try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8)) ?? "?").split(separator: " ").prefix(3).joined(separator: " ")
     }
 
     /// Resident set size of this process, from /proc.
