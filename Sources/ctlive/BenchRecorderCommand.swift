@@ -35,6 +35,12 @@ struct BenchRecorderCommand: AsyncParsableCommand {
         print("load average afterwards \(loadAverage())")
     }
 
+    private var quietLogger: Logger {
+        var logger = Logger(label: "bench")
+        logger.logLevel = .warning
+        return logger
+    }
+
     private func compareWithFFmpeg(_ directory: String) throws {
         let inputs = (0..<4).map { "\(directory)/input\($0).mp4" }
         print("generating four 1280x720 30 fps inputs of \(seconds) s in \(directory) ...")
@@ -53,7 +59,7 @@ struct BenchRecorderCommand: AsyncParsableCommand {
         let wallStart = Date()
         let result = try Composer.compose(
             inputs: inputs, output: ourOutput, layout: .grid, width: 1280, height: 720, fps: 30, preset: preset, crf: crf,
-            logger: Logger(label: "bench"))
+            logger: quietLogger)
         let ourWall = Date().timeIntervalSince(wallStart)
         let after = usage(RUSAGE_SELF)
         let ourCPU = after.cpu - before.cpu
@@ -106,8 +112,7 @@ struct BenchRecorderCommand: AsyncParsableCommand {
         for count in counts {
             let baseline = residentBytes()
             var configuration = RecordingConfiguration(root: "\(directory)/live", sessionID: "", contactID: "bench", layout: .grid)
-            var logger = Logger(label: "bench.live")
-            logger.logLevel = .warning
+            let logger = quietLogger
             let recordings = try (0..<count).map { index -> LiveRecording in
                 configuration.sessionID = "bench-\(count)-\(index)"
                 let recording = try LiveRecording(configuration: configuration, logger: logger)
