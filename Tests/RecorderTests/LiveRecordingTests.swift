@@ -193,6 +193,31 @@ final class LiveRecordingTests: XCTestCase {
         XCTAssertEqual([kept.videoCodec, String(kept.width)], ["h264", "640"])
     }
 
+    func testAStalledNetworkLeavesAGapNotAShift() throws {
+        let root = try temporaryDirectory(self)
+        var script = Script()
+        try script.participant("alice", red, tone: 440, from: 0, to: 6)
+        // Everything alice sent between 1.5 s and 4.5 s arrives at once at 4.5 s.
+        script.steps = script.steps.map { step in
+            guard case .packet = step.step, step.time >= 1.5, step.time < 4.5 else { return step }
+            return (4.5, step.order, step.step)
+        }
+        let clock = ManualSessionClock()
+        let recording = try LiveRecording(configuration: makeConfiguration(root), clock: clock, logger: logger)
+        // Time passes for the recorder before the burst arrives.
+        script.steps.append((4.5, -1, .custom { recording.waitForWorker() }))
+        script.play(on: recording, clock: clock)
+        clock.set(8)
+        let result = try recording.finish()
+        XCTAssertEqual(result.errors.resyncs, 0)
+        XCTAssertGreaterThan(result.errors.latePackets, 0, "the stalled audio came too late to be heard")
+        let decoded = try decode(result.recordingPath)
+        XCTAssertTrue(decoded.hasTone(440, 0.3, 1.3), "before the stall")
+        XCTAssertFalse(decoded.hasTone(440, 2.2, 4.2), "the stall is a silent gap")
+        XCTAssertTrue(decoded.hasTone(440, 4.8, 5.8), "after the stall, on time")
+        XCTAssertFalse(decoded.hasTone(440, 6.3, 7.8), "and it ends on time: nothing shifted")
+    }
+
     func testBadPacketsAreDroppedAndCountedWhileRecordingGoesOn() throws {
         let root = try temporaryDirectory(self)
         var script = Script()
