@@ -17,6 +17,7 @@ struct BenchRecorderCommand: AsyncParsableCommand {
     @Option(help: "Seconds of each generated input.") var seconds: Int = 10
     @Option(help: "libx264 preset for both.") var preset: String = "veryfast"
     @Option(help: "libx264 CRF for both.") var crf: Int = 23
+    @Option(help: "Alternating rounds of ctlive and ffmpeg (the median is reported).") var rounds: Int = 3
     @Option(help: "Where to put inputs and outputs (a temporary directory by default).") var directory: String?
     @Option(help: "Concurrent live sessions to try, in order (stops at the first that cannot keep up).")
     var liveSessions: String = "1,2,3,4,6,8"
@@ -53,38 +54,49 @@ struct BenchRecorderCommand: AsyncParsableCommand {
             ])
         }
 
-        // Ours, in process: CPU of this process (all threads) across the composition.
-        let ourOutput = "\(directory)/ctlive.mp4"
-        let before = usage(RUSAGE_SELF)
-        let wallStart = Date()
-        let result = try Composer.compose(
-            inputs: inputs, output: ourOutput, layout: .grid, width: 1280, height: 720, fps: 30, preset: preset, crf: crf,
-            logger: quietLogger)
-        let ourWall = Date().timeIntervalSince(wallStart)
-        let after = usage(RUSAGE_SELF)
-        let ourCPU = after.cpu - before.cpu
-
-        // FFmpeg's command line, as a child: its CPU from wait4.
-        let ffmpegOutput = "\(directory)/ffmpeg.mp4"
-        let scales = (0..<4).map { "[\($0):v]scale=640:360:flags=bilinear[v\($0)]" }.joined(separator: ";")
-        let graph = scales + ";[v0][v1][v2][v3]xstack=inputs=4:layout=0_0|w0_0|0_h0|w0_h0[v];[0:a][1:a][2:a][3:a]amix=inputs=4[a]"
-        let ffmpegStart = Date()
-        let ffmpeg = try spawn(
-            ["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostats", "-y"] + inputs.flatMap { ["-i", $0] } + [
-                "-filter_complex", graph, "-map", "[v]", "-map", "[a]", "-r", "30",
-                "-c:v", "libx264", "-preset", preset, "-crf", String(crf), "-g", "60", "-pix_fmt", "yuv420p",
-                "-c:a", "aac", "-b:a", "96k", "-ac", "1", "-ar", "48000",
-                "-movflags", "frag_keyframe+empty_moov+default_base_moof", "-frag_duration", "1000000", ffmpegOutput,
-            ])
-        let ffmpegWall = Date().timeIntervalSince(ffmpegStart)
-
-        let media = result.duration
-        let ours = ourCPU / media, theirs = ffmpeg.cpu / media
+        // Alternate the two, several rounds, and compare medians: on a shared machine single runs are noisy.
+        let ourOutput = "\(directory)/ctlive.mp4", ffmpegOutput = "\(directory)/ffmpeg.mp4"
+        var ours: [Double] = [], theirs: [Double] = [], ratios: [Double] = []
+        var ourRSS = 0, theirRSS = 0
         print("")
-        print("four 1280x720 inputs -> 1280x720 grid, libx264 \(preset) crf \(crf), AAC; \(String(format: "%.2f", media)) s of media")
-        print(String(format: "ctlive compose : %6.3f CPU s per media s  (%.2f CPU s, %.2f s wall, peak RSS of this process %d MB)", ours, ourCPU, ourWall, after.maxRSSKB / 1024))
-        print(String(format: "ffmpeg         : %6.3f CPU s per media s  (%.2f CPU s, %.2f s wall, peak RSS %d MB)", theirs, ffmpeg.cpu, ffmpegWall, ffmpeg.maxRSSKB / 1024))
-        print(String(format: "ratio ctlive/ffmpeg: %.3f  (aim: at most 0.8)", ours / theirs))
+        print("four 1280x720 inputs -> 1280x720 grid, libx264 \(preset) crf \(crf), AAC; \(rounds) alternating rounds")
+        for round in 1...rounds {
+            // Ours, in process: CPU of this process (all threads) across the composition.
+            let before = usage(RUSAGE_SELF)
+            let ourStart = Date()
+            let result = try Composer.compose(
+                inputs: inputs, output: ourOutput, layout: .grid, width: 1280, height: 720, fps: 30, preset: preset, crf: crf,
+                logger: quietLogger)
+            let ourWall = Date().timeIntervalSince(ourStart)
+            let after = usage(RUSAGE_SELF)
+            ourRSS = after.maxRSSKB / 1024
+
+            // FFmpeg's command line, as a child: its CPU from wait4.
+            let scales = (0..<4).map { "[\($0):v]scale=640:360:flags=bilinear[v\($0)]" }.joined(separator: ";")
+            let graph = scales + ";[v0][v1][v2][v3]xstack=inputs=4:layout=0_0|w0_0|0_h0|w0_h0[v];[0:a][1:a][2:a][3:a]amix=inputs=4[a]"
+            let ffmpegStart = Date()
+            let ffmpeg = try spawn(
+                ["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostats", "-y"] + inputs.flatMap { ["-i", $0] } + [
+                    "-filter_complex", graph, "-map", "[v]", "-map", "[a]", "-r", "30",
+                    "-c:v", "libx264", "-preset", preset, "-crf", String(crf), "-g", "60", "-pix_fmt", "yuv420p",
+                    "-c:a", "aac", "-b:a", "96k", "-ac", "1", "-ar", "48000",
+                    "-movflags", "frag_keyframe+empty_moov+default_base_moof", "-frag_duration", "1000000", ffmpegOutput,
+                ])
+            let ffmpegWall = Date().timeIntervalSince(ffmpegStart)
+            theirRSS = ffmpeg.maxRSSKB / 1024
+
+            let media = result.duration
+            ours.append((after.cpu - before.cpu) / media)
+            theirs.append(ffmpeg.cpu / media)
+            ratios.append(ours.last! / theirs.last!)
+            print(String(
+                format: "round %d: ctlive %.3f CPU s per media s (%.1f s wall), ffmpeg %.3f (%.1f s wall), ratio %.3f  [load %@]",
+                round, ours.last!, ourWall, theirs.last!, ffmpegWall, ratios.last!, loadAverage()))
+        }
+        func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
+        print(String(format: "ctlive compose : %6.3f CPU s per media s (median), peak RSS of this process %d MB", median(ours), ourRSS))
+        print(String(format: "ffmpeg         : %6.3f CPU s per media s (median), peak RSS %d MB", median(theirs), theirRSS))
+        print(String(format: "ratio ctlive/ffmpeg: %.3f median of rounds (min %.3f, max %.3f; aim: at most 0.8)", median(ratios), ratios.min()!, ratios.max()!))
         print("outputs: \(ourOutput) (\(fileSize(ourOutput) / 1024) KiB), \(ffmpegOutput) (\(fileSize(ffmpegOutput) / 1024) KiB)")
     }
 
