@@ -51,7 +51,7 @@ var targets: [Target] = [
     .testTarget(name: "SignalingTests", dependencies: ["Signaling"]),
     .testTarget(name: "HubTests", dependencies: ["Hub", "CTLive", "Signaling", "ZeroMQ", log]),
     .testTarget(name: "MediaTests", dependencies: ["Media", "Digest"]),
-    .testTarget(name: "RecorderTests", dependencies: ["Recorder", "Media"]),
+    .testTarget(name: "RecorderTests", dependencies: ["Recorder", "Media", "Digest", log]),
     .testTarget(name: "PolicyHostTests", dependencies: ["PolicyHost", "PolicyKit"]),
 ]
 
