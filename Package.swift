@@ -59,7 +59,7 @@ var targets: [Target] = [
     .testTarget(name: "SignalingTests", dependencies: ["Signaling"]),
     .testTarget(name: "HubTests", dependencies: ["Hub", "CTLive", "Signaling", "ZeroMQ", log]),
     .testTarget(name: "MediaTests", dependencies: ["Media", "Digest"]),
-    .testTarget(name: "RecorderTests", dependencies: ["Recorder", "Media", "MediaTestKit"]),
+    .testTarget(name: "RecorderTests", dependencies: ["Recorder", "Media", "Digest", "MediaTestKit", log]),
     // Shared checks on media files (ffprobe, decoded colours and tones) for the test targets.
     .target(name: "MediaTestKit", dependencies: ["Media"], path: "Tests/MediaTestKit"),
     .testTarget(name: "EndToEndTests", dependencies: ["Hub", "CTLive", "Bot", "Recorder", "Media", "PolicyHost", "Signaling", "ZeroMQ", "MediaTestKit", log]),

@@ -23,7 +23,7 @@ public final class Decoder {
 
     /// A decoder for a demuxed stream (any codec FFmpeg decodes).
     init(codecParameters: UnsafePointer<AVCodecParameters>, timeBase: AVRational, threads: Int32) throws {
-        _ = LibraryLog.configured
+        FFmpegLog.applyDefault()
         let id = codecParameters.pointee.codec_id
         guard let codec = avcodec_find_decoder(id) else {
             throw MediaError(operation: "avcodec_find_decoder", message: "no decoder for \(String(cString: avcodec_get_name(id)))")

@@ -21,7 +21,7 @@ public final class Demuxer {
     private let packet = Packet()
 
     public init(path: String) throws {
-        _ = LibraryLog.configured
+        FFmpegLog.applyDefault()
         self.path = path
         try check(avformat_open_input(&context, path, nil, nil), "avformat_open_input(\(path))")
         let ctx = context!

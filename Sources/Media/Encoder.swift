@@ -62,7 +62,7 @@ public final class Encoder {
 
     /// A libx264 encoder producing YUV 4:2:0 H.264.
     public init(video settings: VideoEncoderSettings) throws {
-        _ = LibraryLog.configured
+        FFmpegLog.applyDefault()
         guard let codec = avcodec_find_encoder_by_name("libx264") else {
             throw MediaError(operation: "avcodec_find_encoder_by_name", message: "libx264 is not available")
         }
@@ -92,7 +92,7 @@ public final class Encoder {
 
     /// An Opus (libopus) or AAC (native) encoder.
     public init(audio settings: AudioEncoderSettings) throws {
-        _ = LibraryLog.configured
+        FFmpegLog.applyDefault()
         let name = settings.codec == .opus ? "libopus" : "aac"
         guard settings.codec != .h264, let codec = avcodec_find_encoder_by_name(name) else {
             throw MediaError(operation: "avcodec_find_encoder_by_name", message: "\(name) is not available for audio")
@@ -135,6 +135,15 @@ public final class Encoder {
         }
         for wanted in [AV_SAMPLE_FMT_FLTP, AV_SAMPLE_FMT_FLT] where formats.contains(wanted) { return wanted }
         return formats.first ?? AV_SAMPLE_FMT_FLTP
+    }
+
+    /// How far before its input time the encoder may stamp packets, in seconds: B-frame reordering makes a video
+    /// encoder's first decoding times negative, and an audio encoder's priming samples come before time zero.
+    /// A container without edit lists starts each track at its first decoding time: writers compensate with this.
+    public var delay: Double {
+        let c = context.pointee
+        if parameters.kind == .video { return Double(c.has_b_frames) * av_q2d(c.time_base) }
+        return Double(c.initial_padding) / Double(max(1, c.sample_rate))
     }
 
     /// Encodes one frame (nil flushes, once); returns the packets that became available, in the codec time base.

@@ -1,8 +1,13 @@
 import CFFmpeg
+import Foundation
 
 /// How chatty FFmpeg's own logging (to standard error) is. Process-wide.
+///
+/// FFmpeg logs at "info" by default (encoder statistics on every close). The first codec or format
+/// object we make lowers that to errors, which we report ourselves anyway; `CTLIVE_FFMPEG_LOG`
+/// (quiet, error, warning, info) chooses another default.
 public enum FFmpegLog {
-    public enum Level: Sendable {
+    public enum Level: String, Sendable {
         case quiet, error, warning, info
 
         var value: Int32 {
@@ -15,6 +20,17 @@ public enum FFmpegLog {
         }
     }
 
+    private static let defaultApplied: Void = {
+        let level = ProcessInfo.processInfo.environment["CTLIVE_FFMPEG_LOG"].flatMap(Level.init(rawValue:)) ?? .error
+        av_log_set_level(level.value)
+    }()
+
+    /// Applies the default level once; every wrapper that talks to FFmpeg calls this first.
+    static func applyDefault() { _ = defaultApplied }
+
     /// Sets the level below which FFmpeg's messages are not printed.
-    public static func setLevel(_ level: Level) { av_log_set_level(level.value) }
+    public static func setLevel(_ level: Level) {
+        applyDefault()
+        av_log_set_level(level.value)
+    }
 }

@@ -16,7 +16,7 @@ public final class Muxer {
 
     /// Opens `path` for writing. `format` is guessed from the name when nil.
     public init(path: String, format: String? = nil) throws {
-        _ = LibraryLog.configured
+        FFmpegLog.applyDefault()
         self.path = path
         var ctx: UnsafeMutablePointer<AVFormatContext>? = nil
         try check(avformat_alloc_output_context2(&ctx, nil, format, path), "avformat_alloc_output_context2(\(path))")

@@ -10,11 +10,12 @@ public final class Pacer {
 
     public init() {}
 
-    /// Blocks until `packet` of `track` (index `trackIndex`) is due.
+    /// Blocks until `packet` of `track` (index `trackIndex`) is due. Paced by decoding time, which only grows
+    /// (with B-frames, presentation times jump back and forth).
     public func wait(for packet: EncodedPacket, track: TrackParameters, trackIndex: Int) {
-        let origin = origins[trackIndex] ?? packet.pts
+        let origin = origins[trackIndex] ?? packet.dts
         origins[trackIndex] = origin
-        wait(untilMediaTime: Double(packet.pts - origin) * track.timeBase)
+        wait(untilMediaTime: Double(packet.dts - origin) * track.timeBase)
     }
 
     /// Blocks until `seconds` have passed since the first call.

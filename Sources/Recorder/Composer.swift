@@ -36,6 +36,7 @@ public enum Composer {
 
     /// Composes `inputs` into `output` (fragmented MP4, H.264 + AAC).
     /// - Parameter realTime: pace the work at real time (to act like a live recording; tests use it).
+    @discardableResult
     public static func compose(
         inputs paths: [String], output: String, layout: Layout = .grid, width: Int32 = 1280, height: Int32 = 720,
         fps: Int32 = 30, preset: String = "veryfast", crf: Int = 23, realTime: Bool = false, logger: Logger
@@ -50,7 +51,8 @@ public enum Composer {
             for kind in [MediaKind.video, .audio] {
                 guard let stream = input.demuxer.bestStream(kind) else { continue }
                 do {
-                    let decoder = try input.demuxer.makeDecoder(stream: stream)
+                    // Offline, threaded decoding keeps the encoder busy (live recordings decode on one thread each).
+                    let decoder = try input.demuxer.makeDecoder(stream: stream, threads: 0)
                     pipeline.addTrack(participant: input.id, track: kind.rawValue, kind: kind, decoder: decoder, timeBase: input.demuxer.streams[stream].timeBase)
                     input.tracks[stream] = kind.rawValue
                 } catch {

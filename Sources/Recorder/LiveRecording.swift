@@ -97,15 +97,19 @@ public final class LiveRecording: Sendable {
             suffix += 1
         }
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        self.directory = directory
-        self.clock = clock
-        queue = BoundedQueue(capacity: configuration.queueCapacity)
-        shared = Shared()
         var logger = logger
         logger[metadataKey: "session"] = "\(configuration.sessionID)"
+        // Everything that can fail comes before the stored properties are set: a failed init never reaches
+        // `deinit`, which would wait for a worker that never started.
+        let shared = Shared()
         let worker = try RecordingWorker(configuration: configuration, directory: directory, clock: clock, shared: shared, logger: logger)
         let handoff = Handoff(worker: worker)
-        let queue = self.queue, shared = self.shared, done = self.done
+        let queue = BoundedQueue<Input>(capacity: configuration.queueCapacity)
+        self.directory = directory
+        self.clock = clock
+        self.queue = queue
+        self.shared = shared
+        let done = self.done
         let thread = Thread {
             let result = handoff.worker.run(queue)
             shared.result.withLock { $0 = result }
@@ -146,6 +150,14 @@ public final class LiveRecording: Sendable {
         control(.event(event))
     }
 
+    /// Blocks until the worker has taken everything queued so far and rendered up to the current session time
+    /// (less the latency). For tests driving a ``ManualSessionClock``, which cannot otherwise let time pass.
+    func waitForWorker() {
+        let reached = DispatchSemaphore(value: 0)
+        control(.barrier(reached))
+        reached.wait()
+    }
+
     /// Control inputs are rare and must not be lost: they may exceed the media capacity by a margin.
     private func control(_ input: Input) {
         if !queue.push(input, limit: queue.capacity + 4096) { shared.droppedQueueFull.add(1, ordering: .relaxed) }
@@ -170,6 +182,8 @@ enum Input: Sendable {
     case packet(participant: String, track: String, packet: EncodedPacket, time: Double)
     case event(TimelineEvent)
     case finish(time: Double)
+    /// Signalled once the worker has rendered after taking it.
+    case barrier(DispatchSemaphore)
 }
 
 /// State shared between the caller's threads and the worker: each piece is itself thread-safe.
@@ -232,14 +246,19 @@ final class RecordingWorker {
         let tick = 1 / Double(max(1, configuration.fps))
         while true {
             let now = clock.now()  // read before draining: everything that arrived by `now` is in the batch
+            var barriers: [DispatchSemaphore] = []
             for input in queue.popAll(timeout: tick) {
-                if case .finish(let end) = input { return finish(at: end) }
-                handle(input)
+                switch input {
+                case .finish(let end): return finish(at: end)
+                case .barrier(let reached): barriers.append(reached)
+                default: handle(input)
+                }
             }
             if writeFailure == nil {
                 do { try pipeline.render(upTo: now - configuration.latency) } catch { failed(error) }
                 manifest.maximumLag = max(manifest.maximumLag, clock.now() - configuration.latency - pipeline.nextOutputTime)
             }
+            for reached in barriers { reached.signal() }
             if manifestDirty && now - lastManifestWrite >= 1 { writeManifest(now) }
         }
     }
@@ -249,6 +268,10 @@ final class RecordingWorker {
     private func handle(_ input: Input) {
         switch input {
         case .joined(let id, let name, let role, let color, let time):
+            guard !manifest.participants.contains(where: { $0.id == id && $0.leftAt == nil }) else {
+                logger.warning("\(id) joined twice: ignored")
+                return
+            }
             let color = color ?? Composer.palette[manifest.participants.count % Composer.palette.count]
             manifest.participants.append(.init(id: id, name: name, role: role, color: color.description, joinedAt: time))
             manifest.events.append(TimelineEvent(kind: "join", time: time, fields: ["participant": id, "name": name, "role": role]))
@@ -270,7 +293,7 @@ final class RecordingWorker {
         case .event(let event):
             manifest.events.append(event)
             manifestDirty = true
-        case .finish:
+        case .finish, .barrier:
             break
         }
     }

@@ -54,6 +54,13 @@ final class RecordingWriter {
         videoStream = try muxer.addStream(for: video)
         audioStream = try muxer.addStream(for: audio)
         try muxer.writeHeader(options: Muxer.fragmentedMP4Options)
+        // Fragmented MP4 has no edit list: each track's timeline starts at its first decoding time. The video's
+        // starts its B-frame delay before session time zero, the audio's its priming before zero; lead the audio
+        // in with silence for the difference, so session time zero is the same instant in both tracks.
+        let leadIn = Int(((video.delay - audio.delay) * Double(OutputSettings.sampleRate)).rounded())
+        if leadIn > 0 {
+            for packet in try audio.encode(monoSamples: [Float](repeating: 0, count: leadIn)) { try muxer.write(packet, stream: audioStream) }
+        }
     }
 
     /// Samples per AAC frame: the mix is produced in blocks of this size.

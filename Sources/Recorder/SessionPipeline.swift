@@ -66,6 +66,7 @@ final class SessionPipeline {
         let decoder: Decoder
         let timeBase: Double
         var anchor: (ticks: Int64, time: Double)?
+        var lastTicks: Int64?
         /// Packets waiting for their time, in arrival (decode) order, with their decode-order time.
         var packets: [(packet: Packet, time: Double)] = []
         var flushed = false
@@ -209,11 +210,17 @@ final class SessionPipeline {
         }
         if track.anchor == nil {
             track.anchor = (ticks, arrival)
-        } else if checkDrift, let placed = track.time(ticks), abs(placed - arrival) > SessionPipeline.maximumDrift {
-            logger.warning("timestamps of \(id)/\(trackID) jumped by \(placed - arrival) s: re-anchored")
-            track.anchor = (ticks, arrival)
-            errors.resyncs += 1
+        } else if checkDrift, let placed = track.time(ticks), let last = track.lastTicks {
+            // Late packets (a stalled network) keep their place: what they miss becomes a gap, nothing shifts.
+            // Only timestamps that jump (a restarted encoder, garbage) or run far ahead of real time re-anchor.
+            let jump = abs(Double(ticks &- last) * track.timeBase)
+            if jump > SessionPipeline.maximumDrift || placed - arrival > SessionPipeline.maximumDrift {
+                logger.warning("timestamps of \(id)/\(trackID) jumped by \(placed - arrival) s: re-anchored")
+                track.anchor = (ticks, arrival)
+                errors.resyncs += 1
+            }
         }
+        track.lastTicks = ticks
         if track.kind == .video && track.awaitingKeyframe {
             guard packet.isKeyframe else {
                 skippedBeforeKeyframe += 1

@@ -17,6 +17,7 @@ struct BenchRecorderCommand: AsyncParsableCommand {
     @Option(help: "Seconds of each generated input.") var seconds: Int = 10
     @Option(help: "libx264 preset for both.") var preset: String = "veryfast"
     @Option(help: "libx264 CRF for both.") var crf: Int = 23
+    @Option(help: "Alternating rounds of ctlive and ffmpeg (the median is reported).") var rounds: Int = 3
     @Option(help: "Where to put inputs and outputs (a temporary directory by default).") var directory: String?
     @Option(help: "Concurrent live sessions to try, in order (stops at the first that cannot keep up).")
     var liveSessions: String = "1,2,3,4,6,8"
@@ -25,11 +26,19 @@ struct BenchRecorderCommand: AsyncParsableCommand {
     @Flag(help: "Skip the live capacity ramp.") var skipLive = false
 
     func run() async throws {
-        FFmpegLog.setLevel(.error)
         let directory = directory ?? FileManager.default.temporaryDirectory.appendingPathComponent("ctlive-bench-\(getpid())").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        // Figures depend on what else runs: say so.
+        print("machine: \(ProcessInfo.processInfo.activeProcessorCount) cores, load average \(loadAverage())")
         if !skipCompose { try compareWithFFmpeg(directory) }
         if !skipLive { try liveCapacity(directory) }
+        print("load average afterwards \(loadAverage())")
+    }
+
+    private var quietLogger: Logger {
+        var logger = Logger(label: "bench")
+        logger.logLevel = .warning
+        return logger
     }
 
     private func compareWithFFmpeg(_ directory: String) throws {
@@ -44,38 +53,50 @@ struct BenchRecorderCommand: AsyncParsableCommand {
             ])
         }
 
-        // Ours, in process: CPU of this process (all threads) across the composition.
-        let ourOutput = "\(directory)/ctlive.mp4"
-        let before = usage(RUSAGE_SELF)
-        let wallStart = Date()
-        let result = try Composer.compose(
-            inputs: inputs, output: ourOutput, layout: .grid, width: 1280, height: 720, fps: 30, preset: preset, crf: crf,
-            logger: Logger(label: "bench"))
-        let ourWall = Date().timeIntervalSince(wallStart)
-        let after = usage(RUSAGE_SELF)
-        let ourCPU = after.cpu - before.cpu
-
-        // FFmpeg's command line, as a child: its CPU from wait4.
-        let ffmpegOutput = "\(directory)/ffmpeg.mp4"
-        let scales = (0..<4).map { "[\($0):v]scale=640:360:flags=bilinear[v\($0)]" }.joined(separator: ";")
-        let graph = scales + ";[v0][v1][v2][v3]xstack=inputs=4:layout=0_0|w0_0|0_h0|w0_h0[v];[0:a][1:a][2:a][3:a]amix=inputs=4[a]"
-        let ffmpegStart = Date()
-        let ffmpeg = try spawn(
-            ["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostats", "-y"] + inputs.flatMap { ["-i", $0] } + [
-                "-filter_complex", graph, "-map", "[v]", "-map", "[a]", "-r", "30",
-                "-c:v", "libx264", "-preset", preset, "-crf", String(crf), "-g", "60", "-pix_fmt", "yuv420p",
-                "-c:a", "aac", "-b:a", "96k", "-ac", "1", "-ar", "48000",
-                "-movflags", "frag_keyframe+empty_moov+default_base_moof", "-frag_duration", "1000000", ffmpegOutput,
-            ])
-        let ffmpegWall = Date().timeIntervalSince(ffmpegStart)
-
-        let media = result.duration
-        let ours = ourCPU / media, theirs = ffmpeg.cpu / media
+        // Alternate the two, several rounds, and compare medians: on a shared machine single runs are noisy.
+        let ourOutput = "\(directory)/ctlive.mp4", ffmpegOutput = "\(directory)/ffmpeg.mp4"
+        var ours: [Double] = [], theirs: [Double] = [], ratios: [Double] = []
+        var ourRSS = 0
         print("")
-        print("four 1280x720 inputs -> 1280x720 grid, libx264 \(preset) crf \(crf), AAC; \(String(format: "%.2f", media)) s of media")
-        print(String(format: "ctlive compose : %6.3f CPU s per media s  (%.2f CPU s, %.2f s wall, peak RSS of this process %d MB)", ours, ourCPU, ourWall, after.maxRSSKB / 1024))
-        print(String(format: "ffmpeg         : %6.3f CPU s per media s  (%.2f CPU s, %.2f s wall, peak RSS %d MB)", theirs, ffmpeg.cpu, ffmpegWall, ffmpeg.maxRSSKB / 1024))
-        print(String(format: "ratio ctlive/ffmpeg: %.3f  (aim: at most 0.8)", ours / theirs))
+        print("four 1280x720 inputs -> 1280x720 grid, libx264 \(preset) crf \(crf), AAC; \(rounds) alternating rounds")
+        for round in 1...rounds {
+            // Ours, in process: CPU of this process (all threads) across the composition.
+            let before = usage(RUSAGE_SELF)
+            let ourStart = Date()
+            let result = try Composer.compose(
+                inputs: inputs, output: ourOutput, layout: .grid, width: 1280, height: 720, fps: 30, preset: preset, crf: crf,
+                logger: quietLogger)
+            let ourWall = Date().timeIntervalSince(ourStart)
+            let after = usage(RUSAGE_SELF)
+            ourRSS = after.maxRSSKB / 1024
+
+            // FFmpeg's command line, as a child: its CPU from wait4.
+            let scales = (0..<4).map { "[\($0):v]scale=640:360:flags=bilinear[v\($0)]" }.joined(separator: ";")
+            let graph = scales + ";[v0][v1][v2][v3]xstack=inputs=4:layout=0_0|w0_0|0_h0|w0_h0[v];[0:a][1:a][2:a][3:a]amix=inputs=4[a]"
+            let ffmpegStart = Date()
+            let ffmpeg = try spawn(
+                ["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostats", "-y"] + inputs.flatMap { ["-i", $0] } + [
+                    "-filter_complex", graph, "-map", "[v]", "-map", "[a]", "-r", "30",
+                    "-c:v", "libx264", "-preset", preset, "-crf", String(crf), "-g", "60", "-pix_fmt", "yuv420p",
+                    "-c:a", "aac", "-b:a", "96k", "-ac", "1", "-ar", "48000",
+                    "-movflags", "frag_keyframe+empty_moov+default_base_moof", "-frag_duration", "1000000", ffmpegOutput,
+                ])
+            let ffmpegWall = Date().timeIntervalSince(ffmpegStart)
+
+            let media = result.duration
+            ours.append((after.cpu - before.cpu) / media)
+            theirs.append(ffmpeg.cpu / media)
+            ratios.append(ours.last! / theirs.last!)
+            print(String(
+                format: "round %d: ctlive %.3f CPU s per media s (%.1f s wall), ffmpeg %.3f (%.1f s wall), ratio %.3f  [load %@]",
+                round, ours.last!, ourWall, theirs.last!, ffmpegWall, ratios.last!, loadAverage()))
+        }
+        func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
+        print(String(format: "ctlive compose : %6.3f CPU s per media s (median), peak RSS of this process %d MB", median(ours), ourRSS))
+        // No peak RSS for ffmpeg: a child spawned with vfork inherits its parent's high-water mark across exec,
+        // so wait4's ru_maxrss would report at least ours.
+        print(String(format: "ffmpeg         : %6.3f CPU s per media s (median)", median(theirs)))
+        print(String(format: "ratio ctlive/ffmpeg: %.3f median of rounds (min %.3f, max %.3f; aim: at most 0.8)", median(ratios), ratios.min()!, ratios.max()!))
         print("outputs: \(ourOutput) (\(fileSize(ourOutput) / 1024) KiB), \(ffmpegOutput) (\(fileSize(ffmpegOutput) / 1024) KiB)")
     }
 
@@ -103,8 +124,7 @@ struct BenchRecorderCommand: AsyncParsableCommand {
         for count in counts {
             let baseline = residentBytes()
             var configuration = RecordingConfiguration(root: "\(directory)/live", sessionID: "", contactID: "bench", layout: .grid)
-            var logger = Logger(label: "bench.live")
-            logger.logLevel = .warning
+            let logger = quietLogger
             let recordings = try (0..<count).map { index -> LiveRecording in
                 configuration.sessionID = "bench-\(count)-\(index)"
                 let recording = try LiveRecording(configuration: configuration, logger: logger)
@@ -138,6 +158,10 @@ struct BenchRecorderCommand: AsyncParsableCommand {
                 Double(middle - baseline) / Double(count) / 1_048_576))
             if !keptUp { break }
         }
+    }
+
+    private func loadAverage() -> String {
+        ((try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8)) ?? "?").split(separator: " ").prefix(3).joined(separator: " ")
     }
 
     /// Resident set size of this process, from /proc.

@@ -29,7 +29,6 @@ struct ComposeCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        FFmpegLog.setLevel(.error)
         let (width, height) = try parseSize(size)
         let result = try Composer.compose(
             inputs: inputs, output: output, layout: Layout(rawValue: layout)!, width: width, height: height, fps: fps,

@@ -64,6 +64,10 @@ public func probe(_ path: String) throws -> Probe {
 public struct Decoded {
     public var pictures: [Double: Frame] = [:]
     public var samples: [Float] = []
+    /// Presentation time of `samples[0]`.
+    public var audioStart = 0.0
+    /// Presentation time of each decoded picture, with its picture (kept only for `picturesAt`).
+    public var pictureTimes: [Double] = []
     public var frameCount = 0
     public var lastPictureTime = 0.0
     public var decodeErrors = 0
@@ -78,7 +82,8 @@ public struct Decoded {
     }
 }
 
-public func decode(_ path: String, picturesAt times: [Double] = []) throws -> Decoded {
+/// Decodes a recording. `watch` is called with every picture and its time (for scans).
+public func decode(_ path: String, picturesAt times: [Double] = [], watch: (Frame, Double) -> Void = { _, _ in }) throws -> Decoded {
     let demuxer = try Demuxer(path: path)
     let video = demuxer.bestStream(.video), audio = demuxer.bestStream(.audio)
     let decoders = try [video, audio].map { try $0.map { try demuxer.makeDecoder(stream: $0) } }
@@ -91,12 +96,15 @@ public func decode(_ path: String, picturesAt times: [Double] = []) throws -> De
             if stream == video {
                 let time = Double(frame.pts ?? 0) * tb
                 result.frameCount += 1
+                result.pictureTimes.append(time)
                 result.lastPictureTime = max(result.lastPictureTime, time)
+                watch(frame, time)
                 while let first = wanted.first, time >= first - 0.001 {
                     result.pictures[first] = frame
                     wanted.removeFirst()
                 }
             } else {
+                if result.samples.isEmpty { result.audioStart = Double(frame.pts ?? 0) * tb }
                 result.samples += try resampler.convert(frame)
             }
         }

@@ -173,3 +173,18 @@ func runFFmpeg(_ arguments: [String]) throws {
     process.waitUntilExit()
     if process.terminationStatus != 0 { throw MediaError(operation: "ffmpeg", message: "exit \(process.terminationStatus)") }
 }
+
+final class PacerTests: XCTestCase {
+    func testPacerReleasesPacketsAtRealTime() throws {
+        let source = try TestSource(color: RGB(parsing: "red")!, toneHz: 440, width: 160, height: 90, durationSeconds: 0.5)
+        let pacer = Pacer()
+        let start = Date()
+        var last: Double = 0
+        while let (track, packet) = try source.nextPacket() {
+            pacer.wait(for: packet, track: source.tracks[track], trackIndex: track)
+            last = Date().timeIntervalSince(start)
+        }
+        // The last packets are due at about 0.5 s (never earlier); an unpaced source takes a few milliseconds.
+        XCTAssertGreaterThan(last, 0.45)
+    }
+}

@@ -86,6 +86,38 @@ final class ComposerTests: XCTestCase {
         }
     }
 
+    func testAudioAndVideoStayInSyncWithinOneFrame() throws {
+        let directory = try temporaryDirectory(self)
+        // At exactly 1 s the picture turns blue and a tone starts.
+        let input = directory + "/sync.mp4"
+        try runProgram("/usr/bin/ffmpeg", [
+            "-v", "error", "-y",
+            "-f", "lavfi", "-i", "color=c=red:size=320x240:rate=30:duration=3,drawbox=x=0:y=0:w=iw:h=ih:color=blue:t=fill:enable='gte(t,1)'",
+            "-f", "lavfi", "-i", "sine=frequency=1000:duration=3,volume=volume=0:enable='lt(t,1)'",
+            "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", "-c:a", "aac", input,
+        ])
+        let output = directory + "/out.mp4"
+        _ = try Composer.compose(inputs: [input], output: output, width: 320, height: 240, preset: "veryfast", logger: logger)
+        let (inputVideo, inputAudio) = try changeTimes(input)
+        let (video, audio) = try changeTimes(output)
+        // Whatever offset the input has (AAC onset smearing, the 5 ms scan), the recording adds at most a frame to it.
+        XCTAssertEqual(video - audio, inputVideo - inputAudio, accuracy: 1.0 / 30, "picture changes at \(video) s, sound at \(audio) s")
+        XCTAssertEqual(video, 1, accuracy: 0.1)
+    }
+
+    /// When the picture turns blue and when the sound starts, in a file's presentation times.
+    private func changeTimes(_ path: String) throws -> (video: Double, audio: Double) {
+        var turnedBlue: Double?
+        let decoded = try decode(path) { frame, time in
+            if turnedBlue == nil && frame.averageColor(x: frame.width / 2, y: frame.height / 2, size: 16).distance(to: blue) < 40 { turnedBlue = time }
+        }
+        let window = 240  // 5 ms
+        let onset = stride(from: 0, to: decoded.samples.count - window, by: window).first {
+            AudioAnalysis.rms(decoded.samples[$0..<$0 + window]) > 0.05
+        }.map { decoded.audioStart + Double($0) / 48000 }
+        return (try XCTUnwrap(turnedBlue), try XCTUnwrap(onset))
+    }
+
     func testLayouts() {
         let grid = Layout.grid.tiles(for: ["a", "b"], speaker: nil, width: 1280, height: 720)
         XCTAssertEqual(grid.map { [$0.x, $0.y, $0.width, $0.height] }, [[0, 0, 640, 720], [640, 0, 640, 720]])

@@ -92,13 +92,18 @@ final class LiveRecordingTests: XCTestCase {
         XCTAssertEqual([info.width, info.height], [1280, 720])
         XCTAssertEqual(info.duration, 8, accuracy: 0.5)
 
-        let decoded = try decode(result.recordingPath, picturesAt: [1.5, 4, 6.5])
+        let decoded = try decode(result.recordingPath, picturesAt: [1.5, 2.85, 3.3, 4, 4.85, 5.3, 6.5])
         XCTAssertEqual(decoded.decodeErrors, 0)
         assertColor(decoded.pictures[1.5], 320, 360, red, "alice, before bob")
         assertColor(decoded.pictures[1.5], 960, 360, green, "carol, before bob")
         assertColor(decoded.pictures[4], 320, 180, red, "alice, all three")
         assertColor(decoded.pictures[4], 960, 180, green, "carol, all three")
         assertColor(decoded.pictures[4], 640, 540, blue, "bob, all three")
+        // Bob shows up when he joined (3 s), carol goes when she left (5 s); the file starts a couple of frames late.
+        assertColor(decoded.pictures[2.85], 960, 360, green, "just before bob joins")
+        assertColor(decoded.pictures[3.3], 640, 540, blue, "just after bob joined")
+        assertColor(decoded.pictures[4.85], 960, 180, green, "just before carol leaves")
+        assertColor(decoded.pictures[5.3], 960, 360, blue, "just after carol left")
         assertColor(decoded.pictures[6.5], 320, 360, red, "alice, after carol left")
         assertColor(decoded.pictures[6.5], 960, 360, blue, "bob, after carol left")
         XCTAssertTrue(decoded.hasTone(440, 1, 2.5) && decoded.hasTone(880, 1, 2.5))
@@ -155,6 +160,63 @@ final class LiveRecordingTests: XCTestCase {
         let manifest = try JSONDecoder().decode(RecordingManifest.self, from: Data(contentsOf: URL(fileURLWithPath: result.manifestPath)))
         XCTAssertEqual(manifest.participants.map(\.id), ["alice", "bob", "bob"])
         XCTAssertEqual(manifest.layoutChanges.map { $0.tiles.count }, [1, 2, 1, 2])
+    }
+
+    func testFilePublisherPassThroughIsRecordedAndKept() throws {
+        let root = try temporaryDirectory(self)
+        let input = root + "/publisher.mp4"
+        try generateInput(input, color: "blue", tone: 700, seconds: 3)
+        let source = try FileSource(path: input)
+        XCTAssertEqual(source.tracks.map(\.codec), [.h264, .opus])
+        XCTAssertEqual(source.tracks[0].extradata.first, 1, "MP4 H.264 travels with its avcC")
+        let clock = ManualSessionClock()
+        let recording = try LiveRecording(configuration: makeConfiguration(root, keepTracks: true), clock: clock, logger: logger)
+        recording.participantJoined(id: "file", name: "File", role: "customer", colorHint: nil)
+        for (index, track) in source.tracks.enumerated() { recording.trackAnnounced(participantID: "file", trackID: "t\(index)", parameters: track) }
+        var origins: [Int: Int64] = [:]
+        var packets: [(time: Double, track: Int, packet: EncodedPacket)] = []
+        while let (track, packet) = try source.nextPacket() {
+            let origin = origins[track] ?? packet.pts
+            origins[track] = origin
+            packets.append((Double(packet.pts - origin) * source.tracks[track].timeBase, track, packet))
+        }
+        for item in packets.sorted(by: { $0.time < $1.time }) {
+            clock.set(item.time)
+            recording.receive(participantID: "file", trackID: "t\(item.track)", packet: item.packet)
+        }
+        clock.set(3)
+        let result = try recording.finish()
+        XCTAssertEqual(result.errors, RecordingErrorCounts())
+        let decoded = try decode(result.recordingPath, picturesAt: [2])
+        assertColor(decoded.pictures[2], 640, 360, blue, "the file's picture")
+        XCTAssertTrue(decoded.hasTone(700, 1, 2.5))
+        let kept = try probe(result.keptTracks.first { $0.hasSuffix("file-t0.ts") }!)
+        XCTAssertEqual([kept.videoCodec, String(kept.width)], ["h264", "640"])
+    }
+
+    func testAStalledNetworkLeavesAGapNotAShift() throws {
+        let root = try temporaryDirectory(self)
+        var script = Script()
+        try script.participant("alice", red, tone: 440, from: 0, to: 6)
+        // Everything alice sent between 1.5 s and 4.5 s arrives at once at 4.5 s.
+        script.steps = script.steps.map { step in
+            guard case .packet = step.step, step.time >= 1.5, step.time < 4.5 else { return step }
+            return (4.5, step.order, step.step)
+        }
+        let clock = ManualSessionClock()
+        let recording = try LiveRecording(configuration: makeConfiguration(root), clock: clock, logger: logger)
+        // Time passes for the recorder before the burst arrives.
+        script.steps.append((4.5, -1, .custom { recording.waitForWorker() }))
+        script.play(on: recording, clock: clock)
+        clock.set(8)
+        let result = try recording.finish()
+        XCTAssertEqual(result.errors.resyncs, 0)
+        XCTAssertGreaterThan(result.errors.latePackets, 0, "the stalled audio came too late to be heard")
+        let decoded = try decode(result.recordingPath)
+        XCTAssertTrue(decoded.hasTone(440, 0.3, 1.3), "before the stall")
+        XCTAssertFalse(decoded.hasTone(440, 2.2, 4.2), "the stall is a silent gap")
+        XCTAssertTrue(decoded.hasTone(440, 4.8, 5.8), "after the stall, on time")
+        XCTAssertFalse(decoded.hasTone(440, 6.3, 7.8), "and it ends on time: nothing shifted")
     }
 
     func testBadPacketsAreDroppedAndCountedWhileRecordingGoesOn() throws {
@@ -261,5 +323,15 @@ final class LiveRecordingTests: XCTestCase {
         }
         XCTAssertEqual(changedAt ?? 0, 2.6, accuracy: 0.1)
         XCTAssertNil(detector.update(levels: ["a": 0, "b": 0], time: 5), "silence changes nothing")
+    }
+}
+
+final class LiveRecordingSetupTests: XCTestCase {
+    func testAnUnwritableRootFailsCleanly() {
+        // A file where the root directory should be: init throws, and nothing hangs.
+        let blocker = FileManager.default.temporaryDirectory.appendingPathComponent("blocker-\(UUID())").path
+        FileManager.default.createFile(atPath: blocker, contents: Data())
+        defer { try? FileManager.default.removeItem(atPath: blocker) }
+        XCTAssertThrowsError(try LiveRecording(configuration: RecordingConfiguration(root: blocker, sessionID: "s", contactID: "c"), logger: Logger(label: "t")))
     }
 }
