@@ -245,7 +245,7 @@ public enum PolicyWorker {
         _ = ctlive_policy_die_with_parent()
         let out = dup(1)
         dup2(2, 1)
-        var logger = Logger(label: "ctlive.policy.worker")
+        var logger = Logger(label: "ctlive.policy.worker") { StreamLogHandler.standardError(label: $0) }
         logger.logLevel = .warning
         var instances: [Int: PluginInstance] = [:]
         var setupErrors: [Int: String] = [:]
