@@ -153,8 +153,8 @@ final class EngineTests: XCTestCase {
         let plugin = try Fixtures.compileTestPlugin("libSlow.so", in: directory)
         let path = try Fixtures.writePolicy(
             """
-            { "default": { "chain": [ { "plugin": "\(plugin)", "config": { "sleepMs": 80 } }, { "plugin": "AcceptAll" } ] },
-              "isolation": "none", "deadlineMs": 20 }
+            { "default": { "chain": [ { "plugin": "\(plugin)", "config": { "sleepMs": 300 } }, { "plugin": "AcceptAll" } ] },
+              "isolation": "none", "deadlineMs": 100 }
             """, in: directory)
         let engine = try Fixtures.engine(policy: path)
         let late = await engine.decide(Fixtures.context(contactID: "slow"))
