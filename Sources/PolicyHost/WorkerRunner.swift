@@ -24,7 +24,7 @@ final class WorkerRunner: StepRunner, @unchecked Sendable {
     private let logger: Logger
     private let backoffMs: Int
     private let queue = DispatchQueue(label: "ctlive.policy.worker")
-    private static let setupTimeout: UInt64 = 10_000_000_000
+    private static let setupTimeout: UInt64 = 3_000_000_000  // loading and creating every plugin
 
     // Touched only on `queue`.
     private var worker: WorkerProcess?
