@@ -148,4 +148,13 @@ final class IsolationTests: XCTestCase {
         XCTAssertEqual(after.answer, .accept)
         XCTAssertEqual(after.audit.plugins.first?.id, "com.ctlive.policy.accept-all")
     }
+
+    func testAMissingWorkerExecutableIsReported() throws {
+        let path = try Fixtures.writePolicy(#"{ "default": { "chain": [ { "plugin": "AcceptAll" } ] } }"#, in: directory, name: "w.json")
+        XCTAssertThrowsError(try PolicyEngine(
+            policyPath: path, pluginDirectories: [Fixtures.buildDirectory], auditLogPath: nil, logger: Fixtures.logger,
+            options: .init(workerExecutable: "\(directory)/no-such-worker"))) { error in
+            XCTAssertTrue("\(error)".contains("cannot start \(directory)/no-such-worker"), "\(error)")
+        }
+    }
 }
