@@ -163,6 +163,11 @@ final class EngineState: Sendable {
 
     init(policyPath: String, directories: [String], options: PolicyEngine.Options, logger: Logger) throws {
         let policy = try PolicyFile.load(path: policyPath)
+        if let data = FileManager.default.contents(atPath: policyPath) {
+            for key in PolicyFile.unknownKeys(in: data) {
+                logger.warning("unknown key in the policy file (ignored)", metadata: ["policy": "\(policyPath)", "key": "\(key)"])
+            }
+        }
         var specs: [StepSpec] = []
         var chains: [String: [Int]] = [:]
         for (label, chain) in policy.labelledChains {

@@ -70,6 +70,12 @@ final class EngineTests: XCTestCase {
         }
     }
 
+    func testUnknownKeysAreFound() {
+        let text = #"{ "agent": {}, "agents": { "A1": { "chian": [], "chain": [ { "plugin": "X", "configs": {} } ] } }, "default": { "chain": [] } }"#
+        XCTAssertEqual(PolicyFile.unknownKeys(in: Data(text.utf8)), ["agent", "agents.A1.chian", "agents.A1.chain[0].configs"])
+        XCTAssertEqual(PolicyFile.unknownKeys(in: Data(Self.issuePolicy.utf8)), [])
+    }
+
     func testChainSelectionAgentThenQueueThenDefault() async throws {
         let path = try Fixtures.writePolicy(
             """
