@@ -5,8 +5,9 @@
  *
  * Configuration: {"refuse": ["sat", "sun"]}   (default: sat and sun)
  *
- * The JSON handling is deliberately minimal (it looks for the keys it needs); a real C plugin would
- * use a JSON library.
+ * The JSON handling is a small skipper that finds members by key at the right depth (so that, say,
+ * a customer attribute named "agentLocal" cannot stand in for the real time); a larger C plugin
+ * would use a JSON library.
  */
 #include "ctlive_policy_plugin.h"
 
@@ -27,18 +28,71 @@ static char *dup_text(const char *text) {
     return copy;
 }
 
-/* Finds the value after "key": in json (skipping spaces); NULL when absent. */
-static const char *find_value(const char *json, const char *key) {
-    char quoted[64];
-    snprintf(quoted, sizeof quoted, "\"%s\"", key);
-    const char *p = strstr(json, quoted);
-    if (!p) return NULL;
-    p += strlen(quoted);
-    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') p++;
-    if (*p != ':') return NULL;
-    p++;
+static const char *skip_ws(const char *p) {
     while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') p++;
     return p;
+}
+
+/* p is on an opening quote; returns the character after the closing quote, or NULL. */
+static const char *skip_string(const char *p) {
+    for (p++; *p; p++) {
+        if (*p == '\\') {
+            if (!*++p) return NULL;
+        } else if (*p == '"') {
+            return p + 1;
+        }
+    }
+    return NULL;
+}
+
+/* Skips one JSON value; returns the character after it, or NULL when malformed. */
+static const char *skip_value(const char *p, int depth) {
+    p = skip_ws(p);
+    if (depth > 32) return NULL;
+    if (*p == '"') return skip_string(p);
+    if (*p == '{' || *p == '[') {
+        char close = *p == '{' ? '}' : ']';
+        p = skip_ws(p + 1);
+        if (*p == close) return p + 1;
+        for (;;) {
+            if (close == '}') {
+                if (*p != '"' || !(p = skip_string(p))) return NULL;
+                p = skip_ws(p);
+                if (*p++ != ':') return NULL;
+            }
+            if (!(p = skip_value(p, depth + 1))) return NULL;
+            p = skip_ws(p);
+            if (*p == ',') { p = skip_ws(p + 1); continue; }
+            if (*p == close) return p + 1;
+            return NULL;
+        }
+    }
+    const char *start = p;
+    while (*p && !strchr(",}] \t\n\r", *p)) p++;
+    return p > start ? p : NULL;
+}
+
+/* The value of member `key` of the object at `object` (its own members only), or NULL. */
+static const char *find_value(const char *object, const char *key) {
+    const char *p = skip_ws(object);
+    if (*p != '{') return NULL;
+    p = skip_ws(p + 1);
+    size_t key_length = strlen(key);
+    while (*p == '"') {
+        const char *name = p + 1;
+        const char *after = skip_string(p);
+        if (!after) return NULL;
+        int match = (size_t)(after - 1 - name) == key_length && strncmp(name, key, key_length) == 0;
+        p = skip_ws(after);
+        if (*p++ != ':') return NULL;
+        p = skip_ws(p);
+        if (match) return p;
+        if (!(p = skip_value(p, 1))) return NULL;
+        p = skip_ws(p);
+        if (*p != ',') return NULL;
+        p = skip_ws(p + 1);
+    }
+    return NULL;
 }
 
 static int day_index(const char *name, size_t length) {
@@ -62,11 +116,12 @@ static int32_t gate_create(const char *config_json, void **out_instance, char **
             *out_error = dup_text("'refuse' must be an array of days (\"mon\" ... \"sun\")");
             return CTLIVE_POLICY_ERROR;
         }
-        const char *p = list + 1;
+        const char *p = skip_ws(list + 1);
         while (*p && *p != ']') {
             if (*p == '"') {
-                const char *end = strchr(p + 1, '"');
+                const char *end = skip_string(p);
                 if (!end) break;
+                end--; /* the closing quote */
                 int day = day_index(p + 1, (size_t)(end - p - 1));
                 if (day < 0) {
                     char message[128];
@@ -77,9 +132,12 @@ static int32_t gate_create(const char *config_json, void **out_instance, char **
                     return CTLIVE_POLICY_ERROR;
                 }
                 g->refuse[day] = 1;
-                p = end + 1;
+                p = skip_ws(end + 1);
+                if (*p == ',') p = skip_ws(p + 1);
             } else {
-                p++;
+                free(g);
+                *out_error = dup_text("'refuse' must be an array of days (\"mon\" ... \"sun\")");
+                return CTLIVE_POLICY_ERROR;
             }
         }
     }
@@ -97,7 +155,8 @@ static int weekday(int y, int m, int d) {
 
 static int32_t gate_decide(void *instance, const char *request_json, int32_t *out_verdict, char **out_reason) {
     const gate *g = instance;
-    const char *local = find_value(request_json, "agentLocal");
+    const char *time = find_value(request_json, "time");
+    const char *local = time ? find_value(time, "agentLocal") : NULL;
     int y, m, d;
     if (!local || *local != '"' || sscanf(local + 1, "%4d-%2d-%2d", &y, &m, &d) != 3 || m < 1 || m > 12 || d < 1 ||
         d > 31) {

@@ -30,23 +30,33 @@ public struct PluginConsultation: Codable, Sendable, Equatable {
 
 /// The record of one decision, written as one JSON line to the audit log.
 public struct AuditRecord: Codable, Sendable, Equatable {
+    /// `<the engine's 64 random bits in hex>-<sequence>`, unique per decision.
     public var decisionID: String
     /// ISO 8601 UTC time the decision was made.
     public var time: String
+    /// The policy file in force.
     public var policyFile: String
     /// Which chain answered: `agents.A1`, `queues.vip`, `default`, or `none`.
     public var chain: String
+    /// `process` or `none`.
     public var isolation: String
+    /// `closed` or `open`.
     public var failMode: String
+    /// The deadline the plugins had.
     public var deadlineMs: Int
+    /// The decision context the plugins were given.
     public var request: DecisionContext
+    /// The plugins consulted, in chain order (those after the deciding one are not consulted).
     public var plugins: [PluginConsultation]
+    /// The final answer.
     public var answer: FinalAnswer
+    /// Why, in words (the deciding plugin's reason, the failure, or the all-abstain rule).
     public var reason: String
     /// True when a plugin failed (error, crash, timeout, worker unavailable) and the fail mode applied.
     public var fallbackUsed: Bool
     /// Why the fallback was used.
     public var fallbackCause: String?
+    /// The whole decision as the caller saw it (queueing and worker round trips included).
     public var latencyMicroseconds: Double
 
     /// The record as one line of compact JSON (what the audit log holds; `JSONDecoder` reads it

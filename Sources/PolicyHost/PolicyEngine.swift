@@ -45,9 +45,16 @@ public final class PolicyEngine: Sendable {
         /// The clock used for the audit's `time` (plugins see the time the request carries).
         public var clock: @Sendable () -> Date
 
-        public init(workerExecutable: String? = nil, clock: @escaping @Sendable () -> Date = { Date() }) {
+        /// After consecutive worker failures, the restart waits this long, doubling each time up to
+        /// 5 s (or this value, when larger). The first restart after a failure is immediate.
+        public var restartBackoffMs: Int
+
+        public init(
+            workerExecutable: String? = nil, clock: @escaping @Sendable () -> Date = { Date() }, restartBackoffMs: Int = 100
+        ) {
             self.workerExecutable = workerExecutable
             self.clock = clock
+            self.restartBackoffMs = restartBackoffMs
         }
     }
 
@@ -156,6 +163,11 @@ final class EngineState: Sendable {
 
     init(policyPath: String, directories: [String], options: PolicyEngine.Options, logger: Logger) throws {
         let policy = try PolicyFile.load(path: policyPath)
+        if let data = FileManager.default.contents(atPath: policyPath) {
+            for key in PolicyFile.unknownKeys(in: data) {
+                logger.warning("unknown key in the policy file (ignored)", metadata: ["policy": "\(policyPath)", "key": "\(key)"])
+            }
+        }
         var specs: [StepSpec] = []
         var chains: [String: [Int]] = [:]
         for (label, chain) in policy.labelledChains {
@@ -173,7 +185,8 @@ final class EngineState: Sendable {
             guard let worker = PolicyEngine.workerExecutablePath(options.workerExecutable) else {
                 throw PolicyError.worker("cannot find the ctlive-policy-worker executable (set CTLIVE_POLICY_WORKER)")
             }
-            runner = try WorkerRunner(specs: specs, directories: directories, executable: worker, logger: logger)
+            runner = try WorkerRunner(
+                specs: specs, directories: directories, executable: worker, backoffMs: options.restartBackoffMs, logger: logger)
         }
         self.policy = policy
         self.policyPath = policyPath

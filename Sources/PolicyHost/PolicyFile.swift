@@ -100,6 +100,29 @@ public struct PolicyFile: Codable, Sendable, Equatable {
         return policy
     }
 
+    /// Keys the policy format does not know (likely typos), as paths such as `agents.A1.chian`.
+    /// They are ignored; the engine logs them as warnings.
+    public static func unknownKeys(in data: Data) -> [String] {
+        guard let root = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return [] }
+        let top: Set = ["agents", "queues", "default", "deadlineMs", "isolation", "failMode", "whenAllAbstain"]
+        var unknown = root.keys.filter { !top.contains($0) }.sorted()
+        func chain(_ value: Any?, _ label: String) {
+            guard let object = value as? [String: Any] else { return }
+            unknown += object.keys.filter { $0 != "chain" }.sorted().map { "\(label).\($0)" }
+            for (i, step) in (object["chain"] as? [Any] ?? []).enumerated() {
+                guard let step = step as? [String: Any] else { continue }
+                unknown += step.keys.filter { $0 != "plugin" && $0 != "config" }.sorted().map { "\(label).chain[\(i)].\($0)" }
+            }
+        }
+        for group in ["agents", "queues"] {
+            for (name, value) in (root[group] as? [String: Any] ?? [:]).sorted(by: { $0.key < $1.key }) {
+                chain(value, "\(group).\(name)")
+            }
+        }
+        chain(root["default"], "default")
+        return unknown
+    }
+
     /// Reads and checks the policy file at `path`.
     public static func load(path: String) throws -> PolicyFile {
         guard let data = FileManager.default.contents(atPath: path) else {

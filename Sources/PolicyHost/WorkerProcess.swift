@@ -14,6 +14,8 @@ final class WorkerProcess {
     private var buffer: [UInt8] = []
     private var reaped = false
 
+    static let maximumLineLength = 8 << 20
+
     enum ReadResult {
         case line([UInt8])
         case timeout
@@ -90,6 +92,8 @@ final class WorkerProcess {
                 buffer.removeSubrange(...newline)
                 return .line(line)
             }
+            // A line longer than this is not the protocol: treat the worker as broken.
+            if buffer.count > Self.maximumLineLength { return .endOfFile }
             let now = monotonicNow()
             if now >= deadline { return .timeout }
             let waitMs = Int32(min((deadline - now + 999_999) / 1_000_000, 60_000))

@@ -14,16 +14,17 @@ import Glibc
 ///
 /// All access to the worker happens on one serial queue. A crash (EOF on the pipe) or a reply
 /// missing past the deadline (the worker is killed) fails that call; the worker is then restarted
-/// in the background, at once after the first failure and with doubling backoff (100 ms ... 5 s)
-/// after consecutive ones. A successful call resets the backoff.
+/// in the background, at once after the first failure and with doubling backoff (100 ms ... 5 s
+/// by default) after consecutive ones. A successful call resets the backoff.
 final class WorkerRunner: StepRunner, @unchecked Sendable {
     private(set) var steps: [StepInfo]
     private let specs: [StepSpec]
     private let directories: [String]
     private let executable: String
     private let logger: Logger
+    private let backoffMs: Int
     private let queue = DispatchQueue(label: "ctlive.policy.worker")
-    private static let setupTimeout: UInt64 = 10_000_000_000
+    private static let setupTimeout: UInt64 = 3_000_000_000  // loading and creating every plugin
 
     // Touched only on `queue`.
     private var worker: WorkerProcess?
@@ -32,7 +33,8 @@ final class WorkerRunner: StepRunner, @unchecked Sendable {
     private var sequence: UInt64 = 0
     private var restartScheduled = false
 
-    init(specs: [StepSpec], directories: [String], executable: String, logger: Logger) throws {
+    init(specs: [StepSpec], directories: [String], executable: String, backoffMs: Int, logger: Logger) throws {
+        self.backoffMs = max(1, backoffMs)
         self.specs = specs
         self.directories = directories
         self.executable = executable
@@ -219,7 +221,7 @@ final class WorkerRunner: StepRunner, @unchecked Sendable {
     private func workerFailed(_ why: String) {
         worker = nil
         consecutiveFailures += 1
-        let delayMs = consecutiveFailures <= 1 ? 0 : min(100 << min(consecutiveFailures - 2, 10), 5_000)
+        let delayMs = consecutiveFailures <= 1 ? 0 : min(backoffMs << min(consecutiveFailures - 2, 10), max(5_000, backoffMs))
         notBefore = monotonicNow() + UInt64(delayMs) * 1_000_000
         logger.warning("policy worker failed", metadata: ["why": "\(why)", "restartInMs": "\(delayMs)"])
         guard !restartScheduled else { return }
@@ -245,7 +247,7 @@ public enum PolicyWorker {
         _ = ctlive_policy_die_with_parent()
         let out = dup(1)
         dup2(2, 1)
-        var logger = Logger(label: "ctlive.policy.worker")
+        var logger = Logger(label: "ctlive.policy.worker") { StreamLogHandler.standardError(label: $0) }
         logger.logLevel = .warning
         var instances: [Int: PluginInstance] = [:]
         var setupErrors: [Int: String] = [:]

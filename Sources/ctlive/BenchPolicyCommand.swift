@@ -25,7 +25,7 @@ struct BenchPolicyCommand: AsyncParsableCommand {
     var breakdown = false
 
     func run() async throws {
-        var logger = Logger(label: "ctlive.bench.policy")
+        var logger = Logger(label: "ctlive.bench.policy") { StreamLogHandler.standardError(label: $0) }
         logger.logLevel = .error
         let directories = pluginDirectories.isEmpty ? defaultPluginDirectories() : pluginDirectories
         let temp = FileManager.default.temporaryDirectory.appendingPathComponent("ctlive-bench-policy-\(getpid())")
@@ -91,7 +91,7 @@ struct BenchPolicyCommand: AsyncParsableCommand {
         }
         let json = try JSONEncoder().encode(context)
         let text = String(decoding: json, as: UTF8.self)
-        let loader = PluginLoader(directories: directories, logger: Logger(label: "bench"))
+        let loader = PluginLoader(directories: directories, logger: Logger(label: "bench") { StreamLogHandler.standardError(label: $0) })
         let plugin = try loader.resolve("AcceptAll").makeInstance(configurationJSON: "{}")
         print("parts of a decision (\(json.count) bytes of context):")
         try time("encode the context (JSONEncoder)") { _ = try JSONEncoder().encode(context) }

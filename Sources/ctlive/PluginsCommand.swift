@@ -21,7 +21,7 @@ struct PluginsCommand: AsyncParsableCommand {
 
         func run() throws {
             let directories = directory.map { [$0] } ?? defaultPluginDirectories()
-            var logger = Logger(label: "ctlive.plugins")
+            var logger = Logger(label: "ctlive.plugins") { StreamLogHandler.standardError(label: $0) }
             logger.logLevel = .critical
             let results = PluginLoader(directories: directories, logger: logger).scan()
             if json {

@@ -28,7 +28,7 @@ struct PolicyCommand: AsyncParsableCommand {
         var verbose = false
 
         func run() async throws {
-            var logger = Logger(label: "ctlive.policy")
+            var logger = Logger(label: "ctlive.policy") { StreamLogHandler.standardError(label: $0) }
             logger.logLevel = verbose ? .debug : .error
             guard let data = FileManager.default.contents(atPath: request) else {
                 throw ValidationError("cannot read the request file \(request)")

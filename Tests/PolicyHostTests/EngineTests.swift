@@ -70,6 +70,12 @@ final class EngineTests: XCTestCase {
         }
     }
 
+    func testUnknownKeysAreFound() {
+        let text = #"{ "agent": {}, "agents": { "A1": { "chian": [], "chain": [ { "plugin": "X", "configs": {} } ] } }, "default": { "chain": [] } }"#
+        XCTAssertEqual(PolicyFile.unknownKeys(in: Data(text.utf8)), ["agent", "agents.A1.chian", "agents.A1.chain[0].configs"])
+        XCTAssertEqual(PolicyFile.unknownKeys(in: Data(Self.issuePolicy.utf8)), [])
+    }
+
     func testChainSelectionAgentThenQueueThenDefault() async throws {
         let path = try Fixtures.writePolicy(
             """
@@ -153,8 +159,8 @@ final class EngineTests: XCTestCase {
         let plugin = try Fixtures.compileTestPlugin("libSlow.so", in: directory)
         let path = try Fixtures.writePolicy(
             """
-            { "default": { "chain": [ { "plugin": "\(plugin)", "config": { "sleepMs": 80 } }, { "plugin": "AcceptAll" } ] },
-              "isolation": "none", "deadlineMs": 20 }
+            { "default": { "chain": [ { "plugin": "\(plugin)", "config": { "sleepMs": 300 } }, { "plugin": "AcceptAll" } ] },
+              "isolation": "none", "deadlineMs": 100 }
             """, in: directory)
         let engine = try Fixtures.engine(policy: path)
         let late = await engine.decide(Fixtures.context(contactID: "slow"))

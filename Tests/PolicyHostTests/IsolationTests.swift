@@ -90,7 +90,11 @@ final class IsolationTests: XCTestCase {
     }
 
     func testRepeatedCrashesBackOff() async throws {
-        let engine = try engine()
+        let path = try Fixtures.writePolicy(
+            #"{ "default": { "chain": [ { "plugin": "\#(plugin)" } ] }, "isolation": "process" }"#, in: directory, name: "backoff.json")
+        let engine = try PolicyEngine(
+            policyPath: path, pluginDirectories: [Fixtures.buildDirectory], auditLogPath: nil, logger: Fixtures.logger,
+            options: .init(restartBackoffMs: 1_000))
         let first = await engine.decide(Fixtures.context(contactID: "segv", agent: "A1"))
         XCTAssertEqual(first.audit.plugins.first?.verdict, "crash")
         let second = await engine.decide(Fixtures.context(contactID: "segv", agent: "A1"))
@@ -98,7 +102,8 @@ final class IsolationTests: XCTestCase {
         let third = await engine.decide(Fixtures.context(contactID: "ok", agent: "A1"))
         XCTAssertEqual(third.audit.plugins.first?.verdict, "unavailable", "restart delayed after consecutive crashes")
         XCTAssertEqual(third.answer, .refuse)
-        try await Task.sleep(nanoseconds: 400_000_000)
+        XCTAssertTrue(third.audit.plugins.first?.reason.contains("backoff") ?? false, third.audit.plugins.first?.reason ?? "")
+        try await Task.sleep(nanoseconds: 1_500_000_000)
         let later = await engine.decide(Fixtures.context(contactID: "ok", agent: "A1"))
         XCTAssertEqual(later.answer, .accept, later.reason)
     }
@@ -142,5 +147,14 @@ final class IsolationTests: XCTestCase {
         let after = await engine.decide(Fixtures.context(agent: "A1", useVideo: true))
         XCTAssertEqual(after.answer, .accept)
         XCTAssertEqual(after.audit.plugins.first?.id, "com.ctlive.policy.accept-all")
+    }
+
+    func testAMissingWorkerExecutableIsReported() throws {
+        let path = try Fixtures.writePolicy(#"{ "default": { "chain": [ { "plugin": "AcceptAll" } ] } }"#, in: directory, name: "w.json")
+        XCTAssertThrowsError(try PolicyEngine(
+            policyPath: path, pluginDirectories: [Fixtures.buildDirectory], auditLogPath: nil, logger: Fixtures.logger,
+            options: .init(workerExecutable: "\(directory)/no-such-worker"))) { error in
+            XCTAssertTrue("\(error)".contains("cannot start \(directory)/no-such-worker"), "\(error)")
+        }
     }
 }

@@ -136,6 +136,13 @@ final class PluginRulesTests: XCTestCase {
         XCTAssertEqual(plugin.verdict(Fixtures.context(timeZone: "Asia/Tokyo", utc: "2026-11-27T23:30:00Z"))?.kind, .refuse)
         let fridays = try library.makeInstance(configurationJSON: #"{"refuse": ["fri"]}"#)
         XCTAssertEqual(fridays.verdict(Fixtures.context(utc: "2026-11-27T10:00:00Z"))?.kind, .refuse)
+        // Members are found at their own depth: an attribute named like a key changes nothing.
+        XCTAssertEqual(plugin.verdict(Fixtures.context(
+            attributes: ["agentLocal": "2026-11-27T10:00:00Z", "time": "x"], utc: "2026-11-28T10:00:00Z"))?.kind, .refuse)
+        let nested = try library.makeInstance(configurationJSON: #"{"other": {"refuse": ["mon"]}, "refuse": ["sun"]}"#)
+        XCTAssertEqual(nested.verdict(Fixtures.context(utc: "2026-11-28T10:00:00Z"))?.kind, .abstain)  // Saturday
+        XCTAssertEqual(nested.verdict(Fixtures.context(utc: "2026-11-29T10:00:00Z"))?.kind, .refuse)  // Sunday
+        XCTAssertThrowsError(try library.makeInstance(configurationJSON: #"{"refuse": [3]}"#))
         XCTAssertThrowsError(try library.makeInstance(configurationJSON: #"{"refuse": ["someday"]}"#)) { error in
             XCTAssertTrue("\(error)".contains("unknown day 'someday'"), "\(error)")
         }
