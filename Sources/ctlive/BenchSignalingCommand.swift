@@ -34,6 +34,7 @@ struct BenchSignalingCommand: AsyncParsableCommand {
     func run() async throws {
         var configuration = HubConfiguration()
         configuration.signalingEndpoint = "tcp://127.0.0.1:0"
+        configuration.mediaEndpoint = nil
         configuration.policy.requestTimeout = .seconds(600)
         configuration.policy.heartbeatTimeout = .seconds(600)
         let hub = Hub(configuration: configuration, logger: LogSetup.logger("bench.hub", level: .error))

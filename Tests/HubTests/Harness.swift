@@ -15,6 +15,7 @@ final class HubHarness {
     init(requestTimeout: Duration = .seconds(30), heartbeatTimeout: Duration = .seconds(3), keys: KeysFile? = nil) throws {
         var configuration = HubConfiguration()
         configuration.signalingEndpoint = "tcp://127.0.0.1:0"
+        configuration.mediaEndpoint = "tcp://127.0.0.1:0"
         configuration.policy.requestTimeout = requestTimeout
         configuration.policy.heartbeatTimeout = heartbeatTimeout
         configuration.policy.heartbeatInterval = .milliseconds(200)
