@@ -59,12 +59,12 @@ var targets: [Target] = [
     .testTarget(name: "SignalingTests", dependencies: ["Signaling"]),
     .testTarget(name: "HubTests", dependencies: ["Hub", "CTLive", "Signaling", "ZeroMQ", log]),
     .testTarget(name: "MediaTests", dependencies: ["Media", "Digest"]),
-    .testTarget(name: "RecorderTests", dependencies: ["Recorder", "Media", "Digest", "MediaTestKit", log]),
-    // Shared checks on media files (ffprobe, decoded colours and tones) for the test targets.
-    .target(name: "MediaTestKit", dependencies: ["Media"], path: "Tests/MediaTestKit"),
-    .testTarget(name: "EndToEndTests", dependencies: ["Hub", "CTLive", "Bot", "Recorder", "Media", "PolicyHost", "Signaling", "ZeroMQ", "MediaTestKit", log]),
-    .testTarget(name: "PolicyHostTests", dependencies: ["PolicyHost", "PolicyKit"]),
-    .testTarget(name: "CatalogTests", dependencies: ["Catalog", "Recorder", "Media", "PolicyHost", "PolicyKit", "MediaTestKit", log, .product(name: "GRDB", package: "GRDB.swift")]),
+    .testTarget(name: "RecorderTests", dependencies: ["Recorder", "Media", "Digest", "TestKit", log]),
+    // Shared by the test targets: checks on media files (ffprobe, decoded colours and tones), running the built ctlive.
+    .target(name: "TestKit", dependencies: ["Media"], path: "Tests/TestKit"),
+    .testTarget(name: "EndToEndTests", dependencies: ["Hub", "CTLive", "Bot", "Recorder", "Media", "PolicyHost", "Signaling", "ZeroMQ", "TestKit", log]),
+    .testTarget(name: "PolicyHostTests", dependencies: ["PolicyHost", "PolicyKit", "TestKit"]),
+    .testTarget(name: "CatalogTests", dependencies: ["Catalog", "Recorder", "Media", "PolicyHost", "PolicyKit", "TestKit", log, .product(name: "GRDB", package: "GRDB.swift")]),
 ]
 
 var products: [Product] = [

@@ -1,28 +1,10 @@
 import Foundation
+import TestKit
 import XCTest
 
 /// `ctlive recordings list|show|verify`, run as child processes of the built tool: exit codes and output.
 final class CommandLineTests: XCTestCase {
-    struct Run {
-        var status: Int32
-        var stdout: String
-        var stderr: String
-    }
-
-    /// Runs the `ctlive` built beside the test bundle.
-    func ctlive(_ arguments: [String]) throws -> Run {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: ProcessInfo.processInfo.arguments[0]).deletingLastPathComponent().appendingPathComponent("ctlive")
-        process.arguments = arguments
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Run(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self), stderr: String(decoding: stderr, as: UTF8.self))
-    }
+    func ctlive(_ arguments: [String]) throws -> CommandRun { try runCommand(ctliveExecutable, arguments) }
 
     func testList() throws {
         let root = try Fixtures.recordingsRoot(self)

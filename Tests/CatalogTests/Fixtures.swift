@@ -1,7 +1,7 @@
 import Foundation
 import Logging
 import Media
-import MediaTestKit
+import TestKit
 import PolicyHost
 import Recorder
 import XCTest

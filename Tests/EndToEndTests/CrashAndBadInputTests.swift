@@ -2,7 +2,7 @@ import CTLive
 import Foundation
 import Hub
 import Media
-import MediaTestKit
+import TestKit
 import Recorder
 import Signaling
 import Synchronization
@@ -10,16 +10,11 @@ import XCTest
 import ZeroMQ
 
 final class CrashAndBadInputTests: XCTestCase {
-    /// The `ctlive` executable built beside the test bundle.
-    private var ctlive: String {
-        URL(fileURLWithPath: ProcessInfo.processInfo.arguments[0]).deletingLastPathComponent().appendingPathComponent("ctlive").path
-    }
-
     func testBotKilledWithSIGKILLLeavesAPlayableRecording() async throws {
         let root = try temporaryDirectory(self)
         let session = try LiveSession()
         let bot = Process()
-        bot.executableURL = URL(fileURLWithPath: ctlive)
+        bot.executableURL = URL(fileURLWithPath: ctliveExecutable)
         bot.arguments = ["bot", "--hub", session.endpoint, "--recordings", root, "--log-level", "error"]
         bot.standardOutput = FileHandle.nullDevice
         bot.standardError = FileHandle.nullDevice

@@ -3,7 +3,7 @@ import Foundation
 import PolicyHost
 import Signaling
 import Synchronization
-import MediaTestKit
+import TestKit
 import XCTest
 
 /// A bot answers for an agent by its policy file; the customer sees a normal `responseVideoUpgrade`.

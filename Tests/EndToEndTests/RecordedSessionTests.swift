@@ -2,7 +2,7 @@ import Bot
 import CTLive
 import Foundation
 import Media
-import MediaTestKit
+import TestKit
 import Recorder
 import Signaling
 import XCTest

@@ -5,7 +5,7 @@ import Hub
 import Logging
 import Media
 import PolicyHost
-import MediaTestKit
+import TestKit
 import Recorder
 import Signaling
 import XCTest

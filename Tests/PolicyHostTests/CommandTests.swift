@@ -1,5 +1,6 @@
 import Foundation
 import PolicyHost
+import TestKit
 import XCTest
 
 /// `ctlive plugins list|inspect` and `ctlive policy test`, run as child processes of the built tool.
@@ -14,20 +15,7 @@ final class CommandTests: XCTestCase {
         try? FileManager.default.removeItem(atPath: directory)
     }
 
-    private func ctlive(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "\(Fixtures.buildDirectory)/ctlive")
-        process.arguments = arguments
-        let out = Pipe()
-        let err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self))
-    }
+    private func ctlive(_ arguments: [String]) throws -> CommandRun { try runCommand(ctliveExecutable, arguments) }
 
     func testInspectShowsMetadataAndHash() throws {
         let path = Fixtures.library("CWeekdayGate")

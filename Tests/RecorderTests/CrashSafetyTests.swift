@@ -1,5 +1,5 @@
 import Foundation
-import MediaTestKit
+import TestKit
 import XCTest
 
 /// A recording whose writer is killed with SIGKILL mid-way still probes and decodes.

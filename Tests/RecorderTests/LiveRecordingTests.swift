@@ -3,7 +3,7 @@ import Foundation
 import Logging
 import Media
 import Synchronization
-import MediaTestKit
+import TestKit
 import XCTest
 
 @testable import Recorder
