@@ -32,6 +32,8 @@ var targets: [Target] = [
     .target(name: "Digest", dependencies: ["CFFmpeg"]),
     .target(name: "Media", dependencies: ["CFFmpeg", log]),
     .target(name: "Recorder", dependencies: ["Media", "Digest", log]),
+    // The review page and contact sheet written beside a finished recording.
+    .target(name: "Review", dependencies: ["Recorder", "Media", log]),
 
     // Policy plugins: the C ABI, the Swift kit for plugin authors, and the host.
     .target(name: "CPolicyPlugin"),
@@ -55,6 +57,7 @@ var targets: [Target] = [
     .testTarget(name: "HubTests", dependencies: ["Hub", "CTLive", "Signaling", "ZeroMQ", log]),
     .testTarget(name: "MediaTests", dependencies: ["Media", "Digest"]),
     .testTarget(name: "RecorderTests", dependencies: ["Recorder", "Media", "MediaTestKit"]),
+    .testTarget(name: "ReviewTests", dependencies: ["Review", "Recorder", "Media", "MediaTestKit", log]),
     // Shared checks on media files (ffprobe, decoded colours and tones) for the test targets.
     .target(name: "MediaTestKit", dependencies: ["Media"], path: "Tests/MediaTestKit"),
     .testTarget(name: "EndToEndTests", dependencies: ["Hub", "CTLive", "Bot", "Recorder", "Media", "PolicyHost", "Signaling", "ZeroMQ", "MediaTestKit", log]),
