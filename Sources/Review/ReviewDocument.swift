@@ -36,7 +36,7 @@ struct ReviewDocument {
             </script>
             <main>
             <header id="header"></header>
-            <section id="player"><video id="video" controls preload="metadata" src="\(HTMLEscaping.text(videoFile))"></video><div id="now"></div></section>
+            <section id="player"><video id="video" controls preload="auto" src="\(HTMLEscaping.text(videoFile))"></video><div id="now"></div></section>
             <section id="decision"></section>
             <section id="timeline"></section>
             <section id="events"><h2>Events</h2><table id="event-list"></table></section>

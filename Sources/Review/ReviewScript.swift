@@ -248,11 +248,11 @@ enum ReviewScript {
 
       // ---- event list -------------------------------------------------------------------------------
       var list = document.getElementById('event-list');
-      append(list, append(el('tr'), el('th', null, 'Time'), el('th', null, 'What'), el('th', null, '')));
+      append(list, append(el('tr'), el('th', null, 'Time'), el('th', null, 'Kind'), el('th', null, 'What')));
       var rows = [];
       events.forEach(function (e) {
         var row = seekable(el('tr', { class: 'event', 'data-kind': e.kind }), e.time);
-        append(row, el('td', { class: 'when' }, clock(e.time)), el('td', null, append(el('span', { class: 'badge badge-' + e.kind }, e.kind))),
+        append(row, el('td', { class: 'when' }, clock(e.time)), append(el('td'), el('span', { class: 'badge badge-' + e.kind }, e.kind)),
                el('td', { class: 'text' }, describe(e)));
         rows.push({ node: row, time: e.time });
         append(list, row);
@@ -303,6 +303,9 @@ enum ReviewScript {
       }
       var frameRequest = null;
       function follow() { show(video.currentTime); frameRequest = video.paused ? null : requestAnimationFrame(follow); }
+      // Tells whoever looks (a test, a reviewer's tools) that the browser can play the recording.
+      video.addEventListener('loadedmetadata', function () { document.body.setAttribute('data-video-duration', video.duration.toFixed(2)); });
+      video.addEventListener('error', function () { document.body.setAttribute('data-video-error', String(video.error && video.error.code)); });
       video.addEventListener('timeupdate', function () { show(video.currentTime); });
       video.addEventListener('seeked', function () { show(video.currentTime); });
       video.addEventListener('play', function () { if (!frameRequest) frameRequest = requestAnimationFrame(follow); });

@@ -114,7 +114,7 @@ final class ReviewTests: XCTestCase {
         XCTAssertEqual(files.html, URL(fileURLWithPath: session.manifestPath).deletingLastPathComponent().appendingPathComponent("review.html").path)
 
         // Self-contained: nothing loaded from elsewhere; the video and the sheet are beside the page.
-        XCTAssertTrue(html.contains(#"<video id="video" controls preload="metadata" src="recording.mp4">"#))
+        XCTAssertTrue(html.contains(#"<video id="video" controls preload="auto" src="recording.mp4">"#))
         XCTAssertTrue(html.contains(#"src="contactsheet.png""#))
         for remote in ["http://", "https://", "//cdn", "<link", "@import", "src=\"/"] { XCTAssertFalse(html.contains(remote), remote) }
 
@@ -150,13 +150,17 @@ final class ReviewTests: XCTestCase {
 
     func testPageRunsInHeadlessChromium() throws {
         guard let browser = Browser.find() else { throw XCTSkip("no chromium found (Debian: apt-get install chromium)") }
-        let (_, files) = try reviewed()
+        let (session, files) = try reviewed()
         let profile = try temporaryDirectory(self)
         let dom = try browser.dumpDOM(of: files.html, profile: profile)
 
         XCTAssertTrue(dom.contains(#"data-ok="1""#), "the page's script ran to the end")
         XCTAssertFalse(dom.contains("data-error=\""), "script error: \(Self.between(dom, "data-error=\"", "\"") ?? "")")
         XCTAssertFalse(dom.contains("data-pwned=\""), "chat text ran as HTML")
+        // The browser reads the recording itself (H.264 + AAC in fragmented MP4).
+        XCTAssertFalse(dom.contains("data-video-error=\""), "the browser cannot play the recording")
+        let videoDuration = try XCTUnwrap(Self.between(dom, "data-video-duration=\"", "\"").flatMap(Double.init), "video metadata loaded")
+        XCTAssertEqual(videoDuration, try manifest(session).durationSeconds ?? 0, accuracy: 0.2)
         XCTAssertFalse(dom.contains("<img src=\"x\""), "chat text became an element")
 
         // The timeline: a lane per participant with presence bars, speaking segments, and every event as a seekable element.
@@ -177,13 +181,15 @@ final class ReviewTests: XCTestCase {
         XCTAssertTrue(dom.contains("inside business hours &lt;09:00-18:00&gt;"), "the plugin's reason, as text")
         XCTAssertTrue(dom.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "hostile chat shown as text")
         XCTAssertTrue(dom.contains(#"id="playhead""#))
+        XCTAssertFalse(dom.contains("[object "), "an element rendered as text")
+        XCTAssertFalse(dom.contains(">undefined<") || dom.contains(">NaN"), "a missing value rendered")
         XCTAssertTrue(dom.contains(#"<img id="contact-sheet" src="contactsheet.png""#))
 
         // And what it looks like (kept when CTLIVE_REVIEW_SCREENSHOT names a file).
         let shot = profile + "/review.png"
-        try browser.screenshot(of: files.html, to: shot, width: 1280, height: 1500, profile: profile)
+        try browser.screenshot(of: files.html, to: shot, width: 1280, height: 1900, profile: profile)
         let picture = try decodePNG(shot)
-        XCTAssertEqual([picture.width, picture.height], [1280, 1500])
+        XCTAssertEqual([picture.width, picture.height], [1280, 1900])
         if let keep = ProcessInfo.processInfo.environment["CTLIVE_REVIEW_SCREENSHOT"] {
             try? FileManager.default.removeItem(atPath: keep)
             try FileManager.default.copyItem(atPath: shot, toPath: keep)
