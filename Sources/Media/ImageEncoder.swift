@@ -5,6 +5,7 @@ import Foundation
 /// image files. Freed in `deinit`.
 public final class ImageEncoder {
     private let context: UnsafeMutablePointer<AVCodecContext>
+    /// The size of the pictures it takes.
     public let width: Int32, height: Int32
 
     /// A PNG encoder for `width`x`height` pictures in ``PixelFormat/rgb24``.

@@ -13,6 +13,7 @@ public struct ContactSheetOptions: Sendable {
     /// Seek instead of decoding through when the next thumbnail is further ahead than this many seconds.
     public var seekThreshold: Double = 8
 
+    /// The defaults: every 2 s, at most 12 thumbnails of 256 px, 4 per row, with times.
     public init() {}
 
     /// The moments to show for a recording of `duration` seconds: every ``interval`` from 0, at most ``maxThumbnails``.
@@ -25,10 +26,15 @@ public struct ContactSheetOptions: Sendable {
 
 /// Where each thumbnail and its label go on the sheet. Every coordinate is even (chroma-aligned).
 public struct ContactSheetLayout: Sendable, Equatable, Codable {
+    /// Thumbnails on the sheet.
     public var count: Int
+    /// Thumbnails per row.
     public var columns: Int
+    /// Size of each thumbnail, in pixels.
     public var thumbnailWidth: Int32, thumbnailHeight: Int32
+    /// Space around and between thumbnails, in pixels.
     public var padding: Int32
+    /// Height of the band under each thumbnail where its time is written (0 without labels).
     public var labelHeight: Int32
 
     /// Lays out `count` thumbnails of `thumbnailWidth`, for pictures of `sourceWidth`x`sourceHeight`.
@@ -42,8 +48,11 @@ public struct ContactSheetLayout: Sendable, Equatable, Codable {
         labelHeight = options.labels ? 24 : 0
     }
 
+    /// Rows of thumbnails.
     public var rows: Int { (count + columns - 1) / max(1, columns) }
+    /// Horizontal distance from one thumbnail to the next.
     public var cellWidth: Int32 { thumbnailWidth + padding }
+    /// Vertical distance from one row to the next.
     public var cellHeight: Int32 { thumbnailHeight + labelHeight + padding }
     /// The whole sheet.
     public var width: Int32 { padding + Int32(columns) * cellWidth }

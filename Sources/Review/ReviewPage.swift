@@ -5,7 +5,7 @@ import Recorder
 
 /// What ``ReviewPage/write(manifestPath:options:logger:)`` left beside a recording.
 public struct ReviewFiles: Sendable {
-    /// `review.html`.
+    /// `review.html`. It opens from the file system; `review.html#t=12.5` opens it at that moment.
     public var html: String
     /// `contactsheet.png`, nil when it could not be made (see ``contactSheetError``).
     public var contactSheet: String?

@@ -313,7 +313,13 @@ enum ReviewScript {
         if (event.target !== document.body) return;
         if (event.key === ' ') { event.preventDefault(); if (video.paused) video.play(); else video.pause(); }
       });
-      show(0);
+      // `review.html#t=12.5` opens the page at that moment.
+      var deepLink = /^#t=(\d+(?:\.\d+)?)$/.exec(location.hash);
+      if (deepLink) seek(parseFloat(deepLink[1])); else show(0);
+      window.addEventListener('hashchange', function () {
+        var link = /^#t=(\d+(?:\.\d+)?)$/.exec(location.hash);
+        if (link) seek(parseFloat(link[1]));
+      });
 
       document.body.setAttribute('data-events', String(events.length));
       document.body.setAttribute('data-seekable', String(seekables.length));

@@ -16,9 +16,10 @@ struct Browser {
         return candidates.first { FileManager.default.isExecutableFile(atPath: $0) }.map(Browser.init)
     }
 
-    /// The page's DOM after its scripts ran.
-    func dumpDOM(of page: String, profile: String) throws -> String {
-        try run(arguments(page, profile) + ["--dump-dom", URL(fileURLWithPath: page).absoluteString])
+    /// The page's DOM after its scripts ran; `fragment` is appended to its URL (`t=3`).
+    func dumpDOM(of page: String, fragment: String? = nil, profile: String) throws -> String {
+        let url = URL(fileURLWithPath: page).absoluteString + (fragment.map { "#" + $0 } ?? "")
+        return try run(arguments(page, profile) + ["--dump-dom", url])
     }
 
     /// A PNG screenshot of the page, `width`x`height`.

@@ -185,6 +185,18 @@ final class ReviewTests: XCTestCase {
         XCTAssertFalse(dom.contains(">undefined<") || dom.contains(">NaN"), "a missing value rendered")
         XCTAssertTrue(dom.contains(#"<img id="contact-sheet" src="contactsheet.png""#))
 
+        // Opened at a moment (as a click on an event does): the playhead and the current event follow.
+        let atThree = try browser.dumpDOM(of: files.html, fragment: "t=3.2", profile: profile)
+        XCTAssertTrue(atThree.contains(#"data-ok="1""#))
+        let duration = try XCTUnwrap(manifest(session).durationSeconds)
+        let left = try XCTUnwrap(Self.between(atThree, #"id="playhead" style="left: "#, "%").flatMap(Double.init))
+        XCTAssertEqual(left, 3.2 / duration * 100, accuracy: 0.01)
+        let current = try XCTUnwrap(Self.element(#"<tr class="event current""#, in: atThree))
+        XCTAssertTrue(current.contains(#"data-kind="layout""#) && current.contains(#"data-time="3.0"#), current)
+        XCTAssertEqual(Self.count("event current", in: atThree), 1)
+        XCTAssertTrue(dom.contains(#"<div id="now">0:00.0 / "#), "the page opens at the start")
+        XCTAssertTrue(atThree.contains(#"<div id="now">0:03.2 / "#))
+
         // And what it looks like (kept when CTLIVE_REVIEW_SCREENSHOT names a file).
         let shot = profile + "/review.png"
         try browser.screenshot(of: files.html, to: shot, width: 1280, height: 1900, profile: profile)
