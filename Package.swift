@@ -32,6 +32,8 @@ var targets: [Target] = [
     .target(name: "Digest", dependencies: ["CFFmpeg"]),
     .target(name: "Media", dependencies: ["CFFmpeg", log]),
     .target(name: "Recorder", dependencies: ["Media", "Digest", log]),
+    // The review page and contact sheet written beside a finished recording.
+    .target(name: "Review", dependencies: ["Recorder", "Media", log]),
 
     // Policy plugins: the C ABI, the Swift kit for plugin authors, and the host.
     .target(name: "CPolicyPlugin"),
@@ -41,7 +43,7 @@ var targets: [Target] = [
     .executableTarget(name: "ctlive-policy-worker", dependencies: ["PolicyHost"]),
 
     // The headless participant: records rooms and answers for agents.
-    .target(name: "Bot", dependencies: ["CTLive", "Recorder", "PolicyHost", "Catalog", log]),
+    .target(name: "Bot", dependencies: ["CTLive", "Recorder", "PolicyHost", "Catalog", "Review", log]),
 
     // The recordings catalog (SQLite): indexes manifests and policy decisions, verifies recordings.
     .target(
@@ -65,6 +67,7 @@ var targets: [Target] = [
     .testTarget(name: "EndToEndTests", dependencies: ["Hub", "CTLive", "Bot", "Recorder", "Media", "PolicyHost", "Signaling", "ZeroMQ", "TestKit", log]),
     .testTarget(name: "PolicyHostTests", dependencies: ["PolicyHost", "PolicyKit", "TestKit"]),
     .testTarget(name: "CatalogTests", dependencies: ["Catalog", "Recorder", "Media", "PolicyHost", "PolicyKit", "TestKit", log, .product(name: "GRDB", package: "GRDB.swift")]),
+    .testTarget(name: "ReviewTests", dependencies: ["Review", "Recorder", "Media", "TestKit", log]),
 ]
 
 var products: [Product] = [

@@ -5,6 +5,7 @@ import Logging
 import Media
 import PolicyHost
 import Recorder
+import Review
 import Signaling
 import Synchronization
 
@@ -238,6 +239,12 @@ public final class RecorderBot: Sendable {
         session.recording.record(event: TimelineEvent(kind: "end", fields: ["reason": reason]))
         do {
             let result = try session.recording.finish()
+            do {
+                let review = try ReviewPage.write(manifestPath: result.manifestPath, logger: logger)
+                if let problem = review.contactSheetError { logger.warning("no contact sheet for \(session.roomID): \(problem)") }
+            } catch {
+                logger.error("cannot write the review page of \(session.roomID): \(error)")
+            }
             do { try catalog?.index(manifestAt: result.manifestPath) } catch {
                 logger.error("cannot index \(result.manifestPath) in the catalog: \(error)")
             }

@@ -58,6 +58,9 @@ public final class Decoder {
         return try receiveFrames()
     }
 
+    /// Drops everything buffered (after a seek), ready for packets from a new position.
+    public func reset() { avcodec_flush_buffers(context) }
+
     private func receiveFrames() throws -> [Frame] {
         var frames: [Frame] = []
         while true {

@@ -78,6 +78,12 @@ public final class Demuxer {
         return next
     }
 
+    /// Moves to the last keyframe of stream `index` at or before `seconds` (decoders of the input must then be ``Decoder/reset()``).
+    public func seek(to seconds: Double, stream index: Int) throws {
+        let target = Int64((seconds / streams[index].timeBase).rounded(.down))
+        try check(avformat_seek_file(context, Int32(index), Int64.min, target, target, 0), "avformat_seek_file(\(path), \(seconds) s)")
+    }
+
     /// Goes back to the start of the input, for looping.
     public func rewind() throws {
         try check(avformat_seek_file(context, -1, Int64.min, 0, 0, 0), "avformat_seek_file(\(path))")

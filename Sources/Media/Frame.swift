@@ -10,12 +10,12 @@ public final class Frame {
         pointer = frame
     }
 
-    /// A writable YUV 4:2:0 picture.
-    public convenience init(width: Int32, height: Int32) throws {
+    /// A writable picture, YUV 4:2:0 unless told otherwise.
+    public convenience init(width: Int32, height: Int32, format: PixelFormat = .yuv420p) throws {
         self.init()
         pointer.pointee.width = width
         pointer.pointee.height = height
-        pointer.pointee.format = AV_PIX_FMT_YUV420P.rawValue
+        pointer.pointee.format = format.avFormat.rawValue
         try check(av_frame_get_buffer(pointer, 0), "av_frame_get_buffer(\(width)x\(height))")
     }
 

@@ -93,6 +93,21 @@ public protocol EncodedMediaSource: AnyObject {
     func nextPacket() throws -> (trackIndex: Int, packet: EncodedPacket)?
 }
 
+/// The picture layouts our own frames are made in.
+public enum PixelFormat: Sendable {
+    /// Planar YUV 4:2:0, BT.601 limited range: what the codecs and the compositor work in.
+    case yuv420p
+    /// Packed 8-bit R, G, B: what image files (PNG) store.
+    case rgb24
+
+    var avFormat: AVPixelFormat {
+        switch self {
+        case .yuv420p: AV_PIX_FMT_YUV420P
+        case .rgb24: AV_PIX_FMT_RGB24
+        }
+    }
+}
+
 /// An 8-bit sRGB colour.
 public struct RGB: Sendable, Codable, Equatable, Hashable, CustomStringConvertible {
     public var red: UInt8

@@ -1,0 +1,84 @@
+import Foundation
+import Logging
+import Media
+import Recorder
+
+/// What ``ReviewPage/write(manifestPath:options:logger:)`` left beside a recording.
+public struct ReviewFiles: Sendable {
+    /// `review.html`. It opens from the file system; `review.html#t=12.5` opens it at that moment.
+    public var html: String
+    /// `contactsheet.png`, nil when it could not be made (see ``contactSheetError``).
+    public var contactSheet: String?
+    /// The thumbnails' layout and times, when there is a contact sheet.
+    public var sheet: ContactSheet?
+    /// Why there is no contact sheet (no video, unreadable recording...); the page is written anyway.
+    public var contactSheetError: String?
+}
+
+/// The review page of one recording: `review.html`, self-contained and openable from the file system,
+/// and `contactsheet.png`, both written next to the recording's `manifest.json`.
+public enum ReviewPage {
+    /// The page's file name, beside the manifest.
+    public static let htmlFileName = "review.html"
+    /// The contact sheet's file name, beside the manifest.
+    public static let contactSheetFileName = "contactsheet.png"
+
+    /// Reads the manifest at `manifestPath`, makes the contact sheet from its recording and writes the review page.
+    ///
+    /// The page is written even when the contact sheet cannot be made (a failed recording with no picture);
+    /// ``ReviewFiles/contactSheetError`` then says why. Both files are written atomically. Safe to call again:
+    /// it replaces the previous page and sheet.
+    /// - Throws: when the manifest cannot be read or decoded, or the page cannot be written.
+    @discardableResult
+    public static func write(manifestPath: String, options: ContactSheetOptions = .init(),
+                             logger: Logger = Logger(label: "ctlive.review")) throws -> ReviewFiles {
+        let manifestURL = URL(fileURLWithPath: manifestPath)
+        let data = try Data(contentsOf: manifestURL)
+        let manifest = try JSONDecoder().decode(RecordingManifest.self, from: data)
+        let directory = manifestURL.deletingLastPathComponent()
+        // The manifest names the recording; only a file beside it is ever used.
+        let videoName = URL(fileURLWithPath: manifest.file).lastPathComponent
+        let htmlPath = directory.appendingPathComponent(htmlFileName).path
+        var files = ReviewFiles(html: htmlPath)
+
+        do {
+            let sheet = try ContactSheet.write(
+                recordingPath: directory.appendingPathComponent(videoName).path,
+                duration: manifest.durationSeconds ?? lastEventTime(manifest),
+                to: directory.appendingPathComponent(contactSheetFileName).path, options: options)
+            files.sheet = sheet
+            files.contactSheet = sheet.path
+        } catch {
+            files.contactSheetError = "\(error)"
+            logger.warning("no contact sheet for \(manifestPath): \(error)")
+        }
+
+        let document = ReviewDocument(
+            manifestJSON: String(decoding: data, as: UTF8.self), session: manifest.session,
+            videoFile: relativeURL(videoName),
+            contactSheet: try files.sheet.map { (relativeURL(contactSheetFileName), try sheetInfo($0)) })
+        do {
+            try Data(document.render().utf8).write(to: URL(fileURLWithPath: htmlPath), options: .atomic)
+        } catch {
+            throw MediaError(operation: "write \(htmlPath)", message: "\(error)")
+        }
+        logger.info("review page written", metadata: ["page": "\(htmlPath)", "contactSheet": "\(files.contactSheet ?? "none")"])
+        return files
+    }
+
+    /// Where the recording ends when the manifest has no duration (a crashed recording): its last event.
+    private static func lastEventTime(_ manifest: RecordingManifest) -> Double {
+        manifest.events.compactMap(\.time).max() ?? 0
+    }
+
+    /// A file name as a relative URL (percent-encoded).
+    private static func relativeURL(_ name: String) -> String {
+        name.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: ":"))) ?? name
+    }
+
+    /// The sheet's layout and times for the page's script (a click on a thumbnail seeks to its time).
+    private static func sheetInfo(_ sheet: ContactSheet) throws -> String {
+        struct Info: Encodable { var layout: ContactSheetLayout; var times: [Double] }
+        return String(decoding: try JSONEncoder().encode(Info(layout: sheet.layout, times: sheet.times)), as: UTF8.self)
+    }
+}
