@@ -47,6 +47,10 @@ public struct MediaSourceOptions: Sendable {
     public var width: Int32
     public var height: Int32
     public var fps: Int32
+    /// Test tone in turns: loud for `share` of every `period` seconds from `phase` (0-1); nil: always loud.
+    public var talkPeriod: Double?
+    public var talkPhase = 0.0
+    public var talkShare = 0.5
 
     public init(kind: Kind = .testsrc, color: RGB = RGB(red: 0, green: 160, blue: 0), toneHz: Double = 440,
                 width: Int32 = 640, height: Int32 = 360, fps: Int32 = 30) {
@@ -57,7 +61,9 @@ public struct MediaSourceOptions: Sendable {
     func makeSource(useAudio: Bool, useVideo: Bool) throws -> any EncodedMediaSource {
         switch kind {
         case .testsrc:
-            return try TestSource(color: color, toneHz: toneHz, width: width, height: height, fps: fps, useAudio: useAudio, useVideo: useVideo)
+            let source = try TestSource(color: color, toneHz: toneHz, width: width, height: height, fps: fps, useAudio: useAudio, useVideo: useVideo)
+            if let talkPeriod { source.talkPattern = (talkPeriod, talkPhase, talkShare) }
+            return source
         case .file(let path):
             return try FileSource(path: path, loop: true)
         }

@@ -22,6 +22,8 @@ public final class TestSource: EncodedMediaSource {
     public let keyframeRequest = KeyframeRequest()
     public let color: RGB
     public let toneHz: Double
+    /// Talking in turns: loud for `share` of every `period` seconds, starting `phase` (0-1) into it; nil: always.
+    public var talkPattern: (period: Double, phase: Double, share: Double)?
 
     private let videoEncoder: Encoder?
     private let audioEncoder: Encoder?
@@ -126,6 +128,14 @@ public final class TestSource: EncodedMediaSource {
         let step = 2 * Double.pi * toneHz / Double(TestSource.sampleRate)
         let start = sampleNumber
         sampleNumber += Int64(TestSource.chunk)
-        return (0..<TestSource.chunk).map { Float(0.3 * sin(step * Double(start + Int64($0)))) }
+        let level = isTalking(at: Double(start) / Double(TestSource.sampleRate)) ? 0.3 : 0.02
+        return (0..<TestSource.chunk).map { Float(level * sin(step * Double(start + Int64($0)))) }
+    }
+
+    /// With a talk pattern, the tone is loud in turns (so speaker detection has something to follow), else always.
+    private func isTalking(at seconds: Double) -> Bool {
+        guard let talk = talkPattern, talk.period > 0 else { return true }
+        let position = (seconds / talk.period + talk.phase).truncatingRemainder(dividingBy: 1)
+        return position < talk.share
     }
 }

@@ -14,7 +14,9 @@ public struct RecordingConfiguration: Sendable {
     public var width: Int32 = 1280
     public var height: Int32 = 720
     public var fps: Int32 = 30
-    public var preset: String = "veryfast"
+    /// x264 preset of the composite. Live recordings default to `superfast`: talking-head tiles compress
+    /// well anyway, and the CPU it saves over `veryfast` is what lets one bot record more sessions at once.
+    public var preset: String = "superfast"
     public var crf: Int = 23
     /// Also keep each participant's original streams, remuxed without re-encoding (`tracks/*.ts`).
     public var keepTracks: Bool = false

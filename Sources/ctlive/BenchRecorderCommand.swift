@@ -107,7 +107,9 @@ struct BenchRecorderCommand: AsyncParsableCommand {
     private func liveCapacity(_ directory: String) throws {
         let counts = liveSessions.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
         print("")
-        print("live capacity: two-party sessions, publishers 640x360 30 fps H.264 + Opus, output defaults (1280x720 30 fps veryfast crf 23)")
+        let defaults = RecordingConfiguration(sessionID: "defaults", contactID: "defaults")
+        print("live capacity: two-party sessions, publishers 640x360 30 fps H.264 + Opus, output defaults "
+              + "(\(defaults.width)x\(defaults.height) \(defaults.fps) fps \(defaults.preset) crf \(defaults.crf))")
         var timeline: [(time: Double, participant: Int, track: Int, packet: EncodedPacket)] = []
         let sources = try [("red", 440.0), ("blue", 660.0)].map {
             try TestSource(color: RGB(parsing: $0.0)!, toneHz: $0.1, width: 640, height: 360, durationSeconds: liveSeconds)

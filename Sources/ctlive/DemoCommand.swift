@@ -71,10 +71,12 @@ struct DemoCommand: AsyncParsableCommand {
         progress.say("bot connected; answers for \(bot.delegatedAgents.joined(separator: ", "))")
 
         // The people.
-        let agent = try await Self.client(endpoint, .agent, "agent-demo", "Alex (agent)", .testsrc, color: "#20a040", tone: 660, logger)
+        // They talk in turns (a louder tone), so the recorder's speaker detection has someone to follow.
+        let agent = try await Self.client(endpoint, .agent, "agent-demo", "Alex (agent)", .testsrc, color: "#20a040", tone: 660, talk: (4, 0.5, 0.5), logger)
         let customer = try await Self.client(endpoint, .customer, "customer-demo", "Casey (customer)",
-                                             source.map { .file($0) } ?? .testsrc, color: "#2060e0", tone: 440, logger)
-        let supervisor = try await Self.client(endpoint, .supervisor, "supervisor-demo", "Sam (supervisor)", .testsrc, color: "#e0a020", tone: 990, logger)
+                                             source.map { .file($0) } ?? .testsrc, color: "#2060e0", tone: 440, talk: (4, 0, 0.5), logger)
+        let supervisor = try await Self.client(endpoint, .supervisor, "supervisor-demo", "Sam (supervisor)", .testsrc, color: "#e0a020", tone: 990,
+                                               talk: (4, 0.25, 0.3), logger)
         let answers = DemoAnswers(customer)
 
         let contact = try await customer.openContact(agent: "agent-demo", attributes: ["tier": "gold", "language": "en"])
@@ -138,9 +140,12 @@ struct DemoCommand: AsyncParsableCommand {
     }
 
     private static func client(_ endpoint: String, _ role: Role, _ id: String, _ name: String, _ kind: MediaSourceOptions.Kind,
-                               color: String, tone: Double, _ logger: Logger) async throws -> CTLiveClient {
+                               color: String, tone: Double, talk: (period: Double, phase: Double, share: Double),
+                               _ logger: Logger) async throws -> CTLiveClient {
         var configuration = ClientConfiguration(hub: endpoint, hello: Hello(role: role, userId: id, name: name))
-        configuration.media = MediaSourceOptions(kind: kind, color: RGB(parsing: color)!, toneHz: tone, width: 640, height: 360, fps: 30)
+        var media = MediaSourceOptions(kind: kind, color: RGB(parsing: color)!, toneHz: tone, width: 640, height: 360, fps: 30)
+        (media.talkPeriod, media.talkPhase, media.talkShare) = (talk.period, talk.phase, talk.share)
+        configuration.media = media
         let client = CTLiveClient(configuration: configuration, logger: logger)
         do { try await client.connect() } catch { Output.fail("\(id) cannot join the hub at \(endpoint): \(error)") }
         return client
@@ -207,12 +212,14 @@ private struct Clock {
 private final class Progress: Sendable {
     let total: Double
     private let interactive = isatty(STDOUT_FILENO) != 0
+    private let start = ContinuousClock.now
 
     init(total: Double) { self.total = total }
 
     func say(_ text: String) {
         if interactive { FileHandle.standardOutput.write(Data("\r\u{1B}[K".utf8)) }
-        Output.line("· \(text)")
+        let elapsed = ContinuousClock.now - start
+        Output.line(String(format: "[%5.1f s] %@", Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18, text))
     }
 
     func tick(_ elapsed: Double, _ what: String) {
