@@ -20,7 +20,8 @@ public struct Envelope: Sendable {
 
 /// Encodes and decodes the protocol's messages for one direction.
 public struct WireCodec: Sendable {
-    private let types: [String: any WireMessage.Type]
+    /// Decodes messages of this direction's types in one parse.
+    private let decoder: JSONDecoder
 
     /// Messages clients send; the hub decodes with this.
     public static let clientToHub = WireCodec([
@@ -38,7 +39,8 @@ public struct WireCodec: Sendable {
     init(mediaTypes list: [any WireMessage.Type]) { self.init(list) }
 
     private init(_ list: [any WireMessage.Type]) {
-        types = Dictionary(uniqueKeysWithValues: list.map { ($0.type, $0) })
+        decoder = JSONDecoder()
+        decoder.userInfo[.wireTypes] = TypeTable(Dictionary(uniqueKeysWithValues: list.map { ($0.type, $0) }))
     }
 
     /// The envelope, read field by field so that one field of the wrong type does not hide the others.
@@ -68,9 +70,32 @@ public struct WireCodec: Sendable {
         }
     }
 
+    /// The envelope and, when it names a known type, the message: both from one parse of the JSON.
+    private struct Parsed: Decodable {
+        var header: Header
+        var message: Result<any WireMessage, any Error>?
+
+        init(from decoder: any Decoder) throws {
+            header = try Header(from: decoder)
+            guard header.wrongType.isEmpty, header.v == SignalingProtocol.version, let name = header.type,
+                  let type = (decoder.userInfo[.wireTypes] as? TypeTable)?.types[name] else { return }
+            do { message = .success(try type.init(from: decoder)) } catch { message = .failure(error) }
+        }
+    }
+
+    /// The message types of one direction, handed to ``Parsed`` through the decoder's user info.
+    private final class TypeTable: Sendable {
+        let types: [String: any WireMessage.Type]
+        init(_ types: [String: any WireMessage.Type]) { self.types = types }
+    }
+
+    // Foundation's JSON coders are thread-safe: their settings are copied into each call.
+    private static let plainDecoder = JSONDecoder()
+    private static let encoder = JSONEncoder()
+
     /// The envelope's `id`, read leniently so that an error reply can name the request even when the rest is bad.
     public static func peekID(_ data: Data) -> Int? {
-        try? JSONDecoder().decode(Header.self, from: data).id
+        try? plainDecoder.decode(Header.self, from: data).id
     }
 
     /// Decodes and validates one message. Unknown fields are ignored.
@@ -78,11 +103,11 @@ public struct WireCodec: Sendable {
         if data.count > SignalingProtocol.maxMessageBytes {
             throw ProtocolError(.tooLarge, "message of \(data.count) bytes; the limit is \(SignalingProtocol.maxMessageBytes)")
         }
-        let decoder = JSONDecoder()
-        let header: Header
-        do { header = try decoder.decode(Header.self, from: data) } catch {
+        let parsed: Parsed
+        do { parsed = try decoder.decode(Parsed.self, from: data) } catch {
             throw ProtocolError(.badJSON, "not a JSON object")
         }
+        let header = parsed.header
         if let field = header.wrongType.first {
             throw ProtocolError(.invalidField, "field \(field) has the wrong type (v and id are integers, type a string)")
         }
@@ -91,11 +116,11 @@ public struct WireCodec: Sendable {
             throw ProtocolError(.unsupportedVersion, "protocol version \(version) is not supported; this hub speaks \(SignalingProtocol.version)")
         }
         guard let typeName = header.type else { throw ProtocolError(.invalidField, "missing field type") }
-        guard let type = types[typeName] else {
+        guard let result = parsed.message else {
             throw ProtocolError(.unknownType, "unknown message type '\(typeName.prefix(64))'")
         }
         let message: any WireMessage
-        do { message = try decoder.decode(type, from: data) } catch {
+        do { message = try result.get() } catch {
             throw ProtocolError(.invalidField, "\(typeName): \(Self.describe(error))")
         }
         try message.validate()
@@ -119,10 +144,8 @@ public struct WireCodec: Sendable {
 
     /// Encodes a message with its envelope.
     public static func encode(_ message: some WireMessage, id: Int? = nil, re: Int? = nil) -> Data {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
         // Encoding our own value types cannot fail: they hold only strings, numbers, bools and arrays of them.
-        return try! encoder.encode(Outgoing(message: message, id: id, re: re))
+        try! encoder.encode(Outgoing(message: message, id: id, re: re))
     }
 
     private struct Outgoing<M: WireMessage>: Encodable {
@@ -141,4 +164,8 @@ public struct WireCodec: Sendable {
             try message.encode(to: encoder)   // the message's fields go in the same object
         }
     }
+}
+
+extension CodingUserInfoKey {
+    fileprivate static let wireTypes = CodingUserInfoKey(rawValue: "ctlive.wireTypes")!
 }
