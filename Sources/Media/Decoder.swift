@@ -11,13 +11,7 @@ public final class Decoder {
         let codecParameters = avcodec_parameters_alloc()!
         defer { var p: UnsafeMutablePointer<AVCodecParameters>? = codecParameters; avcodec_parameters_free(&p) }
         let p = codecParameters
-        p.pointee.codec_type = parameters.kind == .video ? AVMEDIA_TYPE_VIDEO : AVMEDIA_TYPE_AUDIO
-        p.pointee.codec_id = parameters.codec.codecID
-        p.pointee.width = parameters.width
-        p.pointee.height = parameters.height
-        p.pointee.sample_rate = parameters.sampleRate
-        if parameters.channels > 0 { av_channel_layout_default(&p.pointee.ch_layout, parameters.channels) }
-        try setExtradata(parameters.extradata, of: p)
+        try parameters.describe(into: p)
         try self.init(codecParameters: p, timeBase: parameters.rational, threads: threads)
     }
 
@@ -70,6 +64,19 @@ public final class Decoder {
             try check(received, "avcodec_receive_frame")
             frames.append(frame)
         }
+    }
+}
+
+extension TrackParameters {
+    /// Fills FFmpeg's description of a stream (for a decoder, or a muxer's stream) from these parameters.
+    func describe(into p: UnsafeMutablePointer<AVCodecParameters>) throws {
+        p.pointee.codec_type = kind == .video ? AVMEDIA_TYPE_VIDEO : AVMEDIA_TYPE_AUDIO
+        p.pointee.codec_id = codec.codecID
+        p.pointee.width = width
+        p.pointee.height = height
+        p.pointee.sample_rate = sampleRate
+        if channels > 0 { av_channel_layout_default(&p.pointee.ch_layout, channels) }
+        try setExtradata(extradata, of: p)
     }
 }
 

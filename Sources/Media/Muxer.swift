@@ -45,14 +45,8 @@ public final class Muxer {
     /// Adds a stream for packets described by `parameters` (remuxing without re-encoding); returns its index.
     public func addStream(parameters: TrackParameters) throws -> Int {
         try addStream(timeBase: parameters.rational) { p in
-            p.pointee.codec_type = parameters.kind == .video ? AVMEDIA_TYPE_VIDEO : AVMEDIA_TYPE_AUDIO
-            p.pointee.codec_id = parameters.codec.codecID
-            p.pointee.width = parameters.width
-            p.pointee.height = parameters.height
-            p.pointee.sample_rate = parameters.sampleRate
-            if parameters.channels > 0 { av_channel_layout_default(&p.pointee.ch_layout, parameters.channels) }
+            try parameters.describe(into: p)
             if parameters.kind == .video { p.pointee.format = AV_PIX_FMT_YUV420P.rawValue }
-            try setExtradata(parameters.extradata, of: p)
         }
     }
 
