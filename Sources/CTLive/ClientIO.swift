@@ -154,6 +154,8 @@ final class ClientIO: Sendable {
             }
             // Until the connection is up a DEALER refuses to queue (EAGAIN): keep those and retry.
             unsent.append(contentsOf: outgoing)
+            // Never connected: requests have timed out, keep only the newest to send once the hub is there.
+            if unsent.count > Self.outboxLimit { unsent.removeFirst(unsent.count - Self.outboxLimit) }
             while let data = unsent.first {
                 do throws(ZMQError) {
                     try socket.send([data], wait: false)

@@ -5,6 +5,7 @@ import Media
 import TestKit
 import Recorder
 import Signaling
+import Synchronization
 import XCTest
 
 /// Escalations over the real hub, recorded by the real bot, checked in the file it wrote.
@@ -17,6 +18,7 @@ final class RecordedSessionTests: XCTestCase {
         let customer = try await session.participant(.customer, "C1", color: "blue", tone: 440)
         let supervisor = try await session.participant(.supervisor, "S1", color: "yellow", tone: 1000)
 
+        let heard = RoomEventNames(customer)
         let contact = try await customer.openContact(agent: "A1")
         try await contact.sendChat("can we switch to video?")
         try await contact.requestVideoUpgrade(divID: "videoPanel", useAudio: true, useVideo: true)
@@ -32,7 +34,10 @@ final class RecordedSessionTests: XCTestCase {
         try await agent.contacts[contact.id]!.videoDisconnectAndDestruct()
         try await eventually("the finished recording") { !bot.finished.isEmpty }
 
-        // Members received each other's media through the relay.
+        // The bot's audio levels reached the members as the hub's speaker events.
+        XCTAssertTrue(heard.names.contains("onLoudestChanged"), "\(heard.names)")
+        XCTAssertTrue(heard.names.contains("onDynamicChanged"))
+        XCTAssertTrue(heard.names.contains("onJoined"))
         let result = bot.finished[0]
         let manifest = try JSONDecoder().decode(RecordingManifest.self, from: Data(contentsOf: URL(fileURLWithPath: result.manifestPath)))
         XCTAssertEqual(manifest.status, "finished")
@@ -73,4 +78,15 @@ final class RecordedSessionTests: XCTestCase {
         await supervisor.close()
         await bot.stop()
     }
+}
+
+/// The participant event names (`onJoined`, `onLoudestChanged`, ...) a client received.
+final class RoomEventNames: Sendable {
+    private let box = Mutex<[String]>([])
+    init(_ client: CTLiveClient) {
+        client.onEvent { [weak self] event in
+            if case .participant(let p) = event { self?.box.withLock { $0.append(p.eventName) } }
+        }
+    }
+    var names: [String] { box.withLock { $0 } }
 }
