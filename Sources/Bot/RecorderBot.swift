@@ -149,6 +149,10 @@ public final class RecorderBot: Sendable {
         case .requestVideoUpgrade(let request):
             guard let facts = request.facts, let policy else { return }
             Task { await self.decide(request, facts: facts, policy: policy) }
+        case .contactClosed(let closed):
+            _ = decisions.withLock { $0.removeValue(forKey: closed.contactID) }
+        case .requestCancelled(let cancelled):
+            _ = decisions.withLock { $0.removeValue(forKey: cancelled.contactID) }
         case .disconnected(let reason):
             logger.warning("bot disconnected from the hub: \(reason)")
             for session in sessions.withLock({ state in defer { state.removeAll() }; return Array(state.values) }) {
@@ -270,12 +274,19 @@ public final class RecorderBot: Sendable {
             agentConnected: facts.agentConnected)
         let decision = await policy.decide(context)
         logger.info("policy decision", metadata: ["contact": "\(request.contactID)", "answer": "\(decision.answer.rawValue)", "reason": "\(decision.reason)"])
-        decisions.withLock { $0[request.contactID, default: []].append(decision.audit) }
+        // Kept for the recording's timeline only when this bot may record the room the answer starts.
+        if configuration.records && decision.answer == .accept {
+            decisions.withLock { state in
+                if state.count >= 1000 { state.removeAll() }   // rooms recorded by another bot never claim theirs
+                state[request.contactID, default: []].append(decision.audit)
+            }
+        }
         do { try catalog?.index(decision: decision.audit) } catch { logger.error("cannot index decision \(decision.audit.decisionID): \(error)") }
         guard decision.answer != .askAgent else { return }
         do {
             try await client.request(ResponseVideoUpgrade(contactID: request.contactID, response: decision.answer == .accept,
-                                                          divID: request.divID, onBehalfOf: facts.agent, reason: decision.reason))
+                                                          divID: request.divID, onBehalfOf: facts.agent, reason: decision.reason,
+                                                          requestID: request.requestID))
         } catch {
             logger.warning("policy answer for \(request.contactID) not taken: \(error)")
         }

@@ -30,6 +30,10 @@ final class ClientIO: Sendable {
     private let wakeup: WakeupSignal
     private let shared = Mutex(Shared())
     private let finished = DispatchSemaphore(value: 0)
+    /// The I/O thread's pthread id, so that ``stop()`` called on it (a handler releasing the client) does not wait for itself.
+    private let ioThread = Atomic<UInt>(0)
+    /// Set on the I/O thread only.
+    nonisolated(unsafe) private var forgotten = false
 
     init(configuration: ClientConfiguration, logger: Logger) {
         self.configuration = configuration
@@ -55,6 +59,7 @@ final class ClientIO: Sendable {
         let ready = DispatchSemaphore(value: 0)
         let failure = Mutex<ClientError?>(nil)
         let thread = Thread { [self] in
+            ioThread.store(UInt(pthread_self()), ordering: .releasing)
             let socket: Socket
             do throws(ZMQError) {
                 socket = try makeSocket()
@@ -97,6 +102,7 @@ final class ClientIO: Sendable {
         }
         guard wasRunning else { return }
         wakeup.raise()
+        if ioThread.load(ordering: .acquiring) == UInt(pthread_self()) { return }   // the loop ends when this handler returns
         finished.wait()
     }
 
@@ -170,6 +176,10 @@ final class ClientIO: Sendable {
                 }
             }
             let now = clock.now
+            if forgotten {
+                end(reason: "the hub no longer knows this connection (it restarted or dropped it)")
+                return
+            }
             if let heartbeat {
                 if now - lastHeard > heartbeat.timeout {
                     end(reason: "heartbeat lost: no word from the hub in \(heartbeat.timeout)")
@@ -214,6 +224,11 @@ final class ClientIO: Sendable {
             return
         }
         if envelope.message is Pong || envelope.message is OK { return }
+        // The hub no longer knows this connection (it restarted, or dropped us): nothing we send will work.
+        if let error = envelope.message as? ErrorReply, error.code == .helloRequired, shared.withLock({ $0.heartbeat != nil }) {
+            forgotten = true
+            return
+        }
         if let event = ClientEvent(envelope.message) { shared.withLock { $0.deliver }?(event) }
     }
 

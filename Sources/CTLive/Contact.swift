@@ -55,7 +55,7 @@ public final class Contact: Sendable {
 
     /// `contact.responseVideoUpgrade(accept, divID)`: answers the pending request.
     public func responseVideoUpgrade(_ accept: Bool, divID: String) async throws(ClientError) {
-        try await connectedClient().request(ResponseVideoUpgrade(contactID: id, response: accept, divID: divID))
+        try await connectedClient().request(ResponseVideoUpgrade(contactID: id, response: accept, divID: divID, requestID: pendingRequest?.requestID))
     }
 
     /// Leaves the video room; a new video session needs a new request.

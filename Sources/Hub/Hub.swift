@@ -166,21 +166,24 @@ private final class HubServer {
         try router.setLinger(milliseconds: 0)
         try router.setRouterMandatory(true)
         try router.setMaxMessageSize(SignalingProtocol.transportMaxMessageBytes)
-        try router.setSendHighWaterMark(100_000)
-        try router.setReceiveHighWaterMark(100_000)
+        // Per peer: a client that stops reading loses its events past this, rather than growing the hub.
+        try router.setSendHighWaterMark(5_000)
+        try router.setReceiveHighWaterMark(10_000)
         try router.setHeartbeat(intervalMilliseconds: 1000, timeoutMilliseconds: 5000)
         if let keys = configuration.keys { try router.makeCurveServer(keys.server) }
         try router.bind(configuration.signalingEndpoint)
         endpoint = try router.lastEndpoint
         var policy = configuration.policy
+        if let keys = configuration.keys { policy.delegations = keys.delegations }
         if let mediaBind = configuration.mediaEndpoint {
             let media = try Socket(context, .router)
             try media.setLinger(milliseconds: 0)
             try media.setRouterMandatory(true)
             try media.setMaxMessageSize(Int64(MediaLimits.maxPacketBytes) + 64 * 1024)
             // Each subscriber's queue: a few seconds of media. Past it, it loses packets, not the others.
-            try media.setSendHighWaterMark(600)
-            try media.setReceiveHighWaterMark(2000)
+            // (High-water marks count messages: with 1 MiB packets at most, a queue stays bounded in bytes too.)
+            try media.setSendHighWaterMark(300)
+            try media.setReceiveHighWaterMark(1000)
             if let keys = configuration.keys { try media.makeCurveServer(keys.server) }
             try media.bind(mediaBind)
             let bound = try media.lastEndpoint

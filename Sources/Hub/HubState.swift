@@ -19,6 +19,14 @@ public struct HubPolicy: Sendable {
     public var heartbeatTimeout: Duration = .seconds(3)
     /// Chat lines kept per contact; more are refused.
     public var maxTranscript = 10_000
+    /// Bytes of chat text kept per contact; more are refused.
+    public var maxTranscriptBytes = 1 << 20
+    /// Contacts one customer may have open at once.
+    public var maxContactsPerCustomer = 16
+    /// A recorder assigned a room that has not joined it after this is replaced.
+    public var recorderJoinTimeout: Duration = .seconds(10)
+    /// Under CURVE: the agents each recorder identity (`recorder:<id>`) may answer for; nil trusts `hello`.
+    public var delegations: [String: Set<String>]?
     /// Where clients send media, announced in `roomStarted` (nil: no media relay).
     public var mediaEndpoint: String?
 
@@ -34,6 +42,8 @@ final class HubState {
         let connection: ConnectionID
         let hello: Hello
         let participant: Participant
+        /// The CURVE identity the connection was admitted with (nil without CURVE).
+        let authenticatedUser: String?
         var lastSeen: ContinuousClock.Instant
         var contacts: Set<String> = []
         /// Rooms this recorder was assigned.
@@ -41,9 +51,10 @@ final class HubState {
         /// Rooms this supervisor joined.
         var supervisedRooms: Set<String> = []
 
-        init(connection: ConnectionID, hello: Hello, now: ContinuousClock.Instant) {
+        init(connection: ConnectionID, hello: Hello, authenticatedUser: String?, now: ContinuousClock.Instant) {
             self.connection = connection
             self.hello = hello
+            self.authenticatedUser = authenticatedUser
             self.participant = Participant(userId: hello.userId, name: hello.name ?? hello.userId, role: hello.role)
             self.lastSeen = now
         }
@@ -67,6 +78,8 @@ final class HubState {
         /// Ordered by arrival; the recorder, once joined, is a member too.
         var members: [Participant] = []
         var recorder: ConnectionID?
+        /// When the recorder was assigned: one that has not joined in time is replaced.
+        var recorderAssigned: ContinuousClock.Instant?
 
         init(id: String, contactID: String, started: RecordRoom) {
             self.id = id
@@ -76,7 +89,8 @@ final class HubState {
             self.started = started
         }
 
-        var humans: [Participant] { members.filter { $0.role != .recorder } }
+        /// The room lives while its customer or agent is in it (a supervisor alone does not keep it).
+        var humans: [Participant] { members.filter { $0.role == .customer || $0.role == .agent } }
     }
 
     private final class Contact {
@@ -87,6 +101,7 @@ final class HubState {
         let attributes: [String: String]
         let opened: Date
         var transcript: [ChatEvent] = []
+        var transcriptBytes = 0
         var pending: PendingRequest?
         var room: Room?
 
@@ -183,6 +198,11 @@ final class HubState {
             guard let client = clients[connection] else {
                 throw ProtocolError(.helloRequired, "say hello first")
             }
+            // A routing id could be reused by another authenticated peer: every message must come with the same key.
+            guard client.authenticatedUser == authenticatedUser else {
+                drop(connection, reason: "connection lost")
+                throw ProtocolError(.identityMismatch, "this connection's key changed")
+            }
             client.lastSeen = now
             try dispatch(envelope, client: client, now: now)
         } catch {
@@ -233,8 +253,8 @@ final class HubState {
             send(OK(contactID: contact.id), to: client.connection, re: re)
             close(contact, by: client.participant, reason: "left")
         case let join as JoinRoom:
-            try joinRoom(join, by: client)
-            send(OK(), to: client.connection, re: re)
+            let contactID = try joinRoom(join, by: client)
+            send(OK(contactID: contactID), to: client.connection, re: re)
         case let ranking as SpeakerRanking:
             try rank(ranking, by: client)
         default:
@@ -251,7 +271,13 @@ final class HubState {
             throw ProtocolError(.identityMismatch, "this key belongs to \(authenticatedUser), not \(key)")
         }
         if identities[key] != nil { throw ProtocolError(.idInUse, "\(key) is already connected") }
-        let client = Client(connection: connection, hello: hello, now: now)
+        if hello.role == .recorder, let delegations = policy.delegations, let claimed = hello.delegateFor {
+            let allowed = delegations[key] ?? []
+            if let stranger = claimed.first(where: { !allowed.contains($0) }) {
+                throw ProtocolError(.forbidden, "\(key) may not answer for agent \(stranger) (keys file delegateFor)")
+            }
+        }
+        let client = Client(connection: connection, hello: hello, authenticatedUser: authenticatedUser, now: now)
         clients[connection] = client
         identities[key] = connection
         logger.info("hello", metadata: ["peer": "\(connection)", "participant": "\(key)"])
@@ -273,6 +299,9 @@ final class HubState {
 
     private func openContact(_ open: OpenContact, by client: Client) throws(ProtocolError) -> Contact {
         guard client.role == .customer else { throw ProtocolError(.forbidden, "only customers open contacts") }
+        guard client.contacts.count < policy.maxContactsPerCustomer else {
+            throw ProtocolError(.queueFull, "\(client.participant.id) has \(policy.maxContactsPerCustomer) contacts open already")
+        }
         let agent: String
         if let named = open.agent {
             agent = named
@@ -302,12 +331,13 @@ final class HubState {
 
     private func chat(_ chat: SendChat, by client: Client) throws(ProtocolError) {
         let contact = try memberContact(chat.contactID, client)
-        guard contact.transcript.count < policy.maxTranscript else {
-            throw ProtocolError(.queueFull, "contact \(contact.id) holds \(policy.maxTranscript) chat lines already")
+        guard contact.transcript.count < policy.maxTranscript, contact.transcriptBytes + chat.text.utf8.count <= policy.maxTranscriptBytes else {
+            throw ProtocolError(.queueFull, "contact \(contact.id)'s transcript is full (\(policy.maxTranscript) lines or \(policy.maxTranscriptBytes) bytes)")
         }
         let event = ChatEvent(contactID: contact.id, from: client.participant.id, text: chat.text,
                               seq: contact.transcript.count + 1, at: Int64(Date().timeIntervalSince1970 * 1000))
         contact.transcript.append(event)
+        contact.transcriptBytes += chat.text.utf8.count
         sendToMembers(event, of: contact)
         if let room = contact.room, let recorder = room.recorder { send(event, to: recorder) }
     }
@@ -387,6 +417,9 @@ final class HubState {
             by = client.participant.id
             automatic = false
         }
+        if let requestID = answer.requestID, requestID != contact.pending?.event.requestID {
+            throw ProtocolError(.noPendingRequest, "request \(requestID) is no longer pending on contact \(contact.id)")
+        }
         send(OK(contactID: contact.id), to: client.connection, re: re)
         settle(contact, response: answer.response, divID: answer.divID, by: by, reason: answer.reason, automatic: automatic)
     }
@@ -411,6 +444,13 @@ final class HubState {
             if let pending = contact.pending, pending.deadline <= now {
                 settle(contact, response: false, divID: pending.event.divID, by: "hub", reason: "timeout", automatic: true)
             }
+        }
+        for room in rooms.values {
+            guard let recorder = room.recorder, let assigned = room.recorderAssigned, now - assigned > policy.recorderJoinTimeout,
+                  let client = clients[recorder], !room.members.contains(client.participant) else { continue }
+            logger.warning("recorder did not join; assigning another", metadata: ["room": "\(room.id)", "recorder": "\(client.participant.id)"])
+            unassignRecorder(room, client)
+            assignRecorder(room, excluding: client.connection)
         }
         for client in clients.values where now - client.lastSeen > policy.heartbeatTimeout {
             logger.notice("heartbeat lost", metadata: ["participant": "\(client.participant.id)"])
@@ -437,8 +477,9 @@ final class HubState {
         }
         for id in client.assignedRooms {
             guard let room = rooms[id] else { continue }
-            room.recorder = nil
-            if room.members.contains(client.participant) { leaveRoom(room, client.participant, reason: reason) }
+            let joined = room.members.contains(client.participant)
+            unassignRecorder(room, client)
+            if joined { leaveRoom(room, client.participant, reason: reason) }
             if rooms[id] != nil { assignRecorder(room) }
         }
     }
@@ -505,15 +546,23 @@ final class HubState {
         assignWaitingRooms()
     }
 
+    private func unassignRecorder(_ room: Room, _ recorder: Client) {
+        room.recorder = nil
+        room.recorderAssigned = nil
+        recorder.assignedRooms.remove(room.id)
+        revokeMediaTokens { $0.roomID == room.id && $0.participant == recorder.participant }
+    }
+
     /// The least loaded recording client records the room; with none, it waits for one.
-    private func assignRecorder(_ room: Room) {
+    private func assignRecorder(_ room: Room, excluding excluded: ConnectionID? = nil) {
         guard room.recorder == nil else { return }
-        let recorders = clients.values.filter(\.records)
+        let recorders = clients.values.filter { $0.records && $0.connection != excluded }
         guard let chosen = recorders.min(by: { ($0.assignedRooms.count, $0.hello.userId) < ($1.assignedRooms.count, $1.hello.userId) }) else {
             logger.notice("no recorder connected", metadata: ["room": "\(room.id)"])
             return
         }
         room.recorder = chosen.connection
+        room.recorderAssigned = .now
         chosen.assignedRooms.insert(room.id)
         var assignment = room.started
         assignment.mediaToken = issueMediaToken(room, chosen.participant)
@@ -524,10 +573,12 @@ final class HubState {
         for room in rooms.values where room.recorder == nil { assignRecorder(room) }
     }
 
-    private func joinRoom(_ join: JoinRoom, by client: Client) throws(ProtocolError) {
+    /// Returns the room's contact.
+    @discardableResult
+    private func joinRoom(_ join: JoinRoom, by client: Client) throws(ProtocolError) -> String {
         let found = join.roomID.flatMap { rooms[$0] } ?? join.contactID.flatMap { contacts[$0]?.room }
         guard let room = found else { throw ProtocolError(.notInRoom, "no active room \(join.roomID ?? "of contact \(join.contactID ?? "")")") }
-        guard !room.members.contains(client.participant) else { return }
+        guard !room.members.contains(client.participant) else { return room.contactID }
         switch client.role {
         case .recorder where room.recorder == client.connection:
             self.join(room, client.participant)
@@ -539,6 +590,7 @@ final class HubState {
         default:
             throw ProtocolError(.forbidden, "only supervisors, and the recorder assigned, join rooms")
         }
+        return room.contactID
     }
 
     private func rank(_ ranking: SpeakerRanking, by client: Client) throws(ProtocolError) {

@@ -6,14 +6,19 @@ import ZeroMQ
 ///
 /// ```json
 /// { "server":  { "publicKey": "<Z85>", "secretKey": "<Z85>" },
-///   "clients": [ { "publicKey": "<Z85>", "role": "agent", "userId": "A1" } ] }
+///   "clients": [ { "publicKey": "<Z85>", "role": "agent", "userId": "A1" },
+///                { "publicKey": "<Z85>", "role": "recorder", "userId": "bot1", "delegateFor": ["A1"] } ] }
 /// ```
 public struct KeysFile: Codable, Sendable {
     public struct ClientKey: Codable, Sendable {
         public var publicKey: String
         public var role: Role
         public var userId: String
-        public init(publicKey: String, role: Role, userId: String) { self.publicKey = publicKey; self.role = role; self.userId = userId }
+        /// Recorders: the agents this key may answer upgrade requests for.
+        public var delegateFor: [String]?
+        public init(publicKey: String, role: Role, userId: String, delegateFor: [String]? = nil) {
+            self.publicKey = publicKey; self.role = role; self.userId = userId; self.delegateFor = delegateFor
+        }
     }
 
     public var server: CurveKeyPair
@@ -53,6 +58,12 @@ public struct KeysFile: Codable, Sendable {
                 throw Invalid(description: "keys file \(path): public key of \(client.userId) is listed twice")
             }
         }
+    }
+
+    /// `recorder:<id>` → the agents it may answer for.
+    var delegations: [String: Set<String>] {
+        Dictionary(clients.filter { $0.role == .recorder }.map { ("recorder:\($0.userId)", Set($0.delegateFor ?? [])) },
+                   uniquingKeysWith: { $0.union($1) })
     }
 
     /// Public key (Z85) → `role:userId`.

@@ -102,15 +102,19 @@ public struct ResponseVideoUpgrade: WireMessage {
     public var onBehalfOf: String?
     /// Why (shown to both sides; a policy's reason).
     public var reason: String?
+    /// The request answered (from the `requestVideoUpgrade` event): a late answer then cannot settle a newer request.
+    public var requestID: String?
 
-    public init(contactID: String, response: Bool, divID: String, onBehalfOf: String? = nil, reason: String? = nil) {
+    public init(contactID: String, response: Bool, divID: String, onBehalfOf: String? = nil, reason: String? = nil, requestID: String? = nil) {
         self.contactID = contactID; self.response = response; self.divID = divID; self.onBehalfOf = onBehalfOf; self.reason = reason
+        self.requestID = requestID
     }
 
     public func validate() throws(ProtocolError) {
         try Check.id(contactID, "contactID")
         try Check.text(divID, "divID", max: SignalingProtocol.maxIDLength)
         try Check.optionalID(onBehalfOf, "onBehalfOf")
+        try Check.optionalID(requestID, "requestID")
         try Check.text(reason ?? "", "reason", max: SignalingProtocol.maxTextLength)
     }
 }

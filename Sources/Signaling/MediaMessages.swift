@@ -6,7 +6,7 @@ import Foundation
 /// frame, leaving the header as it was published. See `docs/PROTOCOL.md`, *Media plane*.
 public enum MediaLimits {
     /// An encoded packet larger than this is refused (a 1080p keyframe is well under 1 MiB).
-    public static let maxPacketBytes = 4 << 20
+    public static let maxPacketBytes = 1 << 20
     /// Tracks one participant may publish.
     public static let maxTracks = 4
     /// `extradata` (codec parameters) after base64 decoding.

@@ -187,9 +187,10 @@ public final class Socket {
 
     /// Receives one whole multipart message, or nil when `wait` is false and none is queued.
     ///
-    /// - Parameter maxFrames: frames past this count are read and discarded so that a hostile peer
-    ///   cannot make us buffer an unbounded message; ``Message/frames`` then ends early and
-    ///   `truncated` is true.
+    /// - Parameter maxFrames: frames past this count are read and discarded (not kept in the returned
+    ///   ``Message``, which then has `truncated` set). Note that libzmq itself buffers a whole multipart
+    ///   message before delivering it, each frame bounded by `ZMQ_MAXMSGSIZE` but not their number:
+    ///   off loopback, only CURVE keeps strangers from sending one.
     public func receive(wait: Bool = true, maxFrames: Int = 16) throws(ZMQError) -> (message: Message, truncated: Bool)? {
         let socket = try live("zmq_msg_recv")
         var frames: [Data] = []

@@ -55,7 +55,7 @@ struct AgentCommand: AsyncParsableCommand {
                 case .ask: accept = await prompts.ask("Accept \(request.from.id)'s request to upgrade contact \(request.contactID) (audio \(request.useAudio), video \(request.useVideo))? [y/N] ")
                 }
                 do {
-                    try await connection.request(ResponseVideoUpgrade(contactID: request.contactID, response: accept, divID: div))
+                    try await connection.request(ResponseVideoUpgrade(contactID: request.contactID, response: accept, divID: div, requestID: request.requestID))
                 } catch {
                     FileHandle.standardError.write(Data("error: answering \(request.contactID): \(error)\n".utf8))
                 }
@@ -64,22 +64,10 @@ struct AgentCommand: AsyncParsableCommand {
         if json { Output.line(["event": "ready", "participant": connection.participant?.id ?? ""]) } else {
             Output.line("agent \(id) connected to \(client.hub)")
         }
-        let done = Task { await Shutdown.wait(seconds: seconds) }
-        let lost = Task { for await event in connection.events { if case .disconnected = event { return } } }
-        _ = await firstOf(done, lost)
+        if case .hubLost(let reason) = await Shutdown.wait(seconds: seconds, client: connection) {
+            Output.fail("lost the hub: \(reason)")
+        }
         await connection.close()
-    }
-}
-
-/// Waits for whichever of two tasks ends first.
-func firstOf(_ a: Task<String?, Never>, _ b: Task<Void, Never>) async {
-    await withTaskGroup(of: Void.self) { group in
-        group.addTask { _ = await a.value }
-        group.addTask { await b.value }
-        await group.next()
-        group.cancelAll()
-        a.cancel()
-        b.cancel()
     }
 }
 

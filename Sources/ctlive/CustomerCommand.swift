@@ -76,14 +76,16 @@ struct CustomerCommand: AsyncParsableCommand {
                 let answer = AsyncStream.makeStream(of: Bool.self)
                 contact.on("responseVideoUpgrade") { event in answer.continuation.yield(event.response ?? false) }
                 contact.on("contactClosed") { _ in answer.continuation.finish() }
+                contact.on("requestVideoUpgradeCancelled") { _ in answer.continuation.finish() }
+                connection.onEvent { if case .disconnected = $0 { answer.continuation.finish() } }
                 try await contact.requestVideoUpgrade(divID: div, useAudio: !noAudio, useVideo: !noVideo)
                 var iterator = answer.stream.makeAsyncIterator()
                 if await iterator.next() == true {
-                    _ = await Shutdown.wait(seconds: seconds)
+                    if case .hubLost(let reason) = await Shutdown.wait(seconds: seconds, client: connection) { Output.fail("lost the hub: \(reason)") }
                     if contact.roomID != nil { try? await contact.videoDisconnectAndDestruct() }
                 }
             } else {
-                _ = await Shutdown.wait(seconds: seconds)
+                if case .hubLost(let reason) = await Shutdown.wait(seconds: seconds, client: connection) { Output.fail("lost the hub: \(reason)") }
             }
         } catch {
             Output.fail("\(error)")

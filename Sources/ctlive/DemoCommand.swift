@@ -79,40 +79,48 @@ struct DemoCommand: AsyncParsableCommand {
                                                talk: (4, 0.25, 0.3), logger)
         let answers = DemoAnswers(customer)
 
-        let contact = try await customer.openContact(agent: "agent-demo", attributes: ["tier": "gold", "language": "en"])
-        progress.say("contact \(contact.id) opened")
-        try await contact.sendChat("Hello, my router keeps dropping the connection.")
-        try await Task.sleep(for: .milliseconds(300))
-        try await agent.request(SendChat(contactID: contact.id, text: "Sorry to hear that. Shall we look at it on video?"))
-        try await Task.sleep(for: .milliseconds(300))
-        try await contact.requestVideoUpgrade(divID: "videoPanel", useAudio: true, useVideo: true)
-        progress.say("customer asked for audio/video")
-        guard let answer = await answers.next(timeout: .seconds(10)) else { Output.fail("no answer to the upgrade request") }
-        progress.say("policy \(answer.response ? "accepted" : "refused"): \(answer.reason ?? "")")
-        guard answer.response else { Output.fail("the policy refused the upgrade: \(answer.reason ?? "no reason")") }
+        // Whatever happens in the session, the clients and the bot are stopped so that the recording is finished.
+        var failure: (any Error)?
+        do {
+            let contact = try await customer.openContact(agent: "agent-demo", attributes: ["tier": "gold", "language": "en"])
+            progress.say("contact \(contact.id) opened")
+            try await contact.sendChat("Hello, my router keeps dropping the connection.")
+            try await Task.sleep(for: .milliseconds(300))
+            try await agent.request(SendChat(contactID: contact.id, text: "Sorry to hear that. Shall we look at it on video?"))
+            try await Task.sleep(for: .milliseconds(300))
+            try await contact.requestVideoUpgrade(divID: "videoPanel", useAudio: true, useVideo: true)
+            progress.say("customer asked for audio/video")
+            guard let answer = await answers.next(timeout: .seconds(10)) else { throw ValidationError("no answer to the upgrade request") }
+            progress.say("policy \(answer.response ? "accepted" : "refused"): \(answer.reason ?? "")")
+            guard answer.response else { throw ValidationError("the policy refused the upgrade: \(answer.reason ?? "no reason")") }
 
-        // The session: a supervisor joins midway and leaves again.
-        let room = Clock(seconds: seconds)
-        try await contact.sendChat("I can see you now.")
-        try await room.until(0.35) { progress.tick($0, "in the room: customer and agent") }
-        try await supervisor.superviseRoom(contactID: contact.id)
-        progress.say("supervisor joined")
-        try await room.until(0.7) { progress.tick($0, "in the room: customer, agent and supervisor") }
-        try await supervisor.leaveRoom(contactID: contact.id, roomID: contact.roomID)
-        progress.say("supervisor left")
-        try await agent.request(SendChat(contactID: contact.id, text: "Restart the router and it should be fine."))
-        try await room.until(1.0) { progress.tick($0, "in the room: customer and agent") }
-        try await contact.videoDisconnectAndDestruct()
-        _ = try? await agent.request(VideoDisconnect(contactID: contact.id))
-        progress.say("session ended; finishing the recording")
-
-        let deadline = ContinuousClock.now + .seconds(30)
-        while bot.finished.isEmpty && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(100)) }
+            // The session: a supervisor joins midway and leaves again.
+            let room = Clock(seconds: seconds)
+            try await contact.sendChat("I can see you now.")
+            try await room.until(0.35) { progress.tick($0, "in the room: customer and agent") }
+            try await supervisor.superviseRoom(contactID: contact.id)
+            progress.say("supervisor joined")
+            try await room.until(0.7) { progress.tick($0, "in the room: customer, agent and supervisor") }
+            try await supervisor.leaveRoom(contactID: contact.id, roomID: contact.roomID)
+            progress.say("supervisor left")
+            try await agent.request(SendChat(contactID: contact.id, text: "Restart the router and it should be fine."))
+            try await room.until(1.0) { progress.tick($0, "in the room: customer and agent") }
+            try await contact.videoDisconnectAndDestruct()
+            _ = try? await agent.request(VideoDisconnect(contactID: contact.id))
+            progress.say("session ended; finishing the recording")
+        } catch {
+            failure = error
+        }
+        if failure == nil {
+            let deadline = ContinuousClock.now + .seconds(30)
+            while bot.finished.isEmpty && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(100)) }
+        }
         await customer.close()
         await agent.close()
         await supervisor.close()
         await bot.stop()
         progress.done()
+        if let failure { Output.fail("the demo stopped: \(failure)") }
         guard let result = bot.finished.first else { Output.fail("the recording did not finish") }
         try Self.summary(result, elapsed: ContinuousClock.now - started)
     }

@@ -34,7 +34,9 @@ struct HubCommand: AsyncParsableCommand {
 
     func validate() throws {
         guard requestTimeout > 0, requestTimeout <= 3600 else { throw ValidationError("--request-timeout must be in (0, 3600] seconds") }
-        guard heartbeatTimeout >= 0.5, heartbeatTimeout <= 600 else { throw ValidationError("--heartbeat-timeout must be in [0.5, 600] seconds") }
+        guard heartbeatTimeout >= 2, heartbeatTimeout <= 600 else {
+            throw ValidationError("--heartbeat-timeout must be in [2, 600] seconds (clients send something every second)")
+        }
     }
 
     func run() async throws {
@@ -51,8 +53,8 @@ struct HubCommand: AsyncParsableCommand {
         let endpoint: String
         do { endpoint = try hub.start() } catch { Output.fail("\(error)") }
         Output.line("ctlive hub listening on \(endpoint)\(hub.mediaEndpoint.map { ", media on \($0)" } ?? "")\(configuration.keys != nil ? " (CURVE)" : "")")
-        let signal = await Shutdown.wait()
+        let stop = await Shutdown.wait()
         hub.stop()
-        FileHandle.standardError.write(Data("ctlive hub stopped (\(signal ?? "done"))\n".utf8))
+        FileHandle.standardError.write(Data("ctlive hub stopped (\(stop))\n".utf8))
     }
 }

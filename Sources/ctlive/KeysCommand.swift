@@ -20,11 +20,28 @@ struct KeysCommand: ParsableCommand {
     @Option(name: .customLong("client"), help: ArgumentHelp("A client to admit (repeatable).", valueName: "ROLE:ID"))
     var clients: [String] = []
 
+    @Option(name: .customLong("delegate"), help: ArgumentHelp("Let a recorder answer for an agent (repeatable).", valueName: "RECORDER_ID=AGENT_ID"))
+    var delegations: [String] = []
+
     @Option(help: "Where to write each client's `--curve` file.")
     var outDir = "."
 
     func validate() throws {
         for client in clients { _ = try parse(client) }
+        _ = try delegationMap()
+    }
+
+    /// Recorder id → the agents it answers for.
+    private func delegationMap() throws -> [String: [String]] {
+        var map: [String: [String]] = [:]
+        for text in delegations {
+            let parts = text.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2, clients.contains("recorder:\(parts[0])") else {
+                throw ValidationError("--delegate takes RECORDER_ID=AGENT_ID for a recorder also given with --client recorder:ID, got '\(text)'")
+            }
+            map[parts[0], default: []].append(parts[1])
+        }
+        return map
     }
 
     private func parse(_ text: String) throws -> (Role, String) {
@@ -45,7 +62,7 @@ struct KeysCommand: ParsableCommand {
         for client in clients {
             let (role, id) = try parse(client)
             let pair = try CurveKeyPair.generate()
-            admitted.append(.init(publicKey: pair.publicKey, role: role, userId: id))
+            admitted.append(.init(publicKey: pair.publicKey, role: role, userId: id, delegateFor: role == .recorder ? try delegationMap()[id] : nil))
             let path = "\(outDir)/\(role.rawValue)-\(id).json"
             try write(encoder.encode(CurveClientKeysFile(serverPublicKey: server.publicKey, publicKey: pair.publicKey, secretKey: pair.secretKey)), to: path)
             print("wrote \(path)")

@@ -29,7 +29,7 @@ struct SupervisorCommand: AsyncParsableCommand {
         connection.onEvent { Output.print($0, json: json) }
         let roomID = RoomWatcher(connection)
         do { try await connection.superviseRoom(contactID: contact) } catch { Output.fail("cannot join the room of \(contact): \(error)") }
-        _ = await Shutdown.wait(seconds: seconds)
+        if case .hubLost(let reason) = await Shutdown.wait(seconds: seconds, client: connection) { Output.fail("lost the hub: \(reason)") }
         try? await connection.leaveRoom(contactID: contact, roomID: roomID.value)
         await connection.close()
     }

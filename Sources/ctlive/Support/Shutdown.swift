@@ -1,23 +1,35 @@
+import CTLive
 import Dispatch
 import Foundation
 
+/// Why a command stops waiting.
+enum StopReason: Sendable {
+    case signal(String)
+    case timeout
+    case hubLost(String)
+}
+
 /// SIGINT and SIGTERM as an awaitable event, for graceful shutdown.
 enum Shutdown {
-    /// Suspends until SIGINT or SIGTERM arrives (or `seconds` pass, when given). Returns the signal's name, or nil on time-out.
-    static func wait(seconds: Double? = nil) async -> String? {
-        await withCheckedContinuation { (continuation: CheckedContinuation<String?, Never>) in
+    /// Suspends until SIGINT or SIGTERM arrives, `seconds` pass (when given), or `client` loses the hub (when given).
+    @discardableResult
+    static func wait(seconds: Double? = nil, client: CTLiveClient? = nil) async -> StopReason {
+        await withCheckedContinuation { (continuation: CheckedContinuation<StopReason, Never>) in
             let once = Once(continuation)
+            client?.onEvent { event in
+                if case .disconnected(let reason) = event { once.resume(.hubLost(reason)) }
+            }
             var sources: [DispatchSourceSignal] = []
             for (number, name) in [(SIGINT, "SIGINT"), (SIGTERM, "SIGTERM")] {
                 signal(number, SIG_IGN)
                 let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-                source.setEventHandler { once.resume(name) }
+                source.setEventHandler { once.resume(.signal(name)) }
                 source.resume()
                 sources.append(source)
             }
             once.keep(sources)
             if let seconds {
-                DispatchQueue.global().asyncAfter(deadline: .now() + seconds) { once.resume(nil) }
+                DispatchQueue.global().asyncAfter(deadline: .now() + seconds) { once.resume(.timeout) }
             }
         }
     }
@@ -25,11 +37,11 @@ enum Shutdown {
     /// Resumes a continuation at most once, from whichever source fires first.
     private final class Once: @unchecked Sendable {
         // Both guarded by `lock`.
-        private var continuation: CheckedContinuation<String?, Never>?
+        private var continuation: CheckedContinuation<StopReason, Never>?
         private var sources: [DispatchSourceSignal] = []
         private let lock = NSLock()
 
-        init(_ continuation: CheckedContinuation<String?, Never>) { self.continuation = continuation }
+        init(_ continuation: CheckedContinuation<StopReason, Never>) { self.continuation = continuation }
 
         func keep(_ sources: [DispatchSourceSignal]) {
             lock.lock()
@@ -37,7 +49,7 @@ enum Shutdown {
             lock.unlock()
         }
 
-        func resume(_ value: String?) {
+        func resume(_ value: StopReason) {
             lock.lock()
             let pending = continuation
             continuation = nil
