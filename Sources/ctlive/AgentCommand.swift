@@ -71,11 +71,14 @@ struct AgentCommand: AsyncParsableCommand {
     }
 }
 
-/// Asks one terminal question at a time.
+/// Asks one terminal question at a time, reading the answer off the concurrency pool (reading blocks).
 actor AskQueue {
-    func ask(_ question: String) -> Bool {
+    func ask(_ question: String) async -> Bool {
         FileHandle.standardError.write(Data(question.utf8))
-        let reply = readLine()?.trimmingCharacters(in: .whitespaces).lowercased() ?? ""
-        return reply == "y" || reply == "yes"
+        let reply = await withCheckedContinuation { continuation in
+            DispatchQueue.global().async { continuation.resume(returning: readLine() ?? "") }
+        }
+        let answer = reply.trimmingCharacters(in: .whitespaces).lowercased()
+        return answer == "y" || answer == "yes"
     }
 }
