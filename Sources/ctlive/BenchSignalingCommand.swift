@@ -37,6 +37,8 @@ struct BenchSignalingCommand: AsyncParsableCommand {
         configuration.mediaEndpoint = nil
         configuration.policy.requestTimeout = .seconds(600)
         configuration.policy.heartbeatTimeout = .seconds(600)
+        // Few connections hold many contacts here: the per-customer limit is a guard against abuse, not a bench parameter.
+        configuration.policy.maxContactsPerCustomer = contacts
         let hub = Hub(configuration: configuration, logger: LogSetup.logger("bench.hub", level: .error))
         let endpoint = try hub.start()
         defer { hub.stop() }
