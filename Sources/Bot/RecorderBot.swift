@@ -196,6 +196,7 @@ public final class RecorderBot: Sendable {
                 recording.receive(participantID: participant, trackID: header.track, packet: header.packet(payload: payload))
             }
         }
+        recording.onKeyframeNeeded = { [weak link] participant, track in link?.requestKeyframe(participant: participant, track: track) }
         let session = Session(roomID: assignment.roomID, contactID: assignment.contactID, recording: recording, link: link)
         sessions.withLock { $0[assignment.roomID] = session }
         let request = assignment.request, answer = assignment.answer

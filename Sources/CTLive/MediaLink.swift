@@ -37,6 +37,8 @@ public final class MediaLink: Sendable {
     private let finished = DispatchSemaphore(value: 0)
     private let stats = Mutex(Statistics())
     private let started = Atomic<Bool>(false)
+    /// Keyframe requests for other members' tracks, sent by the link's thread: (publisher, track).
+    private let keyframeRequests = Mutex<[(participant: String, track: String)]>([])
 
     public init(endpoint: String, token: String, curve: CurveClientKeys?, source: MediaSourceOptions?, useAudio: Bool, useVideo: Bool,
                 logger: Logger, received: @escaping @Sendable (Incoming) -> Void = { _ in }) {
@@ -63,6 +65,13 @@ public final class MediaLink: Sendable {
         }
         thread.name = "ctlive-media"
         thread.start()
+    }
+
+    /// Asks the hub for a keyframe from another member's track (a subscriber that could not decode it).
+    public func requestKeyframe(participant: String, track: String) {
+        keyframeRequests.withLock { requests in
+            if requests.count < 64 { requests.append((participant, track)) }
+        }
     }
 
     /// Stops publishing and receiving; waits for the thread to close its socket.
@@ -124,6 +133,11 @@ public final class MediaLink: Sendable {
                         logger.debug("media packet not sent: \(error)")   // queue full or not yet connected: lose it
                     }
                     next = nil
+                }
+            }
+            if welcomed {
+                for request in keyframeRequests.withLock({ requests in defer { requests.removeAll() }; return requests }) {
+                    try? socket.send([WireCodec.encode(Signaling.KeyframeRequest(track: request.track, participant: request.participant))], wait: false)
                 }
             }
             // Pacing is computed here rather than by sleeping, so that receiving never waits behind a sleep.

@@ -81,6 +81,14 @@ final class MediaRelay {
                 return refuse(connection, ProtocolError(.invalidField, "packet on unannounced track \(header.track)"))
             }
             forward([Data(peer.participant.id.utf8), json, payload], from: connection, peer, state: state, now: now)
+        case let request as KeyframeRequest:
+            // A member that cannot decode a publisher's track asks for a keyframe (rate-limited like the hub's own).
+            guard let publisherID = request.participant, let publisher = byRoom[peer.roomID]?[publisherID], var target = peers[publisher],
+                  state.isMember(roomID: peer.roomID, participantID: publisherID) else {
+                return refuse(connection, ProtocolError(.notInRoom, "no publisher \(request.participant ?? "(none)") in room \(peer.roomID)"))
+            }
+            requestKeyframes(from: publisher, &target, now: now, force: false)
+            peers[publisher] = target
         case is Ping:
             send([WireCodec.encode(Pong(), re: envelope.id)], to: connection)
         default:

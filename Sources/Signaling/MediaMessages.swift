@@ -83,15 +83,23 @@ public struct PacketHeader: WireMessage {
 }
 
 /// Hub → publisher: send a keyframe on this track soon (a subscriber joined or lost packets).
+/// Subscriber → hub: the same, naming the publisher (`participant`) whose track could not be decoded.
 public struct KeyframeRequest: WireMessage {
     public static let type = "keyframeRequest"
     public var track: String
-    public init(track: String) { self.track = track }
+    /// Subscriber → hub only: the publisher asked.
+    public var participant: String?
+    public init(track: String, participant: String? = nil) { self.track = track; self.participant = participant }
+
+    public func validate() throws(ProtocolError) {
+        try Check.id(track, "track")
+        try Check.optionalID(participant, "participant")
+    }
 }
 
 extension WireCodec {
     /// What clients send on the media socket.
-    public static let mediaToHub = WireCodec(mediaTypes: [MediaHello.self, TrackAnnouncement.self, PacketHeader.self, Ping.self])
+    public static let mediaToHub = WireCodec(mediaTypes: [MediaHello.self, TrackAnnouncement.self, PacketHeader.self, KeyframeRequest.self, Ping.self])
     /// What the hub sends on the media socket (the relayed `track` and `packet` among them).
     public static let mediaFromHub = WireCodec(mediaTypes: [MediaWelcome.self, ErrorReply.self, KeyframeRequest.self, TrackAnnouncement.self, PacketHeader.self, Pong.self])
 }

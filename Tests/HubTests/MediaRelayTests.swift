@@ -1,0 +1,80 @@
+import CTLive
+import Foundation
+import Hub
+import Signaling
+import XCTest
+import ZeroMQ
+
+/// The media relay with raw sockets: admission by token, forwarding to room members, keyframe requests.
+final class MediaRelayTests: XCTestCase {
+    /// A media connection of a room member, with the token its `roomStarted` carried.
+    private final class MediaPeer {
+        let socket: Socket
+        init(_ started: RoomStarted) throws {
+            socket = try Socket(try Context(), .dealer)
+            try socket.setLinger(milliseconds: 0)
+            try socket.connect(try XCTUnwrap(started.mediaEndpoint))
+            try socket.send([WireCodec.encode(MediaHello(token: try XCTUnwrap(started.mediaToken)))])
+        }
+
+        /// The next message whose JSON frame has `type`, as its frames (waits up to 3 s).
+        func next(_ type: String) throws -> [Data] {
+            var poller = Poller()
+            try poller.add(.socket(socket))
+            let deadline = Date().addingTimeInterval(3)
+            while Date() < deadline {
+                _ = try poller.poll(timeoutMilliseconds: 100)
+                while let (message, _) = try socket.receive(wait: false) {
+                    if message.frames.contains(where: { $0.range(of: Data("\"type\":\"\(type)\"".utf8)) != nil }) { return message.frames }
+                }
+            }
+            throw ZMQError(operation: "no \(type)", errno: EAGAIN)
+        }
+    }
+
+    func testMembersGetEachOthersMediaAndCanAskForKeyframes() async throws {
+        let harness = try HubHarness()
+        let agent = harness.client(.agent, "A1", engagesMedia: false)
+        try await agent.connect()
+        let agentEvents = EventReader(agent)
+        let customer = harness.client(.customer, "C1", engagesMedia: false)
+        try await customer.connect()
+        let customerEvents = EventReader(customer)
+        let contact = try await customer.openContact(agent: "A1")
+        try await contact.requestVideoUpgrade(divID: "p", useAudio: true, useVideo: true)
+        try await agentEvents.next("request") { $0.name == "requestVideoUpgrade" }
+        try await agent.contacts[contact.id]!.responseVideoUpgrade(true, divID: "p")
+        guard case .roomStarted(let customerRoom) = try await customerEvents.next("room", where: { $0.name == "roomStarted" }),
+              case .roomStarted(let agentRoom) = try await agentEvents.next("room", where: { $0.name == "roomStarted" }) else { return XCTFail() }
+
+        let publisher = try MediaPeer(customerRoom)
+        _ = try publisher.next("mediaWelcome")
+        try publisher.socket.send([WireCodec.encode(TrackAnnouncement(track: "video", kind: "video", codec: "h264", timeBaseNum: 1, timeBaseDen: 90000,
+                                                                       width: 320, height: 180, sampleRate: 0, channels: 0, extradata: ""))])
+        let subscriber = try MediaPeer(agentRoom)
+        _ = try subscriber.next("mediaWelcome")
+        // The late member first learns the track, and the publisher is asked for a keyframe for it.
+        let announced = try subscriber.next("track")
+        XCTAssertEqual(String(decoding: announced[0], as: UTF8.self), "customer:C1")
+        _ = try publisher.next("keyframeRequest")
+
+        try publisher.socket.send([WireCodec.encode(PacketHeader(track: "video", pts: 0, dts: 0, duration: 3000, key: true, capturedUs: 0)), Data([0, 0, 0, 1, 0x65])])
+        let packet = try subscriber.next("packet")
+        XCTAssertEqual(packet.count, 3)
+        XCTAssertEqual(String(decoding: packet[0], as: UTF8.self), "customer:C1")
+        XCTAssertEqual(packet[2], Data([0, 0, 0, 1, 0x65]))
+
+        // A subscriber that cannot decode asks for a keyframe; the hub passes it on (after its one-second limit).
+        try await Task.sleep(for: .milliseconds(1100))
+        try subscriber.socket.send([WireCodec.encode(KeyframeRequest(track: "video", participant: "customer:C1"))])
+        let request = try publisher.next("keyframeRequest")
+        XCTAssertTrue(String(decoding: request[0], as: UTF8.self).contains("\"track\":\"video\""))
+        try subscriber.socket.send([WireCodec.encode(KeyframeRequest(track: "video", participant: "customer:C9"))])
+        XCTAssertTrue(String(decoding: try subscriber.next("error")[0], as: UTF8.self).contains("not_in_room"))
+
+        // A forged token is refused.
+        let stranger = try MediaPeer(RoomStarted(contactID: contact.id, roomID: customerRoom.roomID, useAudio: true, useVideo: true,
+                                                 mediaEndpoint: customerRoom.mediaEndpoint, mediaToken: "forged-token"))
+        XCTAssertTrue(String(decoding: try stranger.next("error")[0], as: UTF8.self).contains("forbidden"))
+    }
+}
