@@ -15,10 +15,16 @@ let log: Target.Dependency = .product(name: "Logging", package: "swift-log")
 
 var targets: [Target] = [
     // C system libraries. Nothing else includes C headers.
-    .systemLibrary(name: "CZeroMQ", pkgConfig: "libzmq", providers: [.apt(["libzmq3-dev"])]),
+    // libzmq's pkg-config file pulls in Kerberos' -isystem flags, which SwiftPM refuses with a warning on every
+    // build; zmq.h is in the default include path and the module map links libzmq itself.
+    .systemLibrary(name: "CZeroMQ", providers: [.apt(["libzmq3-dev"])]),
     .systemLibrary(
         name: "CFFmpeg", pkgConfig: "libavformat",
         providers: [.apt(["libavcodec-dev", "libavformat-dev", "libswscale-dev", "libswresample-dev", "libavutil-dev"])]),
+
+    // Child processes: started and reaped by one long-lived thread (policy workers, recording workers).
+    .target(name: "CChildProcess"),
+    .target(name: "ChildProcess", dependencies: ["CChildProcess"]),
 
     // Transport and protocol.
     .target(name: "ZeroMQ", dependencies: ["CZeroMQ"]),
@@ -38,9 +44,8 @@ var targets: [Target] = [
     // Policy plugins: the C ABI, the Swift kit for plugin authors, and the host.
     .target(name: "CPolicyPlugin"),
     .target(name: "PolicyKit", dependencies: ["CPolicyPlugin"]),
-    .target(name: "PolicyHost", dependencies: ["CPolicyPlugin", "PolicyKit", "Digest", log]),
-    // The worker process that runs plugins under `isolation: process` (found next to the host executable).
-    .executableTarget(name: "ctlive-policy-worker", dependencies: ["PolicyHost"]),
+    // Under `isolation: process` plugins run in `ctlive policy-worker`, a child of the host.
+    .target(name: "PolicyHost", dependencies: ["CPolicyPlugin", "PolicyKit", "ChildProcess", "Digest", log]),
 
     // The headless participant: records rooms and answers for agents.
     .target(name: "Bot", dependencies: ["CTLive", "Recorder", "PolicyHost", "Catalog", "Review", log]),
@@ -72,7 +77,6 @@ var targets: [Target] = [
 
 var products: [Product] = [
     .executable(name: "ctlive", targets: ["ctlive"]),
-    .executable(name: "ctlive-policy-worker", targets: ["ctlive-policy-worker"]),
     .library(name: "CTLive", targets: ["CTLive"]),
     .library(name: "PolicyKit", targets: ["PolicyKit"]),
 ]

@@ -130,7 +130,7 @@ final class HubState {
     private var rooms: [String: Room] = [:]
     private var requestCounter = 0
     /// Media-plane secrets: token → the room member it admits. Revoked when the member leaves.
-    private var mediaTokens: [String: (roomID: String, participant: Participant)] = [:]
+    private var mediaTokens: [String: MediaAdmission] = [:]
 
     /// Messages to send, in order; the server drains it after each input.
     private(set) var outbox: [(ConnectionID, Data)] = []
@@ -432,7 +432,8 @@ final class HubState {
                                             divID: divID, by: by, reason: reason, automatic: automatic)
         sendToMembers(answered, of: contact)
         if pending.requesterRole == .customer {
-            for delegate in delegates(of: contact.agent) where "policy:\(delegate.hello.userId)" != by { send(answered, to: delegate.connection) }
+            // Every delegate learns the outcome, the one that answered included (its copy confirms the answer took effect).
+            for delegate in delegates(of: contact.agent) { send(answered, to: delegate.connection) }
         }
         logger.info("upgrade answered", metadata: ["contact": "\(contact.id)", "response": "\(response)", "by": "\(by)", "reason": "\(reason ?? "")"])
         if response { startRoom(contact, request: pending.event, answer: answered) }
@@ -497,7 +498,7 @@ final class HubState {
         for key in ["customer:\(contact.customer)", "agent:\(contact.agent)"] {
             guard let connection = identities[key], let client = clients[connection] else { continue }
             send(RoomStarted(contactID: contact.id, roomID: roomID, useAudio: request.useAudio, useVideo: request.useVideo,
-                             mediaEndpoint: policy.mediaEndpoint, mediaToken: issueMediaToken(room, client.participant)), to: connection)
+                             mediaEndpoint: policy.mediaEndpoint, mediaToken: issueMediaToken(room, client)), to: connection)
             join(room, client.participant)
         }
         assignRecorder(room)
@@ -565,7 +566,7 @@ final class HubState {
         room.recorderAssigned = .now
         chosen.assignedRooms.insert(room.id)
         var assignment = room.started
-        assignment.mediaToken = issueMediaToken(room, chosen.participant)
+        assignment.mediaToken = issueMediaToken(room, chosen)
         send(assignment, to: chosen.connection)
     }
 
@@ -585,7 +586,7 @@ final class HubState {
         case .supervisor:
             client.supervisedRooms.insert(room.id)
             send(RoomStarted(contactID: room.contactID, roomID: room.id, useAudio: room.useAudio, useVideo: room.useVideo,
-                             mediaEndpoint: policy.mediaEndpoint, mediaToken: issueMediaToken(room, client.participant)), to: client.connection)
+                             mediaEndpoint: policy.mediaEndpoint, mediaToken: issueMediaToken(room, client)), to: client.connection)
             self.join(room, client.participant)
         default:
             throw ProtocolError(.forbidden, "only supervisors, and the recorder assigned, join rooms")
@@ -607,19 +608,20 @@ final class HubState {
 
     // MARK: Media plane
 
-    private func issueMediaToken(_ room: Room, _ participant: Participant) -> String {
+    /// A new media token for `client` in `room`, bound to the client's CURVE key when it has one.
+    private func issueMediaToken(_ room: Room, _ client: Client) -> String {
         var generator = SystemRandomNumberGenerator()
         let token = (0..<4).map { _ in String(generator.next() & 0xffff_ffff_ffff, radix: 36) }.joined(separator: "-")
-        mediaTokens[token] = (room.id, participant)
+        mediaTokens[token] = MediaAdmission(roomID: room.id, participant: client.participant, issuedTo: client.authenticatedUser)
         return token
     }
 
-    private func revokeMediaTokens(where predicate: ((roomID: String, participant: Participant)) -> Bool) {
+    private func revokeMediaTokens(where predicate: (MediaAdmission) -> Bool) {
         mediaTokens = mediaTokens.filter { !predicate($0.value) }
     }
 
     /// The room member a media token admits, while the member is still in the room.
-    func mediaAdmission(token: String) -> (roomID: String, participant: Participant)? {
+    func mediaAdmission(token: String) -> MediaAdmission? {
         mediaTokens[token]
     }
 
@@ -644,4 +646,12 @@ final class HubState {
         var generator = SystemRandomNumberGenerator()
         return prefix + "-" + String(generator.next() & 0xffff_ffff_ffff, radix: 36)
     }
+}
+
+/// Whom a media token admits: a room member, and under CURVE only the key it was issued to.
+struct MediaAdmission {
+    let roomID: String
+    let participant: Participant
+    /// The ZAP `User-Id` (`role:userId`) of the signaling connection the token was issued to; nil without CURVE.
+    let issuedTo: String?
 }

@@ -47,26 +47,27 @@ final class MediaRelay {
         let connection = ConnectionID(routingID)
         let body = message.frames.dropFirst()
         guard !truncated, (1...2).contains(body.count), let json = body.first else {
-            return refuse(connection, ProtocolError(.multipart, "a media message is a JSON frame, plus the payload for a packet"))
+            return refuse(connection, ProtocolError(.multipart, "a media message is a JSON frame, plus the payload for a packet"), re: nil)
         }
         let envelope: Envelope
         do { envelope = try WireCodec.mediaToHub.decode(json) } catch {
-            return refuse(connection, error)
+            return refuse(connection, error, re: json.count <= SignalingProtocol.maxMessageBytes ? WireCodec.peekID(json) : nil)
         }
+        let re = envelope.id
         if let hello = envelope.message as? MediaHello {
-            return admit(connection, hello, state: state, now: now)
+            return admit(connection, hello, key: message.userID, re: re, state: state, now: now)
         }
         guard var peer = peers[connection] else {
-            return refuse(connection, ProtocolError(.helloRequired, "send mediaHello with your token first"))
+            return refuse(connection, ProtocolError(.helloRequired, "send mediaHello with your token first"), re: re)
         }
         guard state.isMember(roomID: peer.roomID, participantID: peer.participant.id) else {
             forget(connection)
-            return refuse(connection, ProtocolError(.notInRoom, "no longer a member of room \(peer.roomID)"))
+            return refuse(connection, ProtocolError(.notInRoom, "no longer a member of room \(peer.roomID)"), re: re)
         }
         switch envelope.message {
         case let track as TrackAnnouncement:
             guard peer.tracks[track.track] != nil || peer.tracks.count < MediaLimits.maxTracks else {
-                return refuse(connection, ProtocolError(.invalidField, "more than \(MediaLimits.maxTracks) tracks"))
+                return refuse(connection, ProtocolError(.invalidField, "more than \(MediaLimits.maxTracks) tracks"), re: re)
             }
             peer.tracks[track.track] = json
             if track.kind == "video" { peer.videoTracks.insert(track.track) }
@@ -75,36 +76,52 @@ final class MediaRelay {
         case let header as PacketHeader:
             counters.packetsIn += 1
             guard body.count == 2, let payload = body.last, payload.count <= MediaLimits.maxPacketBytes else {
-                return refuse(connection, ProtocolError(.tooLarge, "a packet needs one payload frame of at most \(MediaLimits.maxPacketBytes) bytes"))
+                return refuse(connection, ProtocolError(.tooLarge, "a packet needs one payload frame of at most \(MediaLimits.maxPacketBytes) bytes"), re: re)
             }
             guard peer.tracks[header.track] != nil else {
-                return refuse(connection, ProtocolError(.invalidField, "packet on unannounced track \(header.track)"))
+                return refuse(connection, ProtocolError(.invalidField, "packet on unannounced track \(header.track)"), re: re)
             }
             forward([Data(peer.participant.id.utf8), json, payload], from: connection, peer, state: state, now: now)
         case let request as KeyframeRequest:
             // A member that cannot decode a publisher's track asks for a keyframe (rate-limited like the hub's own).
             guard let publisherID = request.participant, let publisher = byRoom[peer.roomID]?[publisherID], var target = peers[publisher],
                   state.isMember(roomID: peer.roomID, participantID: publisherID) else {
-                return refuse(connection, ProtocolError(.notInRoom, "no publisher \(request.participant ?? "(none)") in room \(peer.roomID)"))
+                return refuse(connection, ProtocolError(.notInRoom, "no publisher \(request.participant ?? "(none)") in room \(peer.roomID)"), re: re)
             }
-            requestKeyframes(from: publisher, &target, now: now, force: false)
+            guard target.videoTracks.contains(request.track) else {
+                return refuse(connection, ProtocolError(.invalidField, "\(publisherID) publishes no video track \(request.track)"), re: re)
+            }
+            requestKeyframes(from: publisher, &target, tracks: [request.track], now: now, force: false)
             peers[publisher] = target
         case is Ping:
             send([WireCodec.encode(Pong(), re: envelope.id)], to: connection)
         default:
-            refuse(connection, ProtocolError(.unknownType, "not a media message"))
+            refuse(connection, ProtocolError(.unknownType, "not a media message"), re: re)
         }
     }
 
-    private func admit(_ connection: ConnectionID, _ hello: MediaHello, state: HubState, now: ContinuousClock.Instant) {
-        guard peers[connection] == nil else { return refuse(connection, ProtocolError(.alreadyHello, "already admitted")) }
+    /// Admits a media connection by its token. `key` is the connection's CURVE identity (ZAP `User-Id`), if any.
+    ///
+    /// A token admits one connection: the one it was issued to, under CURVE the holder of the key the
+    /// token was issued to. A second connection with the same token is refused, unless under CURVE it
+    /// proves the same key (the same party reconnecting), which then takes the media over.
+    private func admit(_ connection: ConnectionID, _ hello: MediaHello, key: String?, re: Int?, state: HubState, now: ContinuousClock.Instant) {
+        guard peers[connection] == nil else { return refuse(connection, ProtocolError(.alreadyHello, "already admitted"), re: re) }
         guard let admission = state.mediaAdmission(token: hello.token) else {
-            return refuse(connection, ProtocolError(.forbidden, "unknown or revoked media token"))
+            return refuse(connection, ProtocolError(.forbidden, "unknown or revoked media token"), re: re)
         }
-        if let previous = byRoom[admission.roomID]?[admission.participant.id] { forget(previous) }
+        if let owner = admission.issuedTo, owner != key {
+            return refuse(connection, ProtocolError(.forbidden, "this media token was issued to another key"), re: re)
+        }
+        if let previous = byRoom[admission.roomID]?[admission.participant.id], peers[previous] != nil {
+            guard admission.issuedTo != nil else {
+                return refuse(connection, ProtocolError(.forbidden, "this media token is already in use"), re: re)
+            }
+            forget(previous)
+        }
         peers[connection] = Peer(roomID: admission.roomID, participant: admission.participant)
         byRoom[admission.roomID, default: [:]][admission.participant.id] = connection
-        send([WireCodec.encode(MediaWelcome(roomID: admission.roomID, participant: admission.participant))], to: connection)
+        send([WireCodec.encode(MediaWelcome(roomID: admission.roomID, participant: admission.participant), re: re)], to: connection)
         // The newcomer learns every track already published, and needs a keyframe to start decoding.
         for (_, other) in byRoom[admission.roomID] ?? [:] where other != connection {
             guard var publisher = peers[other] else { continue }
@@ -133,10 +150,13 @@ final class MediaRelay {
         }
     }
 
-    private func requestKeyframes(from connection: ConnectionID, _ peer: inout Peer, now: ContinuousClock.Instant, force: Bool) {
+    /// Asks a publisher for keyframes on `tracks` (default: every video track it publishes), at most once a second unless forced.
+    private func requestKeyframes(
+        from connection: ConnectionID, _ peer: inout Peer, tracks: Set<String>? = nil, now: ContinuousClock.Instant, force: Bool
+    ) {
         if !force, let last = peer.lastKeyframeRequest, now - last < .seconds(1) { return }
         peer.lastKeyframeRequest = now
-        for track in peer.videoTracks {
+        for track in tracks.map({ $0.intersection(peer.videoTracks) }) ?? peer.videoTracks {
             counters.keyframeRequests += 1
             send([WireCodec.encode(KeyframeRequest(track: track))], to: connection)
         }
@@ -153,10 +173,10 @@ final class MediaRelay {
         }
     }
 
-    private func refuse(_ connection: ConnectionID, _ error: ProtocolError) {
+    private func refuse(_ connection: ConnectionID, _ error: ProtocolError, re: Int?) {
         counters.refused += 1
         logger.debug("media refused", metadata: ["peer": "\(connection)", "code": "\(error.code.rawValue)", "reason": "\(error.message)"])
-        send([WireCodec.encode(ErrorReply(error))], to: connection)
+        send([WireCodec.encode(ErrorReply(error), re: re)], to: connection)
     }
 
     private func forget(_ connection: ConnectionID) {

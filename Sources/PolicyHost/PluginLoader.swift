@@ -193,11 +193,21 @@ public final class PluginLibrary: @unchecked Sendable {
         return PluginInstance(library: self, pointer: instance)
     }
 
-    /// Copies and releases (with the plugin's `free_string`) a string the plugin returned.
+    /// Copies (at most ``PluginInstance/maximumReasonBytes``, cut at a character boundary and marked
+    /// with `…`) and releases (with the plugin's `free_string`) a string the plugin returned.
     func takeString(_ pointer: UnsafeMutablePointer<CChar>?) -> String? {
         guard let pointer else { return nil }
         defer { descriptor.free_string!(pointer) }
-        return String(cString: pointer)
+        let limit = PluginInstance.maximumReasonBytes
+        let length = strnlen(pointer, limit + 1)
+        let bytes = UnsafeRawBufferPointer(start: pointer, count: min(length, limit))
+        var text = String(decoding: bytes, as: UTF8.self)
+        if length > limit {
+            // A multi-byte character cut in two decodes as U+FFFD: drop it.
+            if text.last == "\u{FFFD}" { text.removeLast() }
+            text += "…"
+        }
+        return text
     }
 }
 
@@ -219,6 +229,10 @@ public final class PluginInstance: @unchecked Sendable {
     }
 
     deinit { library.descriptor.destroy!(pointer) }
+
+    /// Reasons and error texts longer than this are cut: a reason is for a person to read, and a
+    /// plugin answering with megabytes must not cost the decision its deadline.
+    public static let maximumReasonBytes = 2048
 
     /// Calls the plugin's `decide` with a decision-context JSON text.
     public func decide(requestJSON: String) -> PluginCallResult {

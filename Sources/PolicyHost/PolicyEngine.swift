@@ -39,9 +39,9 @@ func currentExecutablePath() -> String? {
 public final class PolicyEngine: Sendable {
     /// Options beyond the policy file.
     public struct Options: Sendable {
-        /// The worker executable for `isolation: process`. Default: `$CTLIVE_POLICY_WORKER`, else
-        /// `ctlive-policy-worker` next to the running executable, else on `PATH`.
-        public var workerExecutable: String?
+        /// The worker's command line for `isolation: process` (executable first). Default: see
+        /// ``PolicyEngine/workerCommand(_:)``.
+        public var workerCommand: [String]?
         /// The clock used for the audit's `time` (plugins see the time the request carries).
         public var clock: @Sendable () -> Date
 
@@ -50,9 +50,9 @@ public final class PolicyEngine: Sendable {
         public var restartBackoffMs: Int
 
         public init(
-            workerExecutable: String? = nil, clock: @escaping @Sendable () -> Date = { Date() }, restartBackoffMs: Int = 100
+            workerCommand: [String]? = nil, clock: @escaping @Sendable () -> Date = { Date() }, restartBackoffMs: Int = 100
         ) {
-            self.workerExecutable = workerExecutable
+            self.workerCommand = workerCommand
             self.clock = clock
             self.restartBackoffMs = restartBackoffMs
         }
@@ -136,21 +136,26 @@ public final class PolicyEngine: Sendable {
     /// Where the build puts plugin libraries (the same as the free function ``defaultPluginDirectories()``).
     public static func defaultPluginDirectories() -> [String] { PolicyHost.defaultPluginDirectories() }
 
-    /// Locates the worker executable (see ``Options/workerExecutable``).
-    public static func workerExecutablePath(_ explicit: String? = nil) -> String? {
+    /// The hidden `ctlive` subcommand that serves as the policy worker.
+    public static let workerSubcommand = "policy-worker"
+
+    /// The command that starts a policy worker: `explicit` when given; else `ctlive policy-worker`
+    /// with the `ctlive` executable at `$CTLIVE_POLICY_WORKER`, else the running executable when it is
+    /// `ctlive` (it is its own worker, as browsers are their own helper processes), else `ctlive` next
+    /// to the running executable (a test bundle in the build folder), else on `PATH`.
+    public static func workerCommand(_ explicit: [String]? = nil) -> [String]? {
+        if let explicit, !explicit.isEmpty { return explicit }
         let fm = FileManager.default
-        if let explicit { return explicit }
-        if let env = ProcessInfo.processInfo.environment["CTLIVE_POLICY_WORKER"], !env.isEmpty { return env }
+        var candidates: [String] = []
+        if let env = ProcessInfo.processInfo.environment["CTLIVE_POLICY_WORKER"], !env.isEmpty { candidates.append(env) }
         if let executable = currentExecutablePath() {
-            let sibling = ((executable as NSString).deletingLastPathComponent as NSString)
-                .appendingPathComponent("ctlive-policy-worker")
-            if fm.isExecutableFile(atPath: sibling) { return sibling }
+            if (executable as NSString).lastPathComponent == "ctlive" { candidates.append(executable) }
+            candidates.append(((executable as NSString).deletingLastPathComponent as NSString).appendingPathComponent("ctlive"))
         }
         for directory in (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":") {
-            let candidate = "\(directory)/ctlive-policy-worker"
-            if fm.isExecutableFile(atPath: candidate) { return candidate }
+            candidates.append("\(directory)/ctlive")
         }
-        return nil
+        return candidates.first { fm.isExecutableFile(atPath: $0) }.map { [$0, workerSubcommand] }
     }
 }
 
@@ -160,6 +165,8 @@ final class EngineState: Sendable {
     let policyPath: String
     let chains: [String: [Int]]
     let runner: any StepRunner
+    /// Steps marked `failClosed`.
+    let failClosed: Set<Int>
 
     init(policyPath: String, directories: [String], options: PolicyEngine.Options, logger: Logger) throws {
         let policy = try PolicyFile.load(path: policyPath)
@@ -174,7 +181,7 @@ final class EngineState: Sendable {
             chains[label] = chain.chain.enumerated().map { i, step in
                 specs.append(StepSpec(
                     label: "\(label).chain[\(i)]", plugin: step.plugin,
-                    configJSON: step.config.map { $0 == .null ? "{}" : $0.jsonText } ?? "{}"))
+                    configJSON: step.config.map { $0 == .null ? "{}" : $0.jsonText } ?? "{}", failClosed: step.failClosed == true))
                 return specs.count - 1
             }
         }
@@ -182,15 +189,16 @@ final class EngineState: Sendable {
         case .none:
             runner = try InProcessRunner(specs: specs, directories: directories, logger: logger)
         case .process:
-            guard let worker = PolicyEngine.workerExecutablePath(options.workerExecutable) else {
-                throw PolicyError.worker("cannot find the ctlive-policy-worker executable (set CTLIVE_POLICY_WORKER)")
+            guard let command = PolicyEngine.workerCommand(options.workerCommand) else {
+                throw PolicyError.worker("cannot find the ctlive executable to run plugins in (set CTLIVE_POLICY_WORKER to its path)")
             }
             runner = try WorkerRunner(
-                specs: specs, directories: directories, executable: worker, backoffMs: options.restartBackoffMs, logger: logger)
+                specs: specs, directories: directories, command: command, backoffMs: options.restartBackoffMs, logger: logger)
         }
         self.policy = policy
         self.policyPath = policyPath
         self.chains = chains
+        failClosed = Set(specs.indices.filter { specs[$0].failClosed })
     }
 
     /// Runs the chain for `context`: the first plugin that does not abstain decides; a failure
@@ -208,7 +216,8 @@ final class EngineState: Sendable {
             chain.isEmpty
             ? []
             : runner.run(
-                chain, request: context.jsonText, budget: UInt64(deadlineMs) * 1_000_000, continueOnFailure: failMode == .open)
+                chain, request: context.jsonText, budget: UInt64(deadlineMs) * 1_000_000, continueOnFailure: failMode == .open,
+                failClosed: failClosed)
 
         var consulted: [PluginConsultation] = []
         var answer: FinalAnswer?
@@ -240,6 +249,9 @@ final class EngineState: Sendable {
                 if failMode == .closed {
                     answer = .refuse
                     reason = "refused (policy fails closed): \(cause)"
+                } else if failClosed.contains(result.index) {
+                    answer = .refuse
+                    reason = "refused (\(name) is marked failClosed, a control no failure may bypass): \(cause)"
                 }
             }
             consulted.append(entry)

@@ -15,9 +15,13 @@ public struct PolicyFile: Codable, Sendable, Equatable {
     public struct Step: Codable, Sendable, Equatable {
         public var plugin: String
         public var config: JSONValue?
-        public init(plugin: String, config: JSONValue? = nil) {
+        /// A compliance control (RecordingRequired, say): when this step fails (error, crash,
+        /// timeout), the request is refused even under `failMode: open`.
+        public var failClosed: Bool?
+        public init(plugin: String, config: JSONValue? = nil, failClosed: Bool? = nil) {
             self.plugin = plugin
             self.config = config
+            self.failClosed = failClosed
         }
     }
 
@@ -111,7 +115,7 @@ public struct PolicyFile: Codable, Sendable, Equatable {
             unknown += object.keys.filter { $0 != "chain" }.sorted().map { "\(label).\($0)" }
             for (i, step) in (object["chain"] as? [Any] ?? []).enumerated() {
                 guard let step = step as? [String: Any] else { continue }
-                unknown += step.keys.filter { $0 != "plugin" && $0 != "config" }.sorted().map { "\(label).chain[\(i)].\($0)" }
+                unknown += step.keys.filter { !["plugin", "config", "failClosed"].contains($0) }.sorted().map { "\(label).chain[\(i)].\($0)" }
             }
         }
         for group in ["agents", "queues"] {

@@ -9,6 +9,8 @@ struct StepSpec: Sendable {
     var label: String
     var plugin: String
     var configJSON: String
+    /// A compliance control: its failure refuses even when the policy fails open.
+    var failClosed = false
 }
 
 /// What the audit says about the plugin behind a step.
@@ -51,10 +53,10 @@ struct StepResult: Sendable {
 protocol StepRunner: AnyObject, Sendable {
     var steps: [StepInfo] { get }
     /// Consults the steps of `chain` in order with the decision-context JSON until one accepts or
-    /// refuses, a failure stops the chain (see ``StepOutcome/stopsChain(continueOnFailure:)``) or
-    /// the chain ends. The plugins together may take `budget` nanoseconds; time spent (re)starting
+    /// refuses, a failure stops the chain (see ``StepOutcome/stopsChain(continueOnFailure:)``; a
+    /// failure of a step in `failClosed` always stops it) or the chain ends. The plugins together may take `budget` nanoseconds; time spent (re)starting
     /// the worker does not count. Blocking; called inside `perform`.
-    func run(_ chain: [Int], request: String, budget: UInt64, continueOnFailure: Bool) -> [StepResult]
+    func run(_ chain: [Int], request: String, budget: UInt64, continueOnFailure: Bool, failClosed: Set<Int>) -> [StepResult]
     /// Runs a decision's evaluation where the runner wants it (inline, or on the worker's queue).
     func perform<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T
 }
@@ -102,7 +104,7 @@ final class InProcessRunner: StepRunner {
         steps = infos
     }
 
-    func run(_ chain: [Int], request: String, budget: UInt64, continueOnFailure: Bool) -> [StepResult] {
+    func run(_ chain: [Int], request: String, budget: UInt64, continueOnFailure: Bool, failClosed: Set<Int>) -> [StepResult] {
         let deadline = monotonicNow() + budget
         var results: [StepResult] = []
         for index in chain {
@@ -123,7 +125,7 @@ final class InProcessRunner: StepRunner {
                 }
             }
             results.append(StepResult(index: index, outcome: outcome, micros: Double(end - start) / 1000))
-            if outcome.stopsChain(continueOnFailure: continueOnFailure) { break }
+            if outcome.stopsChain(continueOnFailure: continueOnFailure && !failClosed.contains(index)) { break }
         }
         return results
     }

@@ -1,57 +1,53 @@
-import CPolicyPlugin
+import CChildProcess
+import ChildProcess
 import Foundation
 
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// A child process with its stdin and stdout connected to pipes. Owns the pid and both pipe ends:
-/// `deinit` closes the pipes, kills the child (SIGKILL) and reaps it.
+/// The policy worker: a ``ChildProcess`` with its stdin and stdout connected to pipes. Owns both
+/// pipe ends: `deinit` closes them and kills the child (the child supervisor reaps it).
 final class WorkerProcess {
-    let pid: pid_t
+    let child: ChildProcess
+    var pid: pid_t { child.pid }
     private var toChild: Int32
     private var fromChild: Int32
     private var buffer: [UInt8] = []
-    private var reaped = false
 
-    static let maximumLineLength = 8 << 20
+    /// A reply line longer than this is not the protocol: the worker is treated as broken and killed
+    /// at once (a plugin answering with megabytes must not hold the decision past its deadline).
+    static let maximumLineLength = 256 << 10
 
     enum ReadResult {
         case line([UInt8])
         case timeout
         case endOfFile
+        /// The worker wrote a line longer than ``maximumLineLength``.
+        case overlong
     }
 
     /// Starts `executable` with `arguments` and `environment` (`NAME=value`); stderr is inherited.
     init(executable: String, arguments: [String], environment: [String]) throws {
         var input: [Int32] = [-1, -1]
         var output: [Int32] = [-1, -1]
-        guard ctlive_policy_pipe_cloexec(&input) == 0 else { throw POSIXErrorWithContext(operation: "pipe", code: errno) }
-        guard ctlive_policy_pipe_cloexec(&output) == 0 else {
+        guard ctlive_pipe_cloexec(&input) == 0 else { throw ChildProcessError("pipe", code: errno) }
+        guard ctlive_pipe_cloexec(&output) == 0 else {
             let code = errno
             close(input[0]); close(input[1])
-            throw POSIXErrorWithContext(operation: "pipe", code: code)
+            throw ChildProcessError("pipe", code: code)
         }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_adddup2(&actions, input[0], 0)
-        posix_spawn_file_actions_adddup2(&actions, output[1], 1)
-        let argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
-        let envp: [UnsafeMutablePointer<CChar>?] = environment.map { strdup($0) } + [nil]
         defer {
-            argv.forEach { free($0) }
-            envp.forEach { free($0) }
+            close(input[0])
+            close(output[1])
         }
-        var pid: pid_t = 0
-        let status = posix_spawn(&pid, executable, &actions, nil, argv, envp)
-        close(input[0])
-        close(output[1])
-        guard status == 0 else {
+        do {
+            child = try ChildProcess.spawn(
+                executable: executable, arguments: arguments, environment: environment, descriptors: [input[0]: 0, output[1]: 1])
+        } catch {
             close(input[1]); close(output[0])
-            throw POSIXErrorWithContext(operation: "posix_spawn \(executable)", code: status)
+            throw error
         }
-        self.pid = pid
         toChild = input[1]
         fromChild = output[0]
     }
@@ -59,11 +55,7 @@ final class WorkerProcess {
     deinit {
         close(toChild)
         close(fromChild)
-        if !reaped {
-            Glibc.kill(pid, SIGKILL)
-            var status: Int32 = 0
-            while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-        }
+        child.kill()
     }
 
     /// Writes one line (a newline is appended).
@@ -76,7 +68,7 @@ final class WorkerProcess {
                 let n = write(toChild, raw.baseAddress! + offset, raw.count - offset)
                 if n < 0 {
                     if errno == EINTR { continue }
-                    throw POSIXErrorWithContext(operation: "write to policy worker", code: errno)
+                    throw ChildProcessError("write to policy worker", code: errno)
                 }
                 offset += n
             }
@@ -92,8 +84,7 @@ final class WorkerProcess {
                 buffer.removeSubrange(...newline)
                 return .line(line)
             }
-            // A line longer than this is not the protocol: treat the worker as broken.
-            if buffer.count > Self.maximumLineLength { return .endOfFile }
+            if buffer.count > Self.maximumLineLength { return .overlong }
             let now = monotonicNow()
             if now >= deadline { return .timeout }
             let waitMs = Int32(min((deadline - now + 999_999) / 1_000_000, 60_000))
@@ -115,39 +106,16 @@ final class WorkerProcess {
         }
     }
 
-    /// Kills the child (SIGKILL) and reaps it; returns how it ended.
+    /// Kills the child (SIGKILL) and waits until it is reaped; returns how it ended.
     @discardableResult
     func kill() -> String {
-        Glibc.kill(pid, SIGKILL)
-        return reap()
+        child.kill()
+        return child.wait(timeout: .seconds(5))?.description ?? "could not be reaped"
     }
 
-    /// Waits for the child to end (killing it if it is still alive after 500 ms) and says how it ended.
+    /// Waits for the child to end (killing it if it is still alive after 200 ms) and says how it ended.
     func reap() -> String {
-        guard !reaped else { return "already reaped" }
-        var status: Int32 = 0
-        var waited = 0
-        while true {
-            let r = waitpid(pid, &status, WNOHANG)
-            if r == pid { break }
-            if r < 0 && errno != EINTR { reaped = true; return "could not be reaped (\(String(cString: strerror(errno))))" }
-            if waited >= 500 {
-                Glibc.kill(pid, SIGKILL)
-                while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-                break
-            }
-            usleep(1000)
-            waited += 1
-        }
-        reaped = true
-        return Self.describe(status: status)
-    }
-
-    static func describe(status: Int32) -> String {
-        let signal = status & 0x7f
-        if signal == 0 { return "exited with status \((status >> 8) & 0xff)" }
-        let name = strsignal(signal).map { String(cString: $0) } ?? "signal"
-        let short = [6: "SIGABRT", 9: "SIGKILL", 11: "SIGSEGV", 4: "SIGILL", 7: "SIGBUS", 8: "SIGFPE", 15: "SIGTERM"][Int(signal)]
-        return "killed by signal \(signal) (\(short.map { "\($0), " } ?? "")\(name))"
+        if let status = child.wait(timeout: .milliseconds(200)) { return status.description }
+        return kill()
     }
 }

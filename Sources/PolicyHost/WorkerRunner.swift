@@ -1,4 +1,4 @@
-import CPolicyPlugin
+import ChildProcess
 import Digest
 import Dispatch
 import Foundation
@@ -9,18 +9,19 @@ import PolicyKit
 import Glibc
 #endif
 
-/// `isolation: process`: plugins run in a worker child process (`ctlive-policy-worker`) that speaks
+/// `isolation: process`: plugins run in a worker child process (`ctlive policy-worker`) that speaks
 /// JSON lines over its stdin/stdout (protocol in `docs/PLUGINS.md`).
 ///
 /// All access to the worker happens on one serial queue. A crash (EOF on the pipe) or a reply
 /// missing past the deadline (the worker is killed) fails that call; the worker is then restarted
 /// in the background, at once after the first failure and with doubling backoff (100 ms ... 5 s
-/// by default) after consecutive ones. A successful call resets the backoff.
+/// by default) after consecutive ones. A successful call resets the backoff. A worker that dies
+/// between calls is noticed when it dies (the child supervisor reaps it) and restarted the same way.
 final class WorkerRunner: StepRunner, @unchecked Sendable {
     private(set) var steps: [StepInfo]
     private let specs: [StepSpec]
     private let directories: [String]
-    private let executable: String
+    private let command: [String]
     private let logger: Logger
     private let backoffMs: Int
     private let queue = DispatchQueue(label: "ctlive.policy.worker")
@@ -33,11 +34,12 @@ final class WorkerRunner: StepRunner, @unchecked Sendable {
     private var sequence: UInt64 = 0
     private var restartScheduled = false
 
-    init(specs: [StepSpec], directories: [String], executable: String, backoffMs: Int, logger: Logger) throws {
+    /// `command`: the worker's executable and its arguments.
+    init(specs: [StepSpec], directories: [String], command: [String], backoffMs: Int, logger: Logger) throws {
         self.backoffMs = max(1, backoffMs)
         self.specs = specs
         self.directories = directories
-        self.executable = executable
+        self.command = command
         self.logger = logger
         steps = specs.map { StepInfo(plugin: $0.plugin) }
         // A dead worker must not kill the host when we write to its pipe.
@@ -55,9 +57,18 @@ final class WorkerRunner: StepRunner, @unchecked Sendable {
         if environment["SWIFT_BACKTRACE"] == nil { environment["SWIFT_BACKTRACE"] = "enable=no" }
         do {
             process = try WorkerProcess(
-                executable: executable, arguments: [], environment: environment.map { "\($0.key)=\($0.value)" })
+                executable: command[0], arguments: Array(command.dropFirst()), environment: environment.map { "\($0.key)=\($0.value)" })
         } catch {
-            throw PolicyError.worker("cannot start \(executable): \(error)")
+            throw PolicyError.worker("cannot start \(command.joined(separator: " ")): \(error)")
+        }
+        // A worker that dies between calls (killed, out of memory) is replaced before the next request needs it.
+        let pid = process.pid
+        process.child.onExit { [weak self] status in
+            guard let runner = self else { return }
+            runner.queue.async {
+                guard runner.worker?.pid == pid else { return }
+                runner.workerFailed("worker \(status) while idle")
+            }
         }
         let setup: [String: Any] = [
             "op": "setup", "directories": directories,
@@ -68,7 +79,7 @@ final class WorkerRunner: StepRunner, @unchecked Sendable {
         }
         guard case .line(let line) = process.readLine(deadline: monotonicNow() + Self.setupTimeout) else {
             let how = process.kill()
-            throw PolicyError.worker("no setup reply from \(executable) (worker \(how))")
+            throw PolicyError.worker("no setup reply from \(command.joined(separator: " ")) (worker \(how))")
         }
         guard let reply = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any],
             let results = reply["steps"] as? [[String: Any]], results.count == specs.count
@@ -103,7 +114,7 @@ final class WorkerRunner: StepRunner, @unchecked Sendable {
         }
     }
 
-    func run(_ chain: [Int], request: String, budget: UInt64, continueOnFailure: Bool) -> [StepResult] {
+    func run(_ chain: [Int], request: String, budget: UInt64, continueOnFailure: Bool, failClosed: Set<Int>) -> [StepResult] {
         dispatchPrecondition(condition: .onQueue(queue))
         var results: [StepResult] = []
         var remaining = chain[...]
@@ -126,7 +137,7 @@ final class WorkerRunner: StepRunner, @unchecked Sendable {
                     let outcome = StepOutcome.failure(.unavailable, failure)
                     results.append(StepResult(index: first, outcome: outcome, micros: 0))
                     remaining.removeFirst()
-                    if outcome.stopsChain(continueOnFailure: continueOnFailure) { break }
+                    if outcome.stopsChain(continueOnFailure: continueOnFailure && !failClosed.contains(first)) { break }
                     continue
                 }
             }
@@ -138,11 +149,14 @@ final class WorkerRunner: StepRunner, @unchecked Sendable {
                 results.append(StepResult(index: first, outcome: deadlinePassed(budget), micros: 0))
                 break
             }
-            let (batch, crashed) = send(Array(remaining), request: request, to: worker, deadline: end, continueOnFailure: continueOnFailure)
+            let (batch, crashed) = send(
+                Array(remaining), request: request, to: worker, deadline: end, continueOnFailure: continueOnFailure, failClosed: failClosed)
             results += batch
             remaining = remaining.dropFirst(batch.count)
             // After a crash (the worker is gone) the chain may go on with a new worker.
-            guard crashed, let last = batch.last, !last.outcome.stopsChain(continueOnFailure: continueOnFailure) else { break }
+            guard crashed, let last = batch.last,
+                !last.outcome.stopsChain(continueOnFailure: continueOnFailure && !failClosed.contains(last.index))
+            else { break }
         }
         return results
     }
@@ -150,7 +164,7 @@ final class WorkerRunner: StepRunner, @unchecked Sendable {
     /// Sends one chain to the worker and reads a result line per step until the worker says it is
     /// done. Returns the results and whether the worker died (crash: EOF on its pipe).
     private func send(
-        _ chain: [Int], request: String, to worker: WorkerProcess, deadline: UInt64, continueOnFailure: Bool
+        _ chain: [Int], request: String, to worker: WorkerProcess, deadline: UInt64, continueOnFailure: Bool, failClosed: Set<Int>
     ) -> ([StepResult], crashed: Bool) {
         sequence += 1
         var w = JSONWriter(capacity: request.utf8.count + 128)
@@ -162,6 +176,12 @@ final class WorkerRunner: StepRunner, @unchecked Sendable {
             w.int(step)
         }
         w.raw("],"); w.key("continue"); w.bool(continueOnFailure)
+        w.raw(","); w.key("failClosed"); w.raw("[")
+        for (i, step) in chain.filter(failClosed.contains).enumerated() {
+            if i > 0 { w.raw(",") }
+            w.int(step)
+        }
+        w.raw("]")
         w.raw(","); w.key("request"); w.string(request); w.raw("}")
 
         var results: [StepResult] = []
@@ -206,6 +226,14 @@ final class WorkerRunner: StepRunner, @unchecked Sendable {
                     index: inProgress(), outcome: .failure(.timeout, "no answer within the decision deadline; policy worker \(how)"),
                     micros: Double(monotonicNow() - lastAnswer) / 1000))
                 return (results, false)
+            case .overlong:
+                let how = worker.kill()
+                workerFailed("reply line over \(WorkerProcess.maximumLineLength) bytes")
+                results.append(StepResult(
+                    index: inProgress(),
+                    outcome: .failure(.error, "the policy worker answered with a line over \(WorkerProcess.maximumLineLength) bytes; worker \(how)"),
+                    micros: Double(monotonicNow() - lastAnswer) / 1000))
+                return (results, true)
             case .endOfFile:
                 let how = worker.reap()
                 workerFailed("worker \(how)")
@@ -239,12 +267,13 @@ final class WorkerRunner: StepRunner, @unchecked Sendable {
     }
 }
 
-/// The worker side of process isolation: `ctlive-policy-worker` calls ``PolicyWorker/run()``.
+/// The worker side of process isolation: `ctlive policy-worker` calls ``PolicyWorker/run()``.
 public enum PolicyWorker {
     /// Serves JSON-line requests on stdin until it closes; replies on stdout. Plugins' own writes to
     /// stdout are redirected to stderr so they cannot corrupt the protocol.
     public static func run() -> Never {
-        _ = ctlive_policy_die_with_parent()
+        // Die with the host: it holds our only purpose (and the kernel would otherwise keep us when it crashes).
+        if !ChildProcess.dieWithParent() { exit(0) }
         let out = dup(1)
         dup2(2, 1)
         var logger = Logger(label: "ctlive.policy.worker") { StreamLogHandler.standardError(label: $0) }
@@ -291,6 +320,7 @@ public enum PolicyWorker {
             let seq = message["seq"]?.int ?? 0
             let steps = message["steps"]?.array?.compactMap(\.int) ?? []
             let continueOnFailure = message["continue"]?.bool ?? false
+            let failClosed = Set(message["failClosed"]?.array?.compactMap(\.int) ?? [])
             let request = message["request"]?.string ?? "{}"
             for (position, step) in steps.enumerated() {
                 let start = monotonicNow()
@@ -313,7 +343,7 @@ public enum PolicyWorker {
                 case .error(let text):
                     w.raw(","); w.key("ok"); w.bool(false)
                     w.raw(","); w.key("error"); w.string(text)
-                    stop = !continueOnFailure
+                    stop = !continueOnFailure || failClosed.contains(step)
                 }
                 w.raw(","); w.key("us"); w.double((micros * 10).rounded() / 10)
                 if stop || position == steps.count - 1 { w.raw(","); w.key("done"); w.bool(true) }

@@ -72,6 +72,15 @@ public struct DecisionContext: Codable, Sendable, Equatable {
             self.agentLocal = agentLocal
         }
 
+        private enum CodingKeys: String, CodingKey { case utc, agentLocal }
+
+        /// `agentLocal` may be left out: it then equals `utc` (docs/PLUGINS.md).
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            utc = try c.decode(String.self, forKey: .utc)
+            agentLocal = try c.decodeIfPresent(String.self, forKey: .agentLocal) ?? utc
+        }
+
         /// The time `date`, written in UTC and in `agentTimeZone` (UTC when nil or unknown).
         public init(_ date: Date, agentTimeZone: String? = nil) {
             let utcFormatter = ISO8601DateFormatter()
@@ -244,8 +253,8 @@ public struct DecisionContext: Codable, Sendable, Equatable {
                     default: try r.skipValue()
                     }
                 }
-                guard let utc, let local else { throw Missing() }
-                time = Time(utc: utc, agentLocal: local)
+                guard let utc else { throw Missing() }
+                time = Time(utc: utc, agentLocal: local ?? utc)
             case "recorders":
                 if r.readNull() { break }
                 var seen = false
@@ -304,8 +313,8 @@ public struct DecisionContext: Codable, Sendable, Equatable {
         }
         var time: Time?
         if let t = json["time"], t != .null {
-            guard let utc = t["utc"]?.string, let local = t["agentLocal"]?.string else { return nil }
-            time = Time(utc: utc, agentLocal: local)
+            guard let utc = t["utc"]?.string else { return nil }
+            time = Time(utc: utc, agentLocal: t["agentLocal"]?.string ?? utc)
         }
         var recorders = Recorders(idle: 0)
         if let rec = json["recorders"], rec != .null {

@@ -103,6 +103,8 @@ public struct WireCodec: Sendable {
         if data.count > SignalingProtocol.maxMessageBytes {
             throw ProtocolError(.tooLarge, "message of \(data.count) bytes; the limit is \(SignalingProtocol.maxMessageBytes)")
         }
+        // Every message is UTF-8 JSON; Foundation's parser would otherwise accept some invalid sequences.
+        guard String(validating: data, as: UTF8.self) != nil else { throw ProtocolError(.badJSON, "not valid UTF-8") }
         let parsed: Parsed
         do { parsed = try decoder.decode(Parsed.self, from: data) } catch {
             throw ProtocolError(.badJSON, "not a JSON object")

@@ -72,10 +72,10 @@ struct DemoCommand: AsyncParsableCommand {
 
         // The people.
         // They talk in turns (a louder tone), so the recorder's speaker detection has someone to follow.
-        let agent = try await Self.client(endpoint, .agent, "agent-demo", "Alex (agent)", .testsrc, color: "#20a040", tone: 660, talk: (4, 0.5, 0.5), logger)
-        let customer = try await Self.client(endpoint, .customer, "customer-demo", "Casey (customer)",
+        let agent = try await Self.client(endpoint, .agent, "agent-demo", "Alex", .testsrc, color: "#20a040", tone: 660, talk: (4, 0.5, 0.5), logger)
+        let customer = try await Self.client(endpoint, .customer, "customer-demo", "Casey",
                                              source.map { .file($0) } ?? .testsrc, color: "#2060e0", tone: 440, talk: (4, 0, 0.5), logger)
-        let supervisor = try await Self.client(endpoint, .supervisor, "supervisor-demo", "Sam (supervisor)", .testsrc, color: "#e0a020", tone: 990,
+        let supervisor = try await Self.client(endpoint, .supervisor, "supervisor-demo", "Sam", .testsrc, color: "#e0a020", tone: 990,
                                                talk: (4, 0.25, 0.3), logger)
         let answers = DemoAnswers(customer)
 

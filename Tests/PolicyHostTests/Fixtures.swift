@@ -77,6 +77,10 @@ enum Fixtures {
             if (strstr(req, "\"contactID\":\"error\"")) { *reason = dup_text("internal error in the test plugin"); return CTLIVE_POLICY_ERROR; }
             if (strstr(req, "\"contactID\":\"badverdict\"")) { *verdict = 7; return CTLIVE_POLICY_OK; }
             if (strstr(req, "\"contactID\":\"print\"")) { printf("garbage on stdout\n"); fflush(stdout); }
+            if (strstr(req, "\"contactID\":\"hugereason\"")) {
+                size_t n = 64u << 20; char *r = malloc(n + 1); memset(r, 'x', n); r[n] = 0;
+                *verdict = CTLIVE_POLICY_ACCEPT; *reason = r; return CTLIVE_POLICY_OK;
+            }
             if (strstr(req, "\"contactID\":\"slow\"")) usleep(i->sleep_ms * 1000);
             if (strstr(req, "\"contactID\":\"abstain\"")) { *verdict = CTLIVE_POLICY_ABSTAIN; *reason = dup_text("test abstains"); return CTLIVE_POLICY_OK; }
             if (strstr(req, "\"contactID\":\"refuse\"")) { *verdict = CTLIVE_POLICY_REFUSE; *reason = dup_text("test refuses"); return CTLIVE_POLICY_OK; }

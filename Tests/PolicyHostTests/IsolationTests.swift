@@ -153,7 +153,7 @@ final class IsolationTests: XCTestCase {
         let path = try Fixtures.writePolicy(#"{ "default": { "chain": [ { "plugin": "AcceptAll" } ] } }"#, in: directory, name: "w.json")
         XCTAssertThrowsError(try PolicyEngine(
             policyPath: path, pluginDirectories: [Fixtures.buildDirectory], auditLogPath: nil, logger: Fixtures.logger,
-            options: .init(workerExecutable: "\(directory)/no-such-worker"))) { error in
+            options: .init(workerCommand: ["\(directory)/no-such-worker"]))) { error in
             XCTAssertTrue("\(error)".contains("cannot start \(directory)/no-such-worker"), "\(error)")
         }
     }

@@ -100,12 +100,6 @@ uint32_t ctlive_policy_copy_descriptor(const void *src, ctlive_policy_plugin_des
 /** Calls an entry point obtained with dlsym. */
 const ctlive_policy_plugin_descriptor *ctlive_policy_call_entry(void *entry);
 
-/** In a worker process: asks the kernel to SIGKILL us when the parent dies (Linux; 0 on success). */
-int ctlive_policy_die_with_parent(void);
-
-/** pipe2(fds, O_CLOEXEC): both ends close on exec (0 on success, -1 and errno on failure). */
-int ctlive_policy_pipe_cloexec(int fds[2]);
-
 #ifdef __cplusplus
 }
 #endif
