@@ -64,6 +64,8 @@ var targets: [Target] = [
 
     .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
     .testTarget(name: "SignalingTests", dependencies: ["Signaling"]),
+    // The README's SDK example, in a target that may import CTLive and nothing else of ours.
+    .testTarget(name: "SDKExampleTests", dependencies: ["CTLive"]),
     .testTarget(name: "HubTests", dependencies: ["Hub", "CTLive", "Signaling", "ZeroMQ", log]),
     .testTarget(name: "MediaTests", dependencies: ["Media", "Digest"]),
     .testTarget(name: "RecorderTests", dependencies: ["Recorder", "Media", "Digest", "TestKit", log]),

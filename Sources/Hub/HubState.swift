@@ -349,7 +349,10 @@ final class HubState {
             let why = pending.event.from == participant ? "requester \(reason)" : "contact closed: \(participant.id) \(reason)"
             let cancelled = VideoUpgradeCancelled(contactID: contact.id, requestID: pending.event.requestID, reason: why)
             sendToMembers(cancelled, of: contact)
-            for delegate in delegates(of: contact.agent) { send(cancelled, to: delegate.connection) }
+            // Delegates were told of customers' requests only.
+            if pending.requesterRole == .customer {
+                for delegate in delegates(of: contact.agent) { send(cancelled, to: delegate.connection) }
+            }
         }
         if let room = contact.room {
             if room.members.contains(participant) { leaveRoom(room, participant, reason: reason) }

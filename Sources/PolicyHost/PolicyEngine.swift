@@ -24,7 +24,8 @@ public func defaultPluginDirectories() -> [String] {
     return directories
 }
 
-func currentExecutablePath() -> String? {
+/// The running executable's path (`/proc/self/exe`), symbolic links resolved.
+public func currentExecutablePath() -> String? {
     var buffer = [CChar](repeating: 0, count: 4096)
     let n = readlink("/proc/self/exe", &buffer, buffer.count - 1)
     guard n > 0 else { return Bundle.main.executablePath }

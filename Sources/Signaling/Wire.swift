@@ -103,8 +103,11 @@ public struct WireCodec: Sendable {
         if data.count > SignalingProtocol.maxMessageBytes {
             throw ProtocolError(.tooLarge, "message of \(data.count) bytes; the limit is \(SignalingProtocol.maxMessageBytes)")
         }
-        // Every message is UTF-8 JSON; Foundation's parser would otherwise accept some invalid sequences.
-        guard String(validating: data, as: UTF8.self) != nil else { throw ProtocolError(.badJSON, "not valid UTF-8") }
+        // Every message is UTF-8 JSON. Foundation's parser would otherwise take some invalid sequences, and
+        // read text with NUL bytes (never in JSON, where U+0000 is written \u0000) as UTF-16 or UTF-32.
+        guard !data.contains(0), String(validating: data, as: UTF8.self) != nil else {
+            throw ProtocolError(.badJSON, "not valid UTF-8 JSON text")
+        }
         let parsed: Parsed
         do { parsed = try decoder.decode(Parsed.self, from: data) } catch {
             throw ProtocolError(.badJSON, "not a JSON object")

@@ -49,12 +49,19 @@ struct DemoCommand: AsyncParsableCommand {
         let progress = Progress(total: seconds)
         let started = ContinuousClock.now
 
+        // `swift run ctlive` builds ctlive alone: build the plugins the policy names if they are missing.
+        let policyPath = policy ?? Self.defaultPolicyPath()
+        do {
+            try PluginBuilder.ensurePlugins(policyPath: policyPath, directories: defaultPluginDirectories()) { progress.say($0) }
+        } catch {
+            Output.fail("cannot build the policy plugins: \(error)")
+        }
+
         // The hub, on the default ports when free, else on ports the system picks.
         let (hub, endpoint) = try startHub(logger: logger, progress: progress)
         defer { hub.stop() }
 
         // The bot, answering for the demo agent by the default policy.
-        let policyPath = policy ?? Self.defaultPolicyPath()
         let engine: PolicyEngine
         do {
             try FileManager.default.createDirectory(atPath: recordings, withIntermediateDirectories: true)
