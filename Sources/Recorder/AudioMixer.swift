@@ -19,6 +19,9 @@ final class AudioMixer {
     init(sampleRate: Int32) { maximumAhead = Int64(sampleRate) * 5 }
 
     /// Writes `samples` of `source` at session sample `position`. Returns the number of samples dropped (late or too far ahead).
+    ///
+    /// Any `position` is safe: the caller places untrusted timestamps, and a jump either way must cost
+    /// samples, never the recording.
     @discardableResult
     func write(_ samples: [Float], source key: String, at position: Int64) -> Int {
         var source = sources[key] ?? Source(base: max(position, mixedUpTo))
@@ -31,7 +34,14 @@ final class AudioMixer {
         guard !slice.isEmpty else { sources[key] = source; return samples.count }
         let end = position + Int64(slice.count)
         guard end - mixedUpTo <= maximumAhead else { sources[key] = source; return samples.count }
-        if source.samples.isEmpty { source.base = max(source.base, mixedUpTo) }
+        if source.samples.isEmpty {
+            source.base = position  // nothing buffered: start where this write starts (never before the mix)
+        } else if position < source.base {
+            // Earlier than what is buffered (the timestamps went back): grow the buffer at the front.
+            // Bounded: position >= mixedUpTo, and the buffer ends within maximumAhead of it.
+            source.samples.insert(contentsOf: repeatElement(0, count: Int(source.base - position)), at: 0)
+            source.base = position
+        }
         let needed = Int(end - source.base)
         if needed > source.samples.count { source.samples.append(contentsOf: repeatElement(0, count: needed - source.samples.count)) }
         let offset = Int(position - source.base)

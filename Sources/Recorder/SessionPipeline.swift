@@ -13,6 +13,8 @@ public struct RecordingErrorCounts: Sendable, Codable, Equatable {
          (latePackets, "packets that arrived too late to be placed"),
          (resyncs, "timestamp jumps re-anchored on the session clock"),
          (undecodableTracks, "tracks that could not be decoded at all"),
+         (invalidTimestamps, "decoded frames whose timestamps could not be placed on the session clock"),
+         (resampleErrors, "audio frames the resampler rejected"),
          (writeErrors, "failures writing the recording"),
          (keptTrackErrors, "failures writing the kept original tracks")]
             .filter { $0.0 > 0 }.map { "\($0.0) \($0.1)" }
@@ -32,6 +34,10 @@ public struct RecordingErrorCounts: Sendable, Codable, Equatable {
     public var resyncs = 0
     /// Tracks the recorder could not decode at all (bad parameters, unsupported codec).
     public var undecodableTracks = 0
+    /// Decoded frames whose timestamps lie outside any session (not finite, or beyond ``SessionPipeline``'s limit).
+    public var invalidTimestamps = 0
+    /// Audio frames the resampler could not convert (odd sample formats or layouts).
+    public var resampleErrors = 0
     /// Failures writing the recording (disk full...); after one, the composite stops but the manifest is kept.
     public var writeErrors = 0
     /// Failures writing the per-participant original tracks.
@@ -39,10 +45,32 @@ public struct RecordingErrorCounts: Sendable, Codable, Equatable {
 
     public init() {}
 
+    private enum CodingKeys: String, CodingKey {
+        case droppedQueueFull, malformedPackets, decodeErrors, unknownTrack, latePackets, resyncs, undecodableTracks
+        case invalidTimestamps, resampleErrors, writeErrors, keptTrackErrors
+    }
+
+    /// A count missing from a manifest (one written before it existed) is zero.
+    public init(from decoder: any Swift.Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        func count(_ key: CodingKeys) throws -> Int { try c.decodeIfPresent(Int.self, forKey: key) ?? 0 }
+        droppedQueueFull = try count(.droppedQueueFull)
+        malformedPackets = try count(.malformedPackets)
+        decodeErrors = try count(.decodeErrors)
+        unknownTrack = try count(.unknownTrack)
+        latePackets = try count(.latePackets)
+        resyncs = try count(.resyncs)
+        undecodableTracks = try count(.undecodableTracks)
+        invalidTimestamps = try count(.invalidTimestamps)
+        resampleErrors = try count(.resampleErrors)
+        writeErrors = try count(.writeErrors)
+        keptTrackErrors = try count(.keptTrackErrors)
+    }
+
     /// The sum of all counts.
     public var total: Int {
-        droppedQueueFull + malformedPackets + decodeErrors + unknownTrack + latePackets + resyncs + undecodableTracks + writeErrors
-            + keptTrackErrors
+        droppedQueueFull + malformedPackets + decodeErrors + unknownTrack + latePackets + resyncs + undecodableTracks
+            + invalidTimestamps + resampleErrors + writeErrors + keptTrackErrors
     }
 }
 
@@ -138,6 +166,8 @@ final class SessionPipeline {
     /// A track whose timestamps stray this far from their arrival time is re-anchored (live only).
     static let maximumDrift = 2.0
     static let maximumQueuedPackets = 1200
+    /// Session times beyond this many seconds (about 11 days) are garbage, not a session.
+    static let maximumTime = 1e6
     static let maximumPendingFrames = 12
 
     init(settings: OutputSettings, writer: RecordingWriter, logger: Logger) throws {
@@ -347,7 +377,17 @@ final class SessionPipeline {
 
     private func advanceAudio(_ track: Track, key: String, participant: String, to time: Double) {
         func place(_ frame: Frame, _ frameTime: Double) {
-            guard let samples = try? track.resampler.convert(frame), !samples.isEmpty else { return }
+            // Untrusted timestamps (a time base of 1/1 with a huge pts, say) must not trap the conversion.
+            guard frameTime.isFinite, abs(frameTime) <= SessionPipeline.maximumTime else {
+                errors.invalidTimestamps += 1
+                return
+            }
+            let samples: [Float]
+            do { samples = try track.resampler.convert(frame) } catch {
+                errors.resampleErrors += 1
+                return
+            }
+            guard !samples.isEmpty else { return }
             var position = Int64((frameTime * sampleRate).rounded())
             // Keep contiguous audio contiguous: timestamp rounding must not click.
             if let expected = track.nextSample, abs(position - expected) <= 960 { position = expected }
