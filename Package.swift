@@ -38,6 +38,8 @@ var targets: [Target] = [
     .target(name: "Digest", dependencies: ["CFFmpeg"]),
     .target(name: "Media", dependencies: ["CFFmpeg", log]),
     .target(name: "Recorder", dependencies: ["Media", "Digest", log]),
+    // Seeded fuzzing of the recorder's input path (`ctlive bench fuzz-media`, and a short run in the tests).
+    .target(name: "MediaFuzz", dependencies: ["Recorder", "Media", log]),
     // The review page and contact sheet written beside a finished recording.
     .target(name: "Review", dependencies: ["Recorder", "Media", log]),
 
@@ -58,7 +60,7 @@ var targets: [Target] = [
     .executableTarget(
         name: "ctlive",
         dependencies: [
-            "Hub", "CTLive", "Signaling", "ZeroMQ", "Bot", "Recorder", "Media", "PolicyHost", "Catalog", log,
+            "Hub", "CTLive", "Signaling", "ZeroMQ", "Bot", "Recorder", "Media", "PolicyHost", "Catalog", "MediaFuzz", "ChildProcess", log,
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -68,7 +70,7 @@ var targets: [Target] = [
     .testTarget(name: "SDKExampleTests", dependencies: ["CTLive"]),
     .testTarget(name: "HubTests", dependencies: ["Hub", "CTLive", "Signaling", "ZeroMQ", log]),
     .testTarget(name: "MediaTests", dependencies: ["Media", "Digest"]),
-    .testTarget(name: "RecorderTests", dependencies: ["Recorder", "Media", "Digest", "TestKit", log]),
+    .testTarget(name: "RecorderTests", dependencies: ["Recorder", "Media", "MediaFuzz", "Digest", "TestKit", log]),
     // Shared by the test targets: checks on media files (ffprobe, decoded colours and tones), running the built ctlive.
     .target(name: "TestKit", dependencies: ["Media"], path: "Tests/TestKit"),
     .testTarget(name: "EndToEndTests", dependencies: ["Hub", "CTLive", "Bot", "Recorder", "Media", "PolicyHost", "Signaling", "ZeroMQ", "TestKit", log]),

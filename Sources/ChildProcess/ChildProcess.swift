@@ -133,3 +133,11 @@ public final class ChildProcess: Sendable {
         return ctlive_die_with_parent(parent) == 0
     }
 }
+
+/// The running executable's path (`/proc/self/exe`, symbolic links resolved), for starting it again.
+public func currentExecutablePath() -> String? {
+    var buffer = [CChar](repeating: 0, count: 4096)
+    let n = readlink("/proc/self/exe", &buffer, buffer.count - 1)
+    guard n > 0 else { return CommandLine.arguments.first }
+    return String(decoding: buffer[..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+}

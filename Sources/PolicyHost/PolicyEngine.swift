@@ -1,3 +1,4 @@
+import ChildProcess
 import Dispatch
 import Foundation
 import Logging
@@ -22,14 +23,6 @@ public func defaultPluginDirectories() -> [String] {
         directories.append((executable as NSString).deletingLastPathComponent)
     }
     return directories
-}
-
-/// The running executable's path (`/proc/self/exe`), symbolic links resolved.
-public func currentExecutablePath() -> String? {
-    var buffer = [CChar](repeating: 0, count: 4096)
-    let n = readlink("/proc/self/exe", &buffer, buffer.count - 1)
-    guard n > 0 else { return Bundle.main.executablePath }
-    return String(decoding: buffer[..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
 }
 
 /// Decides upgrade requests on agents' behalf with the plugin chains of a policy file.

@@ -154,7 +154,7 @@ public final class LiveRecording: Sendable {
 
     /// Blocks until the worker has taken everything queued so far and rendered up to the current session time
     /// (less the latency). For tests driving a ``ManualSessionClock``, which cannot otherwise let time pass.
-    func waitForWorker() {
+    public func waitForWorker() {
         let reached = DispatchSemaphore(value: 0)
         control(.barrier(reached))
         reached.wait()

@@ -17,5 +17,5 @@ struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks: print measured figures.",
-        subcommands: [BenchSignalingCommand.self, BenchRecorderCommand.self, BenchPolicyCommand.self])
+        subcommands: [BenchSignalingCommand.self, BenchRecorderCommand.self, BenchPolicyCommand.self, BenchFuzzMediaCommand.self])
 }
