@@ -100,6 +100,13 @@ public final class RecorderBot: Sendable {
 
     /// Connects to the hub and starts serving.
     public func start() async throws(ClientError) {
+        // Recordings a dead writer left `recording` (this bot before a crash, say) are completed as
+        // `interrupted` and indexed; those another live bot writes are left alone (WriterLock).
+        if let catalog {
+            do { try catalog.indexNewManifests() } catch { logger.error("cannot index the recordings left behind: \(error)") }
+        } else {
+            AbandonedRecording.completeAll(under: configuration.recordingsRoot)
+        }
         client.onEvent { [weak self] event in self?.handle(event) }
         try await client.connect()
         logger.info("bot connected", metadata: ["hub": "\(configuration.hub)", "answersFor": "\(delegatedAgents)"])
@@ -115,10 +122,10 @@ public final class RecorderBot: Sendable {
     }
 
     /// Finishes a recording on another thread: finishing flushes and hashes the file, too slow for the I/O thread.
-    private func finishLater(_ session: Session, reason: String) {
+    private func finishLater(_ session: Session, reason: String, interrupted: Bool = false) {
         finishing.enter()
         DispatchQueue.global().async { [self] in
-            finish(session, reason: reason)
+            finish(session, reason: reason, interrupted: interrupted)
             finishing.leave()
         }
     }
@@ -153,11 +160,15 @@ public final class RecorderBot: Sendable {
             _ = decisions.withLock { $0.removeValue(forKey: closed.contactID) }
         case .requestCancelled(let cancelled):
             _ = decisions.withLock { $0.removeValue(forKey: cancelled.contactID) }
-        case .disconnected(let reason):
-            logger.warning("bot disconnected from the hub: \(reason)")
+        case .disconnected(let reason), .connectionLost(let reason):
+            // The hub forgets what it loses: these rooms are not ours to record any more (a new hub
+            // assigns new ones once the client has reconnected).
+            logger.warning("bot lost the hub: \(reason)")
             for session in sessions.withLock({ state in defer { state.removeAll() }; return Array(state.values) }) {
-                finishLater(session, reason: "hub connection lost")
+                finishLater(session, reason: "hub connection lost: \(reason)", interrupted: true)
             }
+        case .reconnected:
+            logger.notice("bot reconnected to the hub", metadata: ["hub": "\(configuration.hub)"])
         default:
             break
         }
@@ -197,6 +208,15 @@ public final class RecorderBot: Sendable {
             }
         }
         recording.onKeyframeNeeded = { [weak link] participant, track in link?.requestKeyframe(participant: participant, track: track) }
+        // A recording that cannot be written (a full disk) is reported: the hub tells the members and finds another recorder.
+        let roomID = assignment.roomID
+        recording.onWriteFailed = { [weak self] failure in
+            guard let self else { return }
+            try? self.client.post(RecordingReport(roomID: roomID, status: .failed, reason: "\(failure)"))
+            if let session = self.sessions.withLock({ $0.removeValue(forKey: roomID) }) {
+                self.finishLater(session, reason: "recording failed: \(failure)")
+            }
+        }
         let session = Session(roomID: assignment.roomID, contactID: assignment.contactID, recording: recording, link: link)
         sessions.withLock { $0[assignment.roomID] = session }
         let request = assignment.request, answer = assignment.answer
@@ -213,7 +233,7 @@ public final class RecorderBot: Sendable {
         for audit in decisions.withLock({ $0.removeValue(forKey: assignment.contactID) ?? [] }) {
             recording.record(event: Self.timelineEvent(audit))
         }
-        let client = self.client, roomID = assignment.roomID
+        let client = self.client
         recording.onLoudestChanged = { _, ranking in
             try? client.post(SpeakerRanking(roomID: roomID, ranking: ranking, loudestChanged: true))
         }
@@ -230,6 +250,8 @@ public final class RecorderBot: Sendable {
             return
         }
         session.link.start()
+        session.recording.record(event: TimelineEvent(kind: "recordingStatus", fields: ["status": "recording", "recorder": "recorder:\(configuration.userId)"]))
+        try? client.post(RecordingReport(roomID: session.roomID, status: .recording))
         logger.info("recording", metadata: ["room": "\(session.roomID)", "directory": "\(session.recording.directory)"])
     }
 
@@ -239,11 +261,11 @@ public final class RecorderBot: Sendable {
         return formatter.string(from: Date(timeIntervalSince1970: Double(milliseconds) / 1000))
     }
 
-    private func finish(_ session: Session, reason: String) {
+    private func finish(_ session: Session, reason: String, interrupted: Bool = false) {
         session.link.stop()
         session.recording.record(event: TimelineEvent(kind: "end", fields: ["reason": reason]))
         do {
-            let result = try session.recording.finish()
+            let result = try session.recording.finish(interruptedBy: interrupted ? reason : nil)
             do {
                 let review = try ReviewPage.write(manifestPath: result.manifestPath, logger: logger)
                 if let problem = review.contactSheetError { logger.warning("no contact sheet for \(session.roomID): \(problem)") }

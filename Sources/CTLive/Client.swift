@@ -26,9 +26,27 @@ public struct ClientConfiguration: Sendable {
     public var engagesMedia = true
     /// How long `connect()` and each request wait for the hub's reply.
     public var replyTimeout: Duration = .seconds(5)
+    /// How to reconnect to a hub that went away (it restarted, or dropped this client); nil: the
+    /// client ends with ``ClientEvent/disconnected(reason:)`` instead.
+    public var reconnect: ReconnectPolicy? = ReconnectPolicy()
 
     public init(hub: String, hello: Hello, curve: CurveClientKeys? = nil) {
         self.hub = hub; self.hello = hello; self.curve = curve
+    }
+}
+
+/// How a client reconnects: attempts after `firstDelay`, the delay doubling up to `maximumDelay`,
+/// each a new connection that says hello again and waits `attemptTimeout` for the welcome.
+public struct ReconnectPolicy: Sendable {
+    public var firstDelay: Duration = .milliseconds(200)
+    /// The longest pause between attempts: a hub that comes back is found within this plus one attempt.
+    public var maximumDelay: Duration = .seconds(2)
+    public var attemptTimeout: Duration = .seconds(1)
+
+    public init(firstDelay: Duration = .milliseconds(200), maximumDelay: Duration = .seconds(2), attemptTimeout: Duration = .seconds(1)) {
+        self.firstDelay = firstDelay
+        self.maximumDelay = maximumDelay
+        self.attemptTimeout = attemptTimeout
     }
 }
 
@@ -189,6 +207,18 @@ public final class CTLiveClient: Sendable {
 
     /// On the I/O thread: route an event to its contact, the handlers and the stream.
     private func dispatch(_ event: ClientEvent) {
+        if case .connectionLost = event {
+            // The hub forgets a connection it lost: every room and contact of this client ended. Say so, as the hub would have.
+            let me = participant?.id ?? configuration.hello.userId
+            for contact in state.withLock({ Array($0.contacts.values) }) {
+                if let roomID = contact.roomID {
+                    dispatch(.roomEnded(RoomEnded(contactID: contact.id, roomID: roomID, reason: "connection lost")))
+                }
+                dispatch(.contactClosed(ContactClosed(contactID: contact.id, by: me, reason: "connection lost")))
+            }
+            for roomID in state.withLock({ Array($0.links.keys) }) { endMedia(roomID: roomID) }
+        }
+        if case .reconnected(let welcome) = event { state.withLock { $0.participant = welcome.participant } }
         if case .contactOpened(let opened) = event {
             let contact = contact(id: opened.contactID, customer: opened.customer, agent: opened.agent, queue: opened.queue, attributes: opened.attributes)
             contact.update(opened)

@@ -19,8 +19,15 @@ public enum ClientEvent: Sendable {
     case recordRoom(RecordRoom)
     /// The hub refused something this client sent without waiting for the reply.
     case error(ErrorReply)
-    /// The connection to the hub is gone (heartbeat lost, or closed).
+    /// Whether the room is being recorded (CTLive event `recordingStatus`).
+    case recordingStatus(RecordingStatus)
+    /// The connection to the hub is gone for good (closed, or lost with reconnection off).
     case disconnected(reason: String)
+    /// The connection to the hub was lost; the client is reconnecting. Its contacts and rooms ended
+    /// (each got `contactClosed` or `roomEnded` first): a hub forgets a connection it lost.
+    case connectionLost(reason: String)
+    /// The client is connected again (a new hello was welcomed), with no contact or room yet.
+    case reconnected(Welcome)
     /// This client's media for a room was engaged (publishing and receiving) or ended.
     case media(MediaStatus)
 
@@ -38,7 +45,10 @@ public enum ClientEvent: Sendable {
         case .participant: "participant"
         case .recordRoom: "recordRoom"
         case .error: "error"
+        case .recordingStatus: "recordingStatus"
         case .disconnected: "disconnected"
+        case .connectionLost: "connectionLost"
+        case .reconnected: "reconnected"
         case .media: "media"
         }
     }
@@ -56,7 +66,8 @@ public enum ClientEvent: Sendable {
         case .roomEnded(let e): e.contactID
         case .participant(let e): e.contactID
         case .recordRoom(let e): e.contactID
-        case .error, .disconnected, .media: nil
+        case .recordingStatus(let e): e.contactID
+        case .error, .disconnected, .connectionLost, .reconnected, .media: nil
         }
     }
 
@@ -80,7 +91,9 @@ public enum ClientEvent: Sendable {
         case .participant(let e): e
         case .recordRoom(let e): e
         case .error(let e): e
-        case .disconnected, .media: nil
+        case .recordingStatus(let e): e
+        case .reconnected(let e): e
+        case .disconnected, .connectionLost, .media: nil
         }
     }
 
@@ -97,6 +110,7 @@ public enum ClientEvent: Sendable {
         case let m as ParticipantEvent: self = .participant(m)
         case let m as RecordRoom: self = .recordRoom(m)
         case let m as ErrorReply: self = .error(m)
+        case let m as RecordingStatus: self = .recordingStatus(m)
         default: return nil
         }
     }

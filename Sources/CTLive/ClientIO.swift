@@ -18,6 +18,8 @@ final class ClientIO: Sendable {
         var nextID = 1
         var running = false
         var stopRequested = false
+        /// Between a lost connection and the next welcome: requests fail at once.
+        var reconnecting = false
         var heartbeat: (interval: Duration, timeout: Duration)?
         var deliver: (@Sendable (ClientEvent) -> Void)?
     }
@@ -111,6 +113,7 @@ final class ClientIO: Sendable {
             let deadline = ContinuousClock.now + timeout
             let refusal: ClientError? = shared.withLock { state in
                 guard state.running, !state.stopRequested else { return .disconnected("not connected") }
+                guard !state.reconnecting else { return .disconnected("reconnecting to the hub") }
                 guard state.outbox.count < Self.outboxLimit else { return .overloaded }
                 let id = state.nextID
                 state.nextID += 1
@@ -126,6 +129,7 @@ final class ClientIO: Sendable {
     func post(_ message: some WireMessage) throws(ClientError) {
         let refusal: ClientError? = shared.withLock { state in
             guard state.running, !state.stopRequested else { return .disconnected("not connected") }
+            guard !state.reconnecting else { return .disconnected("reconnecting to the hub") }
             guard state.outbox.count < Self.outboxLimit else { return .overloaded }
             state.outbox.append(WireCodec.encode(message))
             return nil
@@ -136,14 +140,21 @@ final class ClientIO: Sendable {
 
     // MARK: The thread
 
-    private func loop(_ socket: Socket) {
+    /// Serves connections until the client stops: a lost one is replaced when the policy says so.
+    private func loop(_ first: Socket) {
+        var socket = first
+        while let next = serve(socket) { socket = next }
+    }
+
+    /// Serves one connection; returns the next one after a reconnection, nil when the client ends.
+    private func serve(_ socket: Socket) -> Socket? {
         var poller = Poller()
         do {
             try poller.add(.socket(socket))
             try poller.add(.fileDescriptor(wakeup.fileDescriptor))
         } catch {
             end(reason: "poller: \(error)")
-            return
+            return nil
         }
         let clock = ContinuousClock()
         var lastHeard = clock.now
@@ -156,7 +167,7 @@ final class ClientIO: Sendable {
             }
             if stop {
                 end(reason: "closed")
-                return
+                return nil
             }
             // Until the connection is up a DEALER refuses to queue (EAGAIN): keep those and retry.
             unsent.append(contentsOf: outgoing)
@@ -177,13 +188,11 @@ final class ClientIO: Sendable {
             }
             let now = clock.now
             if forgotten {
-                end(reason: "the hub no longer knows this connection (it restarted or dropped it)")
-                return
+                return lost("the hub no longer knows this connection (it restarted or dropped it)")
             }
             if let heartbeat {
                 if now - lastHeard > heartbeat.timeout {
-                    end(reason: "heartbeat lost: no word from the hub in \(heartbeat.timeout)")
-                    return
+                    return lost("heartbeat lost: no word from the hub in \(heartbeat.timeout)")
                 }
                 if now - lastSent >= heartbeat.interval {
                     try? socket.send([WireCodec.encode(Ping())], wait: false)
@@ -197,7 +206,7 @@ final class ClientIO: Sendable {
             let ready: [Int]
             do { ready = try poller.poll(timeoutMilliseconds: max(0, waitMs)) } catch {
                 end(reason: "poll: \(error)")
-                return
+                return nil
             }
             if ready.contains(1) { wakeup.clear() }
             if ready.contains(0) {
@@ -206,6 +215,101 @@ final class ClientIO: Sendable {
                     receive(message)
                 }
             }
+        }
+    }
+
+    // MARK: Reconnecting
+
+    /// The connection is lost: reconnect (returning the new socket) or end (nil).
+    private func lost(_ reason: String) -> Socket? {
+        guard let policy = configuration.reconnect else {
+            end(reason: reason)
+            return nil
+        }
+        let (waiting, deliver) = shared.withLock { state in
+            defer {
+                state.waiting.removeAll()
+                state.outbox.removeAll()
+                state.reconnecting = true
+            }
+            return (Array(state.waiting.values), state.deliver)
+        }
+        for entry in waiting { entry.continuation.resume(returning: .failure(.disconnected("connection lost (\(reason)); reconnecting"))) }
+        logger.warning("connection to the hub lost; reconnecting", metadata: ["reason": "\(reason)"])
+        forgotten = false
+        deliver?(.connectionLost(reason: reason))
+        var delay = policy.firstDelay
+        var attempt = 0
+        while true {
+            if sleepUnlessStopped(delay) {
+                end(reason: "closed")
+                return nil
+            }
+            attempt += 1
+            switch helloAgain(timeout: policy.attemptTimeout) {
+            case .welcomed(let socket, let welcome):
+                shared.withLock { state in
+                    state.reconnecting = false
+                    state.heartbeat = (.milliseconds(welcome.heartbeatMs), .milliseconds(welcome.heartbeatTimeoutMs))
+                }
+                logger.notice("reconnected to the hub", metadata: ["attempts": "\(attempt)"])
+                deliver?(.reconnected(welcome))
+                return socket
+            case .stopped:
+                end(reason: "closed")
+                return nil
+            case .failed(let why):
+                logger.debug("reconnection attempt failed", metadata: ["attempt": "\(attempt)", "why": "\(why)"])
+            }
+            delay = min(delay * 2, policy.maximumDelay)
+        }
+    }
+
+    private enum Attempt {
+        case welcomed(Socket, Welcome)
+        case failed(String)
+        case stopped
+    }
+
+    /// One attempt: a new socket (a new routing id, nothing stale queued), hello, and the welcome.
+    private func helloAgain(timeout: Duration) -> Attempt {
+        let socket: Socket
+        var poller = Poller()
+        do throws(ZMQError) {
+            socket = try makeSocket()
+            try poller.add(.socket(socket))
+            try poller.add(.fileDescriptor(wakeup.fileDescriptor))
+        } catch {
+            return .failed("\(error)")
+        }
+        let hello = WireCodec.encode(configuration.hello, id: 0)   // request ids start at 1: 0 is this hello's
+        let deadline = ContinuousClock.now + timeout
+        var sent = false
+        while ContinuousClock.now < deadline {
+            if shared.withLock({ $0.stopRequested }) { return .stopped }
+            if !sent { sent = (try? socket.send([hello], wait: false)) != nil }
+            let left = Self.milliseconds(deadline - ContinuousClock.now)
+            guard let ready = try? poller.poll(timeoutMilliseconds: max(0, min(left, sent ? left : 5))) else { return .failed("poll") }
+            if ready.contains(1) { wakeup.clear() }
+            // Read up to the welcome only: what the hub sends after it is for the main loop.
+            while let (message, _) = try? socket.receive(wait: false) {
+                guard message.frames.count == 1, let envelope = try? WireCodec.hubToClient.decode(message.frames[0]), envelope.re == 0 else { continue }
+                if let welcome = envelope.message as? Welcome { return .welcomed(socket, welcome) }
+                if let error = envelope.message as? ErrorReply { return .failed("hello refused: \(error.code.rawValue): \(error.message)") }
+            }
+        }
+        return .failed("no welcome within \(timeout)")
+    }
+
+    /// Waits `duration` unless the client is stopped first; returns whether it was.
+    private func sleepUnlessStopped(_ duration: Duration) -> Bool {
+        let deadline = ContinuousClock.now + duration
+        var descriptor = pollfd(fd: wakeup.fileDescriptor, events: Int16(POLLIN), revents: 0)
+        while true {
+            if shared.withLock({ $0.stopRequested }) { return true }
+            let left = Self.milliseconds(deadline - ContinuousClock.now)
+            if left <= 0 { return false }
+            if poll(&descriptor, 1, Int32(min(left, 1000))) > 0 { wakeup.clear() }
         }
     }
 

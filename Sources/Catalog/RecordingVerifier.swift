@@ -11,12 +11,17 @@ public struct VerificationReport: Sendable, Equatable, Codable {
     /// Video and audio frames decoded (0 when the file could not be read).
     public var videoFrames: Int
     public var audioFrames: Int
+    /// Where an interrupted recording (intact up to there) ends, in seconds; nil for a finished one.
+    public var interruptedAt: Double?
 
     /// True when nothing is wrong.
     public var isOK: Bool { problems.isEmpty }
 
-    /// `<id> ok` or `<id> FAILED: <what>`: the line `ctlive recordings verify` prints.
-    public var line: String { isOK ? "\(id) ok" : "\(id) FAILED: \(problems.joined(separator: "; "))" }
+    /// `<id> ok`, `<id> ok (interrupted at N s)` or `<id> FAILED: <what>`: the line `ctlive recordings verify` prints.
+    public var line: String {
+        guard isOK else { return "\(id) FAILED: \(problems.joined(separator: "; "))" }
+        return interruptedAt.map { "\(id) ok (interrupted at \(MediaCheck.seconds($0)) s)" } ?? "\(id) ok"
+    }
 }
 
 /// Checks that a recording on disk is intact and complete: the manifest reads and says `finished`, the
@@ -35,13 +40,18 @@ public enum RecordingVerifier {
     public static func verify(id: String, directory: String, catalogued: CatalogRecording? = nil) -> VerificationReport {
         var problems: [String] = []
         var manifest: RecordingManifest?
+        // A manifest its dead writer left `recording` is completed first (as `interrupted`).
+        _ = try? AbandonedRecording.completeIfAbandoned(directory: directory)
         do { manifest = try ManifestFile.read(directory + "/" + ManifestFile.name) } catch { problems.append("\(error)") }
-        if let manifest, manifest.status != "finished" { problems.append("status is \(manifest.status), not finished") }
+        if let manifest, !["finished", "interrupted"].contains(manifest.status) {
+            problems.append(manifest.status == "recording" ? "still being recorded (its writer is alive)" : "status is \(manifest.status), not finished")
+        }
+        let interruptedAt = manifest?.status == "interrupted" ? manifest?.durationSeconds ?? 0 : nil
 
         let path = directory + "/" + (manifest?.file ?? catalogued?.file ?? "recording.mp4")
         guard FileManager.default.fileExists(atPath: path) else {
             problems.append("missing file \(path)")
-            return VerificationReport(id: id, problems: problems, videoFrames: 0, audioFrames: 0)
+            return VerificationReport(id: id, problems: problems, videoFrames: 0, audioFrames: 0, interruptedAt: interruptedAt)
         }
         problems += hashProblems(path: path, manifest: manifest, catalogued: catalogued)
 
@@ -51,7 +61,8 @@ public enum RecordingVerifier {
         if media.failure == nil, let duration = manifest?.durationSeconds, media.end < duration - durationTolerance {
             problems.append("\(path): truncated: media ends at t=\(MediaCheck.seconds(media.end)), the manifest says \(MediaCheck.seconds(duration))")
         }
-        return VerificationReport(id: id, problems: problems, videoFrames: media.videoFrames, audioFrames: media.audioFrames)
+        return VerificationReport(
+            id: id, problems: problems, videoFrames: media.videoFrames, audioFrames: media.audioFrames, interruptedAt: interruptedAt)
     }
 
     private static func hashProblems(path: String, manifest: RecordingManifest?, catalogued: CatalogRecording?) -> [String] {
@@ -79,6 +90,13 @@ extension RecordingsCatalog {
         guard let entry = try recording(id: id) else {
             return VerificationReport(id: id, problems: ["no recording \(id) in the catalog \(databasePath)"], videoFrames: 0, audioFrames: 0)
         }
-        return RecordingVerifier.verify(id: id, directory: directoryPath(of: entry), catalogued: entry)
+        // A recording its dead writer left unfinished is completed first, and the catalog learns how it ended.
+        var catalogued = entry
+        let directory = directoryPath(of: entry)
+        if (try? AbandonedRecording.completeIfAbandoned(directory: directory)) == true {
+            try? index(manifestAt: directory + "/" + ManifestFile.name)
+            catalogued = try recording(id: id) ?? entry
+        }
+        return RecordingVerifier.verify(id: id, directory: directory, catalogued: catalogued)
     }
 }

@@ -86,6 +86,7 @@ public final class RecordingsCatalog: Sendable {
     /// - Returns: how many recordings and decisions were indexed.
     @discardableResult
     public func rebuild() throws -> (recordings: Int, decisions: Int) {
+        AbandonedRecording.completeAll(under: root)
         var entries: [CatalogEntry] = []
         for path in ManifestFile.all(under: root) {
             do { entries.append(try load(manifestAt: path)) } catch { logger.warning("catalog rebuild: skipped \(error)") }
@@ -115,6 +116,7 @@ public final class RecordingsCatalog: Sendable {
         var scan = ManifestScan(indexed: 0, unreadable: [])
         for path in ManifestFile.all(under: root) {
             guard let directory = try? relativeDirectory(ofManifestAt: path), !settled.contains(directory) else { continue }
+            _ = try? AbandonedRecording.completeIfAbandoned(directory: (path as NSString).deletingLastPathComponent)
             do {
                 try index(manifestAt: path)
                 scan.indexed += 1

@@ -80,6 +80,12 @@ final class HubState {
         var recorder: ConnectionID?
         /// When the recorder was assigned: one that has not joined in time is replaced.
         var recorderAssigned: ContinuousClock.Instant?
+        /// The recorder writing the room now (it said `recordingReport` `recording`).
+        var recordingBy: Participant?
+        /// Whether any recorder ever wrote it: its end is then told as `stopped`.
+        var everRecorded = false
+        /// Recorders that reported they cannot record this room: it is not given back to them.
+        var failedRecorders: Set<String> = []
 
         init(id: String, contactID: String, started: RecordRoom) {
             self.id = id
@@ -257,6 +263,9 @@ final class HubState {
             send(OK(contactID: contactID), to: client.connection, re: re)
         case let ranking as SpeakerRanking:
             try rank(ranking, by: client)
+        case let report as RecordingReport:
+            try recordingReport(report, by: client)
+            send(OK(), to: client.connection, re: re)
         default:
             throw ProtocolError(.unknownType, "\(type(of: envelope.message).type) is not a client message")
         }
@@ -482,9 +491,14 @@ final class HubState {
         for id in client.assignedRooms {
             guard let room = rooms[id] else { continue }
             let joined = room.members.contains(client.participant)
+            let wasRecording = room.recordingBy == client.participant
             unassignRecorder(room, client)
             if joined { leaveRoom(room, client.participant, reason: reason) }
-            if rooms[id] != nil { assignRecorder(room) }
+            guard rooms[id] != nil else { continue }
+            if wasRecording {
+                tellRecordingStatus(room, .interrupted, recorder: client.participant, reason: "recorder \(client.participant.id) lost: \(reason)")
+            }
+            assignRecorder(room)
         }
     }
 
@@ -505,6 +519,7 @@ final class HubState {
             join(room, client.participant)
         }
         assignRecorder(room)
+        if room.recorder == nil { tellRecordingStatus(room, .stopped, recorder: nil, reason: "no recorder available") }
     }
 
     /// A participant joins: the others learn of it, it learns of them, and everyone gets the new order.
@@ -529,6 +544,7 @@ final class HubState {
     }
 
     private func endRoom(_ room: Room, reason: String) {
+        if room.everRecorded { tellRecordingStatus(room, .stopped, recorder: room.recordingBy, reason: reason) }
         let ended = RoomEnded(contactID: room.contactID, roomID: room.id, reason: reason)
         if let contact = contacts[room.contactID] {
             contact.room = nil
@@ -553,6 +569,7 @@ final class HubState {
     private func unassignRecorder(_ room: Room, _ recorder: Client) {
         room.recorder = nil
         room.recorderAssigned = nil
+        if room.recordingBy == recorder.participant { room.recordingBy = nil }
         recorder.assignedRooms.remove(room.id)
         revokeMediaTokens { $0.roomID == room.id && $0.participant == recorder.participant }
     }
@@ -560,7 +577,9 @@ final class HubState {
     /// The least loaded recording client records the room; with none, it waits for one.
     private func assignRecorder(_ room: Room, excluding excluded: ConnectionID? = nil) {
         guard room.recorder == nil else { return }
-        let recorders = clients.values.filter { $0.records && $0.connection != excluded }
+        let recorders = clients.values.filter {
+            $0.records && $0.connection != excluded && !room.failedRecorders.contains($0.participant.id)
+        }
         guard let chosen = recorders.min(by: { ($0.assignedRooms.count, $0.hello.userId) < ($1.assignedRooms.count, $1.hello.userId) }) else {
             logger.notice("no recorder connected", metadata: ["room": "\(room.id)"])
             return
@@ -595,6 +614,46 @@ final class HubState {
             throw ProtocolError(.forbidden, "only supervisors, and the recorder assigned, join rooms")
         }
         return room.contactID
+    }
+
+    // MARK: Recording status
+
+    /// The room's recorder reports: it writes (members hear `recording`), or it cannot record the room
+    /// any more (members hear `interrupted`; the room goes to another recorder, never back to this one).
+    private func recordingReport(_ report: RecordingReport, by client: Client) throws(ProtocolError) {
+        guard let room = rooms[report.roomID], room.recorder == client.connection else {
+            throw ProtocolError(.forbidden, "only the room's recorder reports on its recording")
+        }
+        switch report.status {
+        case .recording:
+            guard room.recordingBy != client.participant else { return }
+            room.recordingBy = client.participant
+            room.everRecorded = true
+            tellRecordingStatus(room, .recording, recorder: client.participant, reason: report.reason)
+        case .failed:
+            let why = report.reason ?? "the recorder failed"
+            logger.warning("recorder cannot record", metadata: ["room": "\(room.id)", "recorder": "\(client.participant.id)", "reason": "\(why)"])
+            room.failedRecorders.insert(client.participant.id)
+            let joined = room.members.contains(client.participant)
+            unassignRecorder(room, client)
+            if joined { leaveRoom(room, client.participant, reason: "recording failed") }
+            guard rooms[room.id] != nil else { return }
+            tellRecordingStatus(room, .interrupted, recorder: client.participant, reason: why)
+            assignRecorder(room)
+        }
+    }
+
+    /// `recordingStatus` to the room's people: its members but recorders, and the contact's two members wherever they are.
+    private func tellRecordingStatus(_ room: Room, _ status: RecordingStatus.Status, recorder: Participant?, reason: String?) {
+        let message = WireCodec.encode(RecordingStatus(contactID: room.contactID, roomID: room.id, status: status, recorder: recorder?.id, reason: reason))
+        var told: Set<ConnectionID> = []
+        var keys = room.members.filter { $0.role != .recorder }.map(\.id)
+        if let contact = contacts[room.contactID] { keys += ["customer:\(contact.customer)", "agent:\(contact.agent)"] }
+        for key in keys {
+            guard let connection = identities[key], told.insert(connection).inserted else { continue }
+            outbox.append((connection, message))
+        }
+        logger.info("recording status", metadata: ["room": "\(room.id)", "status": "\(status.rawValue)", "reason": "\(reason ?? "")"])
     }
 
     private func rank(_ ranking: SpeakerRanking, by client: Client) throws(ProtocolError) {

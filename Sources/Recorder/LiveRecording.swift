@@ -74,6 +74,13 @@ public final class LiveRecording: Sendable {
         set { shared.loudest.withLock { $0 = newValue } }
     }
 
+    /// Called once, on the worker thread, when writing the recording fails (a full disk...): the
+    /// composite stops there; the owner should say so and finish the recording.
+    public var onWriteFailed: (@Sendable (MediaError) -> Void)? {
+        get { shared.writeFailed.withLock { $0 } }
+        set { shared.writeFailed.withLock { $0 = newValue } }
+    }
+
     /// Called on the worker thread (at most once a second per track) when a track needs a keyframe to recover.
     public var onKeyframeNeeded: (@Sendable (_ participantID: String, _ trackID: String) -> Void)? {
         get { shared.keyframe.withLock { $0 } }
@@ -167,9 +174,12 @@ public final class LiveRecording: Sendable {
 
     /// Ends the recording now: writes what is buffered, closes the file, hashes it and writes the final manifest.
     /// Blocks until done. Calling it again returns the same result.
-    public func finish() throws -> RecordingResult {
+    ///
+    /// - Parameter interruptedBy: why the recording stops before its session ends (the hub was lost, say):
+    ///   the manifest then says `interrupted`, with this reason.
+    public func finish(interruptedBy interruption: String? = nil) throws -> RecordingResult {
         if let result = shared.result.withLock({ $0 }) { return try result.get() }
-        control(.finish(time: clock.now()))
+        control(.finish(time: clock.now(), interruption: interruption))
         done.wait()
         done.signal()  // let any other waiter through
         return try shared.result.withLock { $0! }.get()
@@ -183,7 +193,7 @@ enum Input: Sendable {
     case track(participant: String, track: String, parameters: TrackParameters, time: Double)
     case packet(participant: String, track: String, packet: EncodedPacket, time: Double)
     case event(TimelineEvent)
-    case finish(time: Double)
+    case finish(time: Double, interruption: String?)
     /// Signalled once the worker has rendered after taking it.
     case barrier(DispatchSemaphore)
 }
@@ -193,6 +203,7 @@ final class Shared: Sendable {
     let droppedQueueFull = Atomic<Int>(0)
     let loudest = Mutex<(@Sendable (String, [String]) -> Void)?>(nil)
     let keyframe = Mutex<(@Sendable (String, String) -> Void)?>(nil)
+    let writeFailed = Mutex<(@Sendable (MediaError) -> Void)?>(nil)
     let result = Mutex<Result<RecordingResult, MediaError>?>(nil)
 }
 
@@ -218,6 +229,8 @@ final class RecordingWorker {
     private var manifestDirty = false
     private var lastManifestWrite = 0.0
     private var extraErrors = RecordingErrorCounts()  // counted here rather than in the pipeline
+    /// Held while writing: a reader that can take it knows the writer is gone (``WriterLock``).
+    private var writerLock: WriterLock?
 
     private var recordingPath: String { directory + "/recording.mp4" }
     private var manifestPath: String { directory + "/manifest.json" }
@@ -238,6 +251,7 @@ final class RecordingWorker {
             session: configuration.sessionID, contact: configuration.contactID, recorderVersion: configuration.recorderVersion,
             wallClockStart: RecordingManifest.timestamp(), width: settings.width & ~1, height: settings.height & ~1, fps: settings.fps,
             layout: configuration.layout)
+        writerLock = try WriterLock(directory: directory)
         pipeline.onEvent = { [unowned self] in self.handle($0) }
         try manifest.write(to: manifestPath)
         logger.info("recording to \(directory)")
@@ -251,7 +265,7 @@ final class RecordingWorker {
             var barriers: [DispatchSemaphore] = []
             for input in queue.popAll(timeout: tick) {
                 switch input {
-                case .finish(let end): return finish(at: end)
+                case .finish(let end, let interruption): return finish(at: end, interruption: interruption)
                 case .barrier(let reached): barriers.append(reached)
                 default: handle(input)
                 }
@@ -400,6 +414,7 @@ final class RecordingWorker {
         extraErrors.writeErrors += 1
         problem("writing the recording failed, the composite stops here: \(failure)")
         writeManifest(clock.now())
+        shared.writeFailed.withLock { $0 }?(failure)
     }
 
     private var errors: RecordingErrorCounts {
@@ -418,7 +433,7 @@ final class RecordingWorker {
         lastManifestWrite = now
     }
 
-    private func finish(at end: Double) -> Result<RecordingResult, MediaError> {
+    private func finish(at end: Double, interruption: String?) -> Result<RecordingResult, MediaError> {
         if writeFailure == nil {
             do { try pipeline.finish(at: end) } catch { failed(error) }
         }
@@ -436,8 +451,10 @@ final class RecordingWorker {
         var sha = ""
         do { sha = try SHA256.hex(ofFileAt: recordingPath) } catch { problem("cannot hash the recording: \(error)") }
         manifest.sha256 = sha.isEmpty ? nil : sha
-        manifest.status = writeFailure == nil ? "finished" : "failed"
+        manifest.status = writeFailure != nil ? "failed" : interruption != nil ? "interrupted" : "finished"
+        manifest.interruption = writeFailure == nil ? interruption : nil
         writeManifest(end)
+        writerLock = nil
         logger.info("recording finished: \(String(format: "%.2f", pipeline.writtenDuration)) s, errors \(errors.total)")
         if let writeFailure { return .failure(writeFailure) }
         return .success(

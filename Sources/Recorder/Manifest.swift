@@ -49,8 +49,11 @@ public struct RecordingManifest: Codable, Sendable {
     }
 
     public var formatVersion = 1
-    /// `recording` while in progress (what a crash leaves), `finished`, or `failed`.
+    /// `recording` while in progress (what a crash leaves), `finished`, `interrupted` (cut short while
+    /// the session went on: the hub or the recorder was lost), or `failed` (it could not be written).
     public var status = "recording"
+    /// Why an `interrupted` recording was cut short.
+    public var interruption: String?
     public var session: String
     public var contact: String
     public var recorderVersion: String
@@ -73,13 +76,13 @@ public struct RecordingManifest: Codable, Sendable {
     public var problems: [String] = []
 
     /// Writes the manifest atomically (a crash leaves the old one or the new one, never half of one).
-    func write(to path: String) throws {
+    public func write(to path: String) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         try encoder.encode(self).write(to: URL(fileURLWithPath: path), options: .atomic)
     }
 
-    static func timestamp(_ date: Date = Date()) -> String {
+    public static func timestamp(_ date: Date = Date()) -> String {
         let formatter = ISO8601DateFormatter()
         formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
         return formatter.string(from: date)

@@ -174,3 +174,24 @@ public struct SpeakerRanking: WireMessage {
         try Check.list(ranking, "ranking")
     }
 }
+
+/// A recorder tells the hub how recording one of its rooms goes: `recording` once it writes,
+/// `failed` (with the cause: a full disk, a worker it cannot restart) when it cannot record it any
+/// more. The hub tells the room's members (`recordingStatus`) and, after `failed`, gives the room to
+/// another recorder.
+public struct RecordingReport: WireMessage {
+    public static let type = "recordingReport"
+    public enum Status: String, Codable, Sendable { case recording, failed }
+    public var roomID: String
+    public var status: Status
+    public var reason: String?
+
+    public init(roomID: String, status: Status, reason: String? = nil) {
+        self.roomID = roomID; self.status = status; self.reason = reason
+    }
+
+    public func validate() throws(ProtocolError) {
+        try Check.id(roomID, "roomID")
+        if let reason { try Check.text(reason, "reason", max: 1024) }
+    }
+}

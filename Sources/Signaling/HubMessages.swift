@@ -212,3 +212,24 @@ public struct ParticipantEvent: WireMessage {
         self.contactID = contactID; self.roomID = roomID; self.eventName = eventName; self.participant = participant; self.participants = participants
     }
 }
+
+/// Whether a room is being recorded, told to its members (compliance recording needs consent, and
+/// a session must be recorded or visibly not).
+///
+/// `recording`: a recorder is writing (again). `interrupted`: recording stopped while the room goes
+/// on (the recorder was lost or failed); another may take over. `stopped`: no recording any more, at
+/// the room's end or because no recorder is available.
+public struct RecordingStatus: WireMessage {
+    public static let type = "recordingStatus"
+    public enum Status: String, Codable, Sendable { case recording, interrupted, stopped }
+    public var contactID: String
+    public var roomID: String
+    public var status: Status
+    /// The recorder's participant id (`recorder:R1`), when one is involved.
+    public var recorder: String?
+    public var reason: String?
+
+    public init(contactID: String, roomID: String, status: Status, recorder: String? = nil, reason: String? = nil) {
+        self.contactID = contactID; self.roomID = roomID; self.status = status; self.recorder = recorder; self.reason = reason
+    }
+}

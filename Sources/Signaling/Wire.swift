@@ -26,14 +26,14 @@ public struct WireCodec: Sendable {
     /// Messages clients send; the hub decodes with this.
     public static let clientToHub = WireCodec([
         Hello.self, Ping.self, Bye.self, OpenContact.self, SendChat.self, RequestVideoUpgrade.self,
-        ResponseVideoUpgrade.self, VideoDisconnect.self, LeaveContact.self, JoinRoom.self, SpeakerRanking.self,
+        ResponseVideoUpgrade.self, VideoDisconnect.self, LeaveContact.self, JoinRoom.self, SpeakerRanking.self, RecordingReport.self,
     ])
 
     /// Messages the hub sends; clients decode with this.
     public static let hubToClient = WireCodec([
         Welcome.self, OK.self, ErrorReply.self, Pong.self, ContactOpened.self, ContactClosed.self, ChatEvent.self,
         VideoUpgradeRequested.self, VideoUpgradeAnswered.self, VideoUpgradeCancelled.self, RoomStarted.self,
-        RoomEnded.self, RecordRoom.self, ParticipantEvent.self,
+        RoomEnded.self, RecordRoom.self, ParticipantEvent.self, RecordingStatus.self,
     ])
 
     init(mediaTypes list: [any WireMessage.Type]) { self.init(list) }

@@ -62,7 +62,9 @@ struct CustomerCommand: AsyncParsableCommand {
     func run() async throws {
         let hello = Hello(role: .customer, userId: id)
         do { try hello.validate() } catch { throw ValidationError(error.message) }
-        let connection = try await client.connect(hello, label: "ctlive.customer", media: try media.options(defaultColor: "#2060e0", defaultTone: 440.0))
+        // A customer's session is its contact, which a hub forgets with the connection: losing the hub ends the command.
+        let connection = try await client.connect(
+            hello, label: "ctlive.customer", media: try media.options(defaultColor: "#2060e0", defaultTone: 440.0), reconnects: false)
         let json = client.json
         connection.onEvent { Output.print($0, json: json) }
         let contact: Contact

@@ -1,4 +1,5 @@
 import Foundation
+import Recorder
 import XCTest
 
 @testable import Catalog
@@ -74,12 +75,32 @@ final class VerifyTests: XCTestCase {
         XCTAssertEqual(missing.problems, ["\(directory)/manifest.json: manifest missing"], missing.line)
     }
 
-    func testAnUnfinishedRecordingFails() throws {
+    func testARecordingStillBeingWrittenFails() throws {
         let root = try Fixtures.recordingsRoot(self)
         let catalog = try catalog(root)
-        try Fixtures.setManifestField(try Fixtures.directory("rec-b", in: root) + "/manifest.json", "status", "recording")
+        let directory = try Fixtures.directory("rec-b", in: root)
+        try Fixtures.setManifestField(directory + "/manifest.json", "status", "recording")
+        let writer = try WriterLock(directory: directory)  // as a live bot holds it
         let report = try catalog.verify(id: "rec-b")
-        XCTAssertEqual(report.problems, ["status is recording, not finished"])
+        XCTAssertEqual(report.problems, ["still being recorded (its writer is alive)"])
+        withExtendedLifetime(writer) {}
+    }
+
+    func testARecordingItsWriterLeftUnfinishedIsCompletedAsInterrupted() throws {
+        let root = try Fixtures.recordingsRoot(self)
+        let catalog = try catalog(root)
+        let directory = try Fixtures.directory("rec-b", in: root)
+        // What a killed writer leaves: status recording, no hash, no end; nobody holds the writer lock.
+        try Fixtures.setManifestField(directory + "/manifest.json", "status", "recording")
+        try Fixtures.setManifestField(directory + "/manifest.json", "sha256", NSNull())
+        let report = try catalog.verify(id: "rec-b")
+        XCTAssertTrue(report.isOK, report.line)
+        XCTAssertNotNil(report.interruptedAt)
+        XCTAssertTrue(report.line.hasPrefix("rec-b ok (interrupted at "), report.line)
+        let manifest = try JSONDecoder().decode(RecordingManifest.self, from: Data(contentsOf: URL(fileURLWithPath: directory + "/manifest.json")))
+        XCTAssertEqual(manifest.status, "interrupted")
+        XCTAssertNotNil(manifest.sha256, "the hash of the file as it is")
+        XCTAssertEqual(try catalog.recording(id: "rec-b")?.status, "interrupted", "the catalog learns it too")
     }
 
     func testAnUnknownIdFails() throws {

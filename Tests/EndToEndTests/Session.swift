@@ -12,7 +12,7 @@ import XCTest
 
 /// A real hub (signaling and media relay on loopback ports the system picks) and real SDK clients.
 final class LiveSession {
-    let hub: Hub
+    private(set) var hub: Hub
     let endpoint: String
 
     init(requestTimeout: Duration = .seconds(30)) throws {
@@ -25,6 +25,18 @@ final class LiveSession {
     }
 
     deinit { hub.stop() }
+
+    /// Stops the hub (it says nothing to anyone, as a killed one would) and, after `downtime`, starts a
+    /// new one on the same endpoints, knowing nothing of the old one's clients, contacts and rooms.
+    func restartHub(downtime: Duration) async throws {
+        var configuration = hub.configuration
+        configuration.signalingEndpoint = endpoint
+        configuration.mediaEndpoint = hub.mediaEndpoint
+        hub.stop()
+        try await Task.sleep(for: downtime)
+        hub = Hub(configuration: configuration, logger: quietLogger("hub"))
+        _ = try hub.start()
+    }
 
     /// A connected client that publishes a test picture in `color` and a tone at `tone` Hz once in a room.
     func participant(_ role: Role, _ id: String, color: String, tone: Double) async throws -> CTLiveClient {

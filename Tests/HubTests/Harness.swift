@@ -29,12 +29,13 @@ final class HubHarness {
     deinit { hub.stop() }
 
     func client(_ role: Role, _ id: String, queues: [String]? = nil, delegateFor: [String]? = nil, records: Bool? = nil, curve: CurveClientKeys? = nil,
-                engagesMedia: Bool = true) -> CTLiveClient {
+                engagesMedia: Bool = true, reconnects: Bool = true) -> CTLiveClient {
         var logger = Logger(label: "test.\(id)")
         logger.logLevel = .warning
         var configuration = ClientConfiguration(hub: endpoint, hello: Hello(role: role, userId: id, queues: queues, delegateFor: delegateFor, records: records), curve: curve)
         configuration.replyTimeout = .seconds(3)
         configuration.engagesMedia = engagesMedia
+        if !reconnects { configuration.reconnect = nil }
         return CTLiveClient(configuration: configuration, logger: logger)
     }
 

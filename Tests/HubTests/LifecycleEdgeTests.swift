@@ -103,8 +103,13 @@ final class LifecycleEdgeTests: XCTestCase {
         }
         let restarted = try XCTUnwrap(second, "the port never came free")
         defer { restarted.stop() }
-        let lost = try await events.next("disconnected", timeout: .seconds(8)) { $0.name == "disconnected" }
-        guard case .disconnected(let reason) = lost else { return XCTFail() }
+        let lost = try await events.next("connectionLost", timeout: .seconds(8)) { $0.name == "connectionLost" }
+        guard case .connectionLost(let reason) = lost else { return XCTFail() }
         XCTAssertTrue(reason.contains("no longer knows") || reason.contains("heartbeat"), reason)
+        // It says hello again to the new hub, which now knows it.
+        try await events.next("reconnected", timeout: .seconds(5)) { $0.name == "reconnected" }
+        let reply = try await customer.request(Ping())
+        XCTAssertTrue(reply is Pong)
+        XCTAssertEqual(restarted.statistics.connectedClients, 1)
     }
 }

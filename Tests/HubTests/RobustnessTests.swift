@@ -75,9 +75,10 @@ final class RobustnessTests: XCTestCase {
         try await customer.request(Ping())
     }
 
-    func testClientNoticesADeadHub() async throws {
+    func testAClientThatDoesNotReconnectNoticesADeadHub() async throws {
         let harness = try HubHarness()
-        let customer = try await harness.connected(.customer, "C1")
+        let customer = harness.client(.customer, "C1", reconnects: false)
+        try await customer.connect()
         let events = EventReader(customer)
         harness.hub.stop()
         try await events.next("disconnected", timeout: .seconds(6)) { $0.name == "disconnected" }

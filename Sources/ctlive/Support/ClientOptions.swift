@@ -28,10 +28,12 @@ struct ClientOptions: ParsableArguments {
         }
     }
 
-    /// Connects, or exits non-zero with a one-line error on stderr.
-    func connect(_ hello: Hello, label: String, media: MediaSourceOptions? = nil) async throws -> CTLiveClient {
+    /// Connects, or exits non-zero with a one-line error on stderr. With `reconnects`, a hub that goes
+    /// away is reconnected to (with backoff); without, losing it ends the command.
+    func connect(_ hello: Hello, label: String, media: MediaSourceOptions? = nil, reconnects: Bool = true) async throws -> CTLiveClient {
         var configuration = ClientConfiguration(hub: hub, hello: hello, curve: try curveKeys())
         configuration.media = media
+        if !reconnects { configuration.reconnect = nil }
         let client = CTLiveClient(configuration: configuration, logger: LogSetup.logger(label, level: logLevel))
         do {
             try await client.connect()
@@ -72,6 +74,7 @@ enum Output {
                 for (key, value) in data where !["v", "type", "re"].contains(key) { object[key] = value }
             }
             if case .disconnected(let reason) = event { object["reason"] = reason }
+            if case .connectionLost(let reason) = event { object["reason"] = reason }
             if case .media(let status) = event {
                 object["roomID"] = status.roomID
                 object["state"] = status.state.rawValue
@@ -113,7 +116,11 @@ enum Output {
         case .participant(let e): "\(e.eventName): \(e.participant.map(\.id) ?? (e.participants ?? []).map(\.id).joined(separator: ", "))"
         case .recordRoom(let e): "asked to record room \(e.roomID)"
         case .error(let e): "hub error \(e.code.rawValue): \(e.message)"
+        case .recordingStatus(let e):
+            "recording of room \(e.roomID): \(e.status.rawValue)\(e.recorder.map { " by \($0)" } ?? "")\(e.reason.map { " (\($0))" } ?? "")"
         case .disconnected(let reason): "disconnected: \(reason)"
+        case .connectionLost(let reason): "connection to the hub lost (\(reason)); reconnecting"
+        case .reconnected(let welcome): "reconnected to the hub as \(welcome.participant.id)"
         case .media(let status):
             "media \(status.state.rawValue) in room \(status.roomID): \(status.statistics.packetsSent) packets sent, \(status.statistics.packetsReceived) received"
         }
