@@ -309,7 +309,8 @@ public final class RecorderBot: Sendable {
         do {
             try await client.request(ResponseVideoUpgrade(contactID: request.contactID, response: decision.answer == .accept,
                                                           divID: request.divID, onBehalfOf: facts.agent, reason: decision.reason,
-                                                          requestID: request.requestID))
+                                                          requestID: request.requestID,
+                                                          recordingRequired: decision.recordingRequired ? true : nil))
         } catch {
             logger.warning("policy answer for \(request.contactID) not taken: \(error)")
         }

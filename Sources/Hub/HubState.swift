@@ -29,6 +29,11 @@ public struct HubPolicy: Sendable {
     public var delegations: [String: Set<String>]?
     /// Where clients send media, announced in `roomStarted` (nil: no media relay).
     public var mediaEndpoint: String?
+    /// Every room must be recorded (rooms whose answer says `recordingRequired` must be anyway).
+    public var recordingRequired = false
+    /// How long a room that must be recorded may go with no recorder writing it: then its members hear
+    /// `interrupted` and it ends with reason `recording lost`.
+    public var recordingGrace: Duration = .seconds(10)
 
     public init() {}
 }
@@ -86,6 +91,10 @@ final class HubState {
         var everRecorded = false
         /// Recorders that reported they cannot record this room: it is not given back to them.
         var failedRecorders: Set<String> = []
+        /// The room ends when no recorder writes it for longer than the grace.
+        var recordingRequired = false
+        /// Since when no recorder has been writing (nil while one writes).
+        var unrecordedSince: ContinuousClock.Instant? = .now
 
         init(id: String, contactID: String, started: RecordRoom) {
             self.id = id
@@ -433,11 +442,13 @@ final class HubState {
             throw ProtocolError(.noPendingRequest, "request \(requestID) is no longer pending on contact \(contact.id)")
         }
         send(OK(contactID: contact.id), to: client.connection, re: re)
-        settle(contact, response: answer.response, divID: answer.divID, by: by, reason: answer.reason, automatic: automatic)
+        settle(contact, response: answer.response, divID: answer.divID, by: by, reason: answer.reason, automatic: automatic,
+               recordingRequired: answer.recordingRequired == true)
     }
 
     /// Ends the pending request with an answer; a positive one starts the room.
-    private func settle(_ contact: Contact, response: Bool, divID: String, by: String, reason: String?, automatic: Bool) {
+    private func settle(_ contact: Contact, response: Bool, divID: String, by: String, reason: String?, automatic: Bool,
+                        recordingRequired: Bool = false) {
         guard let pending = contact.pending else { return }
         contact.pending = nil
         let answered = VideoUpgradeAnswered(contactID: contact.id, requestID: pending.event.requestID, response: response,
@@ -448,7 +459,7 @@ final class HubState {
             for delegate in delegates(of: contact.agent) { send(answered, to: delegate.connection) }
         }
         logger.info("upgrade answered", metadata: ["contact": "\(contact.id)", "response": "\(response)", "by": "\(by)", "reason": "\(reason ?? "")"])
-        if response { startRoom(contact, request: pending.event, answer: answered) }
+        if response { startRoom(contact, request: pending.event, answer: answered, recordingRequired: recordingRequired || policy.recordingRequired) }
     }
 
     /// Called often by the server: expires requests and drops silent clients.
@@ -465,6 +476,14 @@ final class HubState {
             unassignRecorder(room, client)
             assignRecorder(room, excluding: client.connection)
         }
+        // A room that must be recorded and has had no recorder writing it for the grace ends.
+        for room in rooms.values where room.recordingRequired {
+            guard let since = room.unrecordedSince, now - since > policy.recordingGrace else { continue }
+            let seconds = Self.milliseconds(now - since) / 1000
+            logger.warning("recording required but lost: ending the room", metadata: ["room": "\(room.id)", "seconds": "\(seconds)"])
+            tellRecordingStatus(room, .interrupted, recorder: nil, reason: "no recorder has written this room for \(seconds) s; recording is required")
+            endRoom(room, reason: "recording lost")
+        }
         for client in clients.values where now - client.lastSeen > policy.heartbeatTimeout {
             logger.notice("heartbeat lost", metadata: ["participant": "\(client.participant.id)"])
             drop(client.connection, reason: "connection lost")
@@ -475,7 +494,8 @@ final class HubState {
     func nextDeadline() -> ContinuousClock.Instant? {
         let requests = contacts.values.compactMap { $0.pending?.deadline }
         let heartbeats = clients.values.map { $0.lastSeen + policy.heartbeatTimeout }
-        return (requests + heartbeats).min()
+        let graces = rooms.values.compactMap { room in room.recordingRequired ? room.unrecordedSince.map { $0 + policy.recordingGrace } : nil }
+        return (requests + heartbeats + graces).min()
     }
 
     /// A client goes away (bye or dead): it leaves every contact and room.
@@ -504,18 +524,20 @@ final class HubState {
 
     // MARK: Rooms
 
-    private func startRoom(_ contact: Contact, request: VideoUpgradeRequested, answer: VideoUpgradeAnswered) {
+    private func startRoom(_ contact: Contact, request: VideoUpgradeRequested, answer: VideoUpgradeAnswered, recordingRequired: Bool) {
         let roomID = Self.newID("rm")
         let started = RecordRoom(contactID: contact.id, roomID: roomID, useAudio: request.useAudio, useVideo: request.useVideo,
                                  mediaEndpoint: policy.mediaEndpoint, request: request, answer: answer,
                                  transcript: Array(contact.transcript.suffix(RecordRoom.transcriptLines)))
         let room = Room(id: roomID, contactID: contact.id, started: started)
+        room.recordingRequired = recordingRequired
         contact.room = room
         rooms[roomID] = room
         for key in ["customer:\(contact.customer)", "agent:\(contact.agent)"] {
             guard let connection = identities[key], let client = clients[connection] else { continue }
             send(RoomStarted(contactID: contact.id, roomID: roomID, useAudio: request.useAudio, useVideo: request.useVideo,
-                             mediaEndpoint: policy.mediaEndpoint, mediaToken: issueMediaToken(room, client)), to: connection)
+                             mediaEndpoint: policy.mediaEndpoint, mediaToken: issueMediaToken(room, client),
+                             recordingRequired: recordingRequired ? true : nil), to: connection)
             join(room, client.participant)
         }
         assignRecorder(room)
@@ -569,7 +591,10 @@ final class HubState {
     private func unassignRecorder(_ room: Room, _ recorder: Client) {
         room.recorder = nil
         room.recorderAssigned = nil
-        if room.recordingBy == recorder.participant { room.recordingBy = nil }
+        if room.recordingBy == recorder.participant {
+            room.recordingBy = nil
+            room.unrecordedSince = .now
+        }
         recorder.assignedRooms.remove(room.id)
         revokeMediaTokens { $0.roomID == room.id && $0.participant == recorder.participant }
     }
@@ -629,6 +654,7 @@ final class HubState {
             guard room.recordingBy != client.participant else { return }
             room.recordingBy = client.participant
             room.everRecorded = true
+            room.unrecordedSince = nil
             tellRecordingStatus(room, .recording, recorder: client.participant, reason: report.reason)
         case .failed:
             let why = report.reason ?? "the recorder failed"

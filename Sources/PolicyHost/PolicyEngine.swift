@@ -10,6 +10,8 @@ public struct Decision: Codable, Sendable {
     /// Why, in words an agent or a reviewer can read.
     public var reason: String
     public var audit: AuditRecord
+    /// The chain that answered says the room must be recorded (`"recordingRequired": true`).
+    public var recordingRequired = false
 }
 
 /// Where the build puts plugin libraries: the directory of the running executable (for instance
@@ -124,7 +126,10 @@ public final class PolicyEngine: Sendable {
         if record.fallbackUsed {
             logger.warning("policy fallback", metadata: ["decision": "\(decisionID)", "cause": "\(record.fallbackCause ?? "")"])
         }
-        return Decision(answer: record.answer, reason: record.reason, audit: record)
+        let required = current.policy.chainLabel(for: context).flatMap { label in
+            current.policy.labelledChains.first { $0.label == label }?.chain.recordingRequired
+        } ?? false
+        return Decision(answer: record.answer, reason: record.reason, audit: record, recordingRequired: required)
     }
 
     /// Where the build puts plugin libraries (the same as the free function ``defaultPluginDirectories()``).

@@ -28,7 +28,13 @@ public struct PolicyFile: Codable, Sendable, Equatable {
     /// An ordered chain: the first plugin that does not abstain decides.
     public struct Chain: Codable, Sendable, Equatable {
         public var chain: [Step]
-        public init(chain: [Step]) { self.chain = chain }
+        /// `true`: a room this chain's answer starts must be recorded (the hub ends it when no recorder
+        /// writes it for its grace).
+        public var recordingRequired: Bool?
+        public init(chain: [Step], recordingRequired: Bool? = nil) {
+            self.chain = chain
+            self.recordingRequired = recordingRequired
+        }
     }
 
     /// Where plugins run.
@@ -112,7 +118,7 @@ public struct PolicyFile: Codable, Sendable, Equatable {
         var unknown = root.keys.filter { !top.contains($0) }.sorted()
         func chain(_ value: Any?, _ label: String) {
             guard let object = value as? [String: Any] else { return }
-            unknown += object.keys.filter { $0 != "chain" }.sorted().map { "\(label).\($0)" }
+            unknown += object.keys.filter { $0 != "chain" && $0 != "recordingRequired" }.sorted().map { "\(label).\($0)" }
             for (i, step) in (object["chain"] as? [Any] ?? []).enumerated() {
                 guard let step = step as? [String: Any] else { continue }
                 unknown += step.keys.filter { !["plugin", "config", "failClosed"].contains($0) }.sorted().map { "\(label).chain[\(i)].\($0)" }

@@ -104,10 +104,13 @@ public struct ResponseVideoUpgrade: WireMessage {
     public var reason: String?
     /// The request answered (from the `requestVideoUpgrade` event): a late answer then cannot settle a newer request.
     public var requestID: String?
+    /// `true`: the room this answer starts must be recorded (it ends when no recorder writes it for the hub's grace).
+    public var recordingRequired: Bool?
 
-    public init(contactID: String, response: Bool, divID: String, onBehalfOf: String? = nil, reason: String? = nil, requestID: String? = nil) {
+    public init(contactID: String, response: Bool, divID: String, onBehalfOf: String? = nil, reason: String? = nil, requestID: String? = nil,
+                recordingRequired: Bool? = nil) {
         self.contactID = contactID; self.response = response; self.divID = divID; self.onBehalfOf = onBehalfOf; self.reason = reason
-        self.requestID = requestID
+        self.requestID = requestID; self.recordingRequired = recordingRequired
     }
 
     public func validate() throws(ProtocolError) {

@@ -156,10 +156,13 @@ public struct RoomStarted: WireMessage {
     public var mediaEndpoint: String?
     /// This member's secret for `mediaHello` on the media endpoint.
     public var mediaToken: String?
+    /// `true` when the room must be recorded: it ends (`recording lost`) when no recorder writes it for the hub's grace.
+    public var recordingRequired: Bool?
 
-    public init(contactID: String, roomID: String, useAudio: Bool, useVideo: Bool, mediaEndpoint: String?, mediaToken: String? = nil) {
+    public init(contactID: String, roomID: String, useAudio: Bool, useVideo: Bool, mediaEndpoint: String?, mediaToken: String? = nil,
+                recordingRequired: Bool? = nil) {
         self.contactID = contactID; self.roomID = roomID; self.useAudio = useAudio; self.useVideo = useVideo
-        self.mediaEndpoint = mediaEndpoint; self.mediaToken = mediaToken
+        self.mediaEndpoint = mediaEndpoint; self.mediaToken = mediaToken; self.recordingRequired = recordingRequired
     }
 }
 

@@ -23,6 +23,12 @@ struct HubCommand: AsyncParsableCommand {
     @Option(help: "Seconds of silence after which a client is taken as dead.")
     var heartbeatTimeout: Double = 3
 
+    @Flag(help: "Every room must be recorded: one that no recorder writes for the grace ends ('recording lost').")
+    var recordingRequired = false
+
+    @Option(help: "Seconds a room that must be recorded may go with no recorder writing it.")
+    var recordingGrace: Double = 10
+
     @Option(help: ArgumentHelp("CURVE: a JSON file with the hub's key pair and the clients' public keys.", valueName: "FILE"))
     var keys: String?
 
@@ -34,6 +40,7 @@ struct HubCommand: AsyncParsableCommand {
 
     func validate() throws {
         guard requestTimeout > 0, requestTimeout <= 3600 else { throw ValidationError("--request-timeout must be in (0, 3600] seconds") }
+        guard recordingGrace >= 1, recordingGrace <= 3600 else { throw ValidationError("--recording-grace must be in [1, 3600] seconds") }
         guard heartbeatTimeout >= 2, heartbeatTimeout <= 600 else {
             throw ValidationError("--heartbeat-timeout must be in [2, 600] seconds (clients send something every second)")
         }
@@ -45,6 +52,8 @@ struct HubCommand: AsyncParsableCommand {
         configuration.mediaEndpoint = noMedia ? nil : media
         configuration.policy.requestTimeout = .milliseconds(Int(requestTimeout * 1000))
         configuration.policy.heartbeatTimeout = .milliseconds(Int(heartbeatTimeout * 1000))
+        configuration.policy.recordingRequired = recordingRequired
+        configuration.policy.recordingGrace = .milliseconds(Int(recordingGrace * 1000))
         configuration.insecure = insecure
         if let keys {
             do { configuration.keys = try KeysFile.load(path: keys) } catch { Output.fail("\(error)") }

@@ -12,7 +12,8 @@ final class HubHarness {
     let hub: Hub
     let endpoint: String
 
-    init(requestTimeout: Duration = .seconds(30), heartbeatTimeout: Duration = .seconds(3), keys: KeysFile? = nil) throws {
+    init(requestTimeout: Duration = .seconds(30), heartbeatTimeout: Duration = .seconds(3), keys: KeysFile? = nil,
+         recordingRequired: Bool = false, recordingGrace: Duration = .seconds(10)) throws {
         var configuration = HubConfiguration()
         configuration.signalingEndpoint = "tcp://127.0.0.1:0"
         configuration.mediaEndpoint = "tcp://127.0.0.1:0"
@@ -20,6 +21,8 @@ final class HubHarness {
         configuration.policy.heartbeatTimeout = heartbeatTimeout
         configuration.policy.heartbeatInterval = .milliseconds(200)
         configuration.keys = keys
+        configuration.policy.recordingRequired = recordingRequired
+        configuration.policy.recordingGrace = recordingGrace
         var logger = Logger(label: "test.hub")
         logger.logLevel = .warning
         hub = Hub(configuration: configuration, logger: logger)
