@@ -187,6 +187,8 @@ public final class RecorderBot: Sendable {
         settings.fps = configuration.fps
         settings.keepTracks = configuration.keepTracks
         settings.recorderVersion = "ctlive-bot 0.1"
+        settings.part = assignment.part
+        settings.previousRecorder = assignment.previousRecorder
         let recording: LiveRecording
         do { recording = try LiveRecording(configuration: settings, logger: logger) } catch {
             logger.error("cannot start recording room \(assignment.roomID): \(error)")

@@ -11,13 +11,13 @@ struct CatalogEntry {
 
     init(manifest: RecordingManifest, directory: String) {
         row = RecordingRow(
-            id: manifest.session, contact: manifest.contact, directory: directory, file: manifest.file, status: manifest.status,
+            id: manifest.recordingID, contact: manifest.contact, directory: directory, file: manifest.file, status: manifest.status,
             wallClockStart: manifest.wallClockStart, wallClockEnd: manifest.wallClockEnd,
             startTime: WallClock.parse(manifest.wallClockStart)?.timeIntervalSince1970,
             durationSeconds: manifest.durationSeconds, sha256: manifest.sha256,
             participantList: manifest.participants.map(\.id).joined(separator: ","))
         participants = manifest.participants.map {
-            ParticipantRow(recordingID: manifest.session, participantID: $0.id, name: $0.name, role: $0.role, joinedAt: $0.joinedAt, leftAt: $0.leftAt)
+            ParticipantRow(recordingID: manifest.recordingID, participantID: $0.id, name: $0.name, role: $0.role, joinedAt: $0.joinedAt, leftAt: $0.leftAt)
         }
         decisions = manifest.events.compactMap(DecisionEvent.audit(in:))
     }

@@ -48,8 +48,8 @@ enum ManifestFile {
 }
 
 /// ISO 8601 times as the recorder and the policy host write them, with or without fractional seconds.
-enum WallClock {
-    static func parse(_ text: String) -> Date? {
+public enum WallClock {
+    public static func parse(_ text: String) -> Date? {
         let fractional = ISO8601DateFormatter()
         fractional.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
         if let date = fractional.date(from: text) { return date }

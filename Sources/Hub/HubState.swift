@@ -91,6 +91,9 @@ final class HubState {
         var everRecorded = false
         /// Recorders that reported they cannot record this room: it is not given back to them.
         var failedRecorders: Set<String> = []
+        /// Recorders assigned so far (each assignment starts a part of the room's recording), and the last one.
+        var parts = 0
+        var lastRecorder: String?
         /// The room ends when no recorder writes it for longer than the grace.
         var recordingRequired = false
         /// Since when no recorder has been writing (nil while one writes).
@@ -614,6 +617,10 @@ final class HubState {
         chosen.assignedRooms.insert(room.id)
         var assignment = room.started
         assignment.mediaToken = issueMediaToken(room, chosen)
+        room.parts += 1
+        assignment.part = room.parts
+        assignment.previousRecorder = room.lastRecorder
+        room.lastRecorder = chosen.participant.id
         send(assignment, to: chosen.connection)
     }
 

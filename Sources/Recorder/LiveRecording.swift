@@ -28,6 +28,9 @@ public struct RecordingConfiguration: Sendable {
     public var encoderThreads: Int32 = 1
     /// Media packets the input queue holds before new ones are dropped (and counted).
     public var queueCapacity: Int = 2048
+    /// Which part of the session this recording is, and the recorder of the one before (after a takeover).
+    public var part: Int?
+    public var previousRecorder: String?
 
     public init(root: String = "Recordings", sessionID: String, contactID: String, layout: Layout = .grid) {
         self.root = root
@@ -99,10 +102,11 @@ public final class LiveRecording: Sendable {
         day.dateFormat = "yyyy-MM-dd"
         day.timeZone = TimeZone(identifier: "UTC")
         day.locale = Locale(identifier: "en_US_POSIX")
-        var directory = "\(configuration.root)/\(day.string(from: Date()))/\(safeFileName(configuration.sessionID))"
+        let name = safeFileName(RecordingManifest.recordingID(session: configuration.sessionID, part: configuration.part))
+        var directory = "\(configuration.root)/\(day.string(from: Date()))/\(name)"
         var suffix = 2
         while FileManager.default.fileExists(atPath: directory + "/recording.mp4") {  // never overwrite a recording
-            directory = "\(configuration.root)/\(day.string(from: Date()))/\(safeFileName(configuration.sessionID))-\(suffix)"
+            directory = "\(configuration.root)/\(day.string(from: Date()))/\(name)-\(suffix)"
             suffix += 1
         }
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -251,6 +255,8 @@ final class RecordingWorker {
             session: configuration.sessionID, contact: configuration.contactID, recorderVersion: configuration.recorderVersion,
             wallClockStart: RecordingManifest.timestamp(), width: settings.width & ~1, height: settings.height & ~1, fps: settings.fps,
             layout: configuration.layout)
+        manifest.part = configuration.part
+        manifest.previousRecorder = configuration.previousRecorder
         writerLock = try WriterLock(directory: directory)
         pipeline.onEvent = { [unowned self] in self.handle($0) }
         try manifest.write(to: manifestPath)

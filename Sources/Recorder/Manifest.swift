@@ -54,6 +54,10 @@ public struct RecordingManifest: Codable, Sendable {
     public var status = "recording"
     /// Why an `interrupted` recording was cut short.
     public var interruption: String?
+    /// Which part of the session's recording this is (1, 2 after a takeover, ...); `session` is the same for all parts.
+    public var part: Int?
+    /// The recorder of the part before this one, when this part took over.
+    public var previousRecorder: String?
     public var session: String
     public var contact: String
     public var recorderVersion: String
@@ -74,6 +78,14 @@ public struct RecordingManifest: Codable, Sendable {
     public var maximumLag = 0.0
     /// Human-readable descriptions of problems (first ones only).
     public var problems: [String] = []
+
+    /// The recording's id: the session's, with `-part<N>` for the parts after the first.
+    public var recordingID: String { RecordingManifest.recordingID(session: session, part: part) }
+
+    public static func recordingID(session: String, part: Int?) -> String {
+        guard let part, part > 1 else { return session }
+        return "\(session)-part\(part)"
+    }
 
     /// Writes the manifest atomically (a crash leaves the old one or the new one, never half of one).
     public func write(to path: String) throws {

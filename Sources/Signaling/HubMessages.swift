@@ -190,6 +190,10 @@ public struct RecordRoom: WireMessage {
     public var answer: VideoUpgradeAnswered
     /// The chat that led to the escalation: its last ``RecordRoom/transcriptLines`` lines.
     public var transcript: [ChatEvent]?
+    /// Which recording of the room this is: 1 for the first recorder, 2 after a takeover, and so on.
+    public var part: Int?
+    /// The recorder of the part before this one (`recorder:R1`), after a takeover.
+    public var previousRecorder: String?
 
     /// Chat lines carried in `recordRoom` (10 of at most 4 KiB each stay under the message limit).
     public static let transcriptLines = 10

@@ -82,12 +82,35 @@ struct RecordingsShow: AsyncParsableCommand {
         print("file      \(catalog.filePath(of: recording))")
         print("started   \(recording.wallClockStart)" + (recording.durationSeconds.map { String(format: "  duration %.1fs", $0) } ?? ""))
         print("sha256    \(recording.sha256 ?? "-")")
+        try printParts(of: manifest, catalog: catalog)
         print("participants")
         for p in recording.participants {
             print("  \(p.name) (\(p.role), \(p.id))  \(Timeline.clock(p.joinedAt)) - \(p.leftAt.map(Timeline.clock) ?? "end")")
         }
         print("timeline")
         for line in timeline.lines { print("  " + line) }
+    }
+}
+
+extension RecordingsShow {
+    /// A session recorded in several parts (a recorder was lost and another took over): each part and the gaps between them.
+    private func printParts(of manifest: RecordingManifest, catalog: RecordingsCatalog) throws {
+        let parts = try catalog.list(contact: manifest.contact).compactMap { entry -> (CatalogRecording, RecordingManifest)? in
+            guard let other = try? catalog.manifest(id: entry.id), other.session == manifest.session else { return nil }
+            return (entry, other)
+        }.sorted { ($0.1.part ?? 1, $0.1.wallClockStart) < ($1.1.part ?? 1, $1.1.wallClockStart) }
+        guard parts.count > 1 else { return }
+        print("session   \(manifest.session), recorded in \(parts.count) parts")
+        var previousEnd: Date?
+        for (entry, part) in parts {
+            let start = WallClock.parse(part.wallClockStart)
+            if let previousEnd, let start {
+                print(String(format: "  gap      %.1f s not recorded", max(0, start.timeIntervalSince(previousEnd))))
+            }
+            let takeover = part.previousRecorder.map { ", took over from \($0)" } ?? ""
+            print("  part \(part.part ?? 1)   \(entry.id)  \(part.status)  \(part.wallClockStart)  \(part.durationSeconds.map { String(format: "%.1f s", $0) } ?? "-")\(takeover)")
+            previousEnd = part.wallClockEnd.flatMap(WallClock.parse) ?? start.map { $0.addingTimeInterval(part.durationSeconds ?? 0) }
+        }
     }
 }
 
