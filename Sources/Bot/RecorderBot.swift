@@ -122,10 +122,13 @@ public final class RecorderBot: Sendable {
     }
 
     /// Finishes a recording on another thread: finishing flushes and hashes the file, too slow for the I/O thread.
+    /// The recording ends at once, when the end is learnt; writing out and indexing follow on another thread.
     private func finishLater(_ session: Session, reason: String, interrupted: Bool = false) {
+        session.recording.record(event: TimelineEvent(kind: "end", fields: ["reason": reason]))
+        session.recording.end(interruptedBy: interrupted ? reason : nil)
         finishing.enter()
         DispatchQueue.global().async { [self] in
-            finish(session, reason: reason, interrupted: interrupted)
+            finish(session)
             finishing.leave()
         }
     }
@@ -263,11 +266,10 @@ public final class RecorderBot: Sendable {
         return formatter.string(from: Date(timeIntervalSince1970: Double(milliseconds) / 1000))
     }
 
-    private func finish(_ session: Session, reason: String, interrupted: Bool = false) {
+    private func finish(_ session: Session) {
         session.link.stop()
-        session.recording.record(event: TimelineEvent(kind: "end", fields: ["reason": reason]))
         do {
-            let result = try session.recording.finish(interruptedBy: interrupted ? reason : nil)
+            let result = try session.recording.finish()
             do {
                 let review = try ReviewPage.write(manifestPath: result.manifestPath, logger: logger)
                 if let problem = review.contactSheetError { logger.warning("no contact sheet for \(session.roomID): \(problem)") }

@@ -23,6 +23,8 @@ public struct RecordingConfiguration: Sendable {
     public var recorderVersion: String = "ctlive-recorder 0.1"
     /// How far behind the session clock the composite is made: the jitter buffer, in seconds.
     public var latency: Double = 0.5
+    /// A composite further behind its schedule than this catches up by leaving pictures out (counted).
+    public var maximumBacklog: Double = 0.3
     /// libx264 threads for the composite. One per recording: a live 720p30 encode fits in one core, and
     /// machines scale by recording many sessions side by side (0 lets x264 choose).
     public var encoderThreads: Int32 = 1
@@ -150,6 +152,16 @@ public final class LiveRecording: Sendable {
         control(.track(participant: participantID, track: trackID, parameters: parameters, time: clock.now()))
     }
 
+    /// Ends the recording now, without waiting: nothing after this instant is written, however late
+    /// ``finish(interruptedBy:)`` (which waits for the file) runs on a busy machine. The first call counts.
+    ///
+    /// - Parameter interruption: why the recording stops before its session ends (the hub was lost,
+    ///   say): the manifest then says `interrupted`, with this reason.
+    public func end(interruptedBy interruption: String? = nil) {
+        guard shared.ended.withLock({ ended in defer { ended = true }; return !ended }) else { return }
+        control(.finish(time: clock.now(), interruption: interruption))
+    }
+
     /// A packet arrived now. Untrusted: bad packets are dropped and counted.
     public func receive(participantID: String, trackID: String, packet: EncodedPacket) {
         let input = Input.packet(participant: participantID, track: trackID, packet: packet, time: clock.now())
@@ -181,9 +193,10 @@ public final class LiveRecording: Sendable {
     ///
     /// - Parameter interruptedBy: why the recording stops before its session ends (the hub was lost, say):
     ///   the manifest then says `interrupted`, with this reason.
+    /// ``end(interruptedBy:)`` it if that has not been done.
     public func finish(interruptedBy interruption: String? = nil) throws -> RecordingResult {
         if let result = shared.result.withLock({ $0 }) { return try result.get() }
-        control(.finish(time: clock.now(), interruption: interruption))
+        end(interruptedBy: interruption)
         done.wait()
         done.signal()  // let any other waiter through
         return try shared.result.withLock { $0! }.get()
@@ -208,6 +221,7 @@ final class Shared: Sendable {
     let loudest = Mutex<(@Sendable (String, [String]) -> Void)?>(nil)
     let keyframe = Mutex<(@Sendable (String, String) -> Void)?>(nil)
     let writeFailed = Mutex<(@Sendable (MediaError) -> Void)?>(nil)
+    let ended = Mutex(false)
     let result = Mutex<Result<RecordingResult, MediaError>?>(nil)
 }
 
@@ -277,7 +291,8 @@ final class RecordingWorker {
                 }
             }
             if writeFailure == nil {
-                do { try pipeline.render(upTo: now - configuration.latency) } catch { failed(error) }
+                let due = now - configuration.latency
+                do { try pipeline.render(upTo: due, dropBefore: due - configuration.maximumBacklog) } catch { failed(error) }
                 manifest.maximumLag = max(manifest.maximumLag, clock.now() - configuration.latency - pipeline.nextOutputTime)
             }
             for reached in barriers { reached.signal() }

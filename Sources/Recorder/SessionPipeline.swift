@@ -14,6 +14,7 @@ public struct RecordingErrorCounts: Sendable, Codable, Equatable {
          (resyncs, "timestamp jumps re-anchored on the session clock"),
          (undecodableTracks, "tracks that could not be decoded at all"),
          (invalidTimestamps, "decoded frames whose timestamps could not be placed on the session clock"),
+         (picturesDropped, "composite pictures left out because the recorder fell behind (the timeline kept)"),
          (resampleErrors, "audio frames the resampler rejected"),
          (writeErrors, "failures writing the recording"),
          (keptTrackErrors, "failures writing the kept original tracks")]
@@ -38,6 +39,9 @@ public struct RecordingErrorCounts: Sendable, Codable, Equatable {
     public var invalidTimestamps = 0
     /// Audio frames the resampler could not convert (odd sample formats or layouts).
     public var resampleErrors = 0
+    /// Composite pictures left out because the recorder fell behind real time: it catches up by showing
+    /// fewer pictures, never by stretching the timeline.
+    public var picturesDropped = 0
     /// Failures writing the recording (disk full...); after one, the composite stops but the manifest is kept.
     public var writeErrors = 0
     /// Failures writing the per-participant original tracks.
@@ -47,7 +51,7 @@ public struct RecordingErrorCounts: Sendable, Codable, Equatable {
 
     private enum CodingKeys: String, CodingKey {
         case droppedQueueFull, malformedPackets, decodeErrors, unknownTrack, latePackets, resyncs, undecodableTracks
-        case invalidTimestamps, resampleErrors, writeErrors, keptTrackErrors
+        case invalidTimestamps, resampleErrors, picturesDropped, writeErrors, keptTrackErrors
     }
 
     /// A count missing from a manifest (one written before it existed) is zero.
@@ -63,6 +67,7 @@ public struct RecordingErrorCounts: Sendable, Codable, Equatable {
         undecodableTracks = try count(.undecodableTracks)
         invalidTimestamps = try count(.invalidTimestamps)
         resampleErrors = try count(.resampleErrors)
+        picturesDropped = try count(.picturesDropped)
         writeErrors = try count(.writeErrors)
         keptTrackErrors = try count(.keptTrackErrors)
     }
@@ -70,7 +75,7 @@ public struct RecordingErrorCounts: Sendable, Codable, Equatable {
     /// The sum of all counts.
     public var total: Int {
         droppedQueueFull + malformedPackets + decodeErrors + unknownTrack + latePackets + resyncs + undecodableTracks
-            + invalidTimestamps + resampleErrors + writeErrors + keptTrackErrors
+            + invalidTimestamps + resampleErrors + picturesDropped + writeErrors + keptTrackErrors
     }
 }
 
@@ -268,8 +273,10 @@ final class SessionPipeline {
     // MARK: Rendering
 
     /// Writes every picture and audio block whose time has come by session time `time`.
-    /// With `final`, also the last partial ones before `time`.
-    func render(upTo time: Double, final: Bool = false) throws {
+    /// With `final`, also the last partial ones before `time`. Pictures due before `dropBefore` are
+    /// decoded but not composited or encoded (counted): a recorder that fell behind catches up by
+    /// showing fewer pictures, never by stretching the timeline.
+    func render(upTo time: Double, final: Bool = false, dropBefore: Double? = nil) throws {
         let block = writer.audioBlock
         while true {
             let videoTime = Double(nextFrame) / Double(settings.fps)
@@ -279,7 +286,11 @@ final class SessionPipeline {
             if !videoDue && !audioDue { return }
             if videoDue && (!audioDue || videoTime <= audioStart) {
                 applyChanges(upTo: videoTime)
-                try renderPicture(at: videoTime)
+                if let dropBefore, videoTime < dropBefore {
+                    skipPicture(at: videoTime)
+                } else {
+                    try renderPicture(at: videoTime)
+                }
                 nextFrame += 1
             } else {
                 applyChanges(upTo: audioStart)
@@ -312,6 +323,13 @@ final class SessionPipeline {
                 if !order.contains(where: { $0.id == participant.id }) { speakers.remove(participant.id) }
             }
         }
+    }
+
+    /// Keeps the decoders current for a picture that is not drawn.
+    private func skipPicture(at time: Double) {
+        for participant in order { if let video = participant.video { advanceVideo(video, participant: participant.id, to: time) } }
+        writer.skipPicture()
+        errors.picturesDropped += 1
     }
 
     private func renderPicture(at time: Double) throws {
