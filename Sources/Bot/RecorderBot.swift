@@ -209,7 +209,8 @@ public final class RecorderBot: Sendable {
                 guard let parameters = announcement.parameters else { return }
                 recording.trackAnnounced(participantID: participant, trackID: announcement.track, parameters: parameters)
             case .packet(let participant, let header, let payload):
-                recording.receive(participantID: participant, trackID: header.track, packet: header.packet(payload: payload))
+                recording.receive(participantID: participant, trackID: header.track, packet: header.packet(payload: payload),
+                                  capturedUs: header.capturedUs)
             }
         }
         recording.onKeyframeNeeded = { [weak link] participant, track in link?.requestKeyframe(participant: participant, track: track) }

@@ -109,8 +109,9 @@ public final class MediaLink: Sendable {
         var next: (trackIndex: Int, packet: EncodedPacket)?
         let clock = ContinuousClock()
         var due = clock.now
-        var origins: [Int: Int64] = [:]
-        var start: ContinuousClock.Instant?
+        // One origin for all tracks: the source's own alignment of audio and video is kept on the wire.
+        var origin: Double?
+        var start: (instant: ContinuousClock.Instant, wallUs: Int64)?
         while !stopping.load(ordering: .acquiring) {
             // Publish every packet that is due.
             if welcomed, let source {
@@ -118,14 +119,17 @@ public final class MediaLink: Sendable {
                     if next == nil { next = try source.nextPacket() }
                     guard let (index, packet) = next else { break }
                     guard let track = trackIDs[index] else { next = nil; continue }
-                    let origin = origins[index] ?? packet.pts
-                    origins[index] = origin
-                    let startInstant = start ?? clock.now
-                    start = startInstant
-                    let mediaTime = Double(packet.pts - origin) * source.tracks[index].timeBase
-                    due = startInstant + .milliseconds(Int(mediaTime * 1000))
+                    let timeBase = source.tracks[index].timeBase
+                    let first = origin ?? Double(packet.dts) * timeBase
+                    origin = first
+                    let started = start ?? (clock.now, Int64(Date().timeIntervalSince1970 * 1e6))
+                    start = started
+                    // Paced by decoding time (it only grows); stamped with the presentation instant it was
+                    // captured at, on this publisher's clock, which the recorder aligns tracks by.
+                    due = started.instant + .microseconds(Int64(max(0, Double(packet.dts) * timeBase - first) * 1e6))
                     if due > clock.now { break }
-                    let header = PacketHeader(track: track, packet, capturedUs: Int64(Date().timeIntervalSince1970 * 1e6))
+                    let capturedUs = started.wallUs + Int64(((Double(packet.pts) * timeBase - first) * 1e6).rounded())
+                    let header = PacketHeader(track: track, packet, capturedUs: capturedUs)
                     do {
                         try socket.send([WireCodec.encode(header), Data(packet.data)], wait: false)
                         stats.withLock { $0.packetsSent += 1 }

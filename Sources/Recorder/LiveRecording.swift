@@ -23,8 +23,9 @@ public struct RecordingConfiguration: Sendable {
     public var recorderVersion: String = "ctlive-recorder 0.1"
     /// How far behind the session clock the composite is made: the jitter buffer, in seconds.
     public var latency: Double = 0.5
-    /// A composite further behind its schedule than this catches up by leaving pictures out (counted).
-    public var maximumBacklog: Double = 0.3
+    /// A composite further behind its schedule than this catches up by leaving pictures out (counted);
+    /// nil draws every picture however late (a test feeding a manual clock unpaced wants each one).
+    public var maximumBacklog: Double? = 0.3
     /// libx264 threads for the composite. One per recording: a live 720p30 encode fits in one core, and
     /// machines scale by recording many sessions side by side (0 lets x264 choose).
     public var encoderThreads: Int32 = 1
@@ -163,8 +164,12 @@ public final class LiveRecording: Sendable {
     }
 
     /// A packet arrived now. Untrusted: bad packets are dropped and counted.
-    public func receive(participantID: String, trackID: String, packet: EncodedPacket) {
-        let input = Input.packet(participant: participantID, track: trackID, packet: packet, time: clock.now())
+    ///
+    /// - Parameter capturedUs: when the publisher captured it (microseconds since 1970 on the
+    ///   publisher's clock): a participant's tracks are placed by it relative to each other, so that its
+    ///   audio and video stay in sync whatever their network or encoder delays.
+    public func receive(participantID: String, trackID: String, packet: EncodedPacket, capturedUs: Int64? = nil) {
+        let input = Input.packet(participant: participantID, track: trackID, packet: packet, capturedUs: capturedUs, time: clock.now())
         if !queue.push(input) { shared.droppedQueueFull.add(1, ordering: .relaxed) }
     }
 
@@ -208,7 +213,7 @@ enum Input: Sendable {
     case joined(id: String, name: String, role: String, color: RGB?, time: Double)
     case left(id: String, time: Double)
     case track(participant: String, track: String, parameters: TrackParameters, time: Double)
-    case packet(participant: String, track: String, packet: EncodedPacket, time: Double)
+    case packet(participant: String, track: String, packet: EncodedPacket, capturedUs: Int64?, time: Double)
     case event(TimelineEvent)
     case finish(time: Double, interruption: String?)
     /// Signalled once the worker has rendered after taking it.
@@ -292,7 +297,7 @@ final class RecordingWorker {
             }
             if writeFailure == nil {
                 let due = now - configuration.latency
-                do { try pipeline.render(upTo: due, dropBefore: due - configuration.maximumBacklog) } catch { failed(error) }
+                do { try pipeline.render(upTo: due, dropBefore: configuration.maximumBacklog.map { due - $0 }) } catch { failed(error) }
                 manifest.maximumLag = max(manifest.maximumLag, clock.now() - configuration.latency - pipeline.nextOutputTime)
             }
             for reached in barriers { reached.signal() }
@@ -325,8 +330,8 @@ final class RecordingWorker {
             writeManifest(time)
         case .track(let participant, let track, let parameters, let time):
             announce(participant, track, parameters, time)
-        case .packet(let participant, let track, let packet, let time):
-            accept(participant, track, packet, time)
+        case .packet(let participant, let track, let packet, let capturedUs, let time):
+            accept(participant, track, packet, capturedUs, time)
         case .event(let event):
             manifest.events.append(event)
             manifestDirty = true
@@ -374,7 +379,7 @@ final class RecordingWorker {
         manifestDirty = true
     }
 
-    private func accept(_ participant: String, _ track: String, _ encoded: EncodedPacket, _ time: Double) {
+    private func accept(_ participant: String, _ track: String, _ encoded: EncodedPacket, _ capturedUs: Int64?, _ time: Double) {
         let trackKey = key(participant, track)
         guard let parameters = parameters[trackKey], pipeline.hasTrack(participant: participant, track: track) else {
             extraErrors.unknownTrack += 1
@@ -397,7 +402,10 @@ final class RecordingWorker {
                 if extraErrors.keptTrackErrors <= 5 { logger.warning("kept track \(trackKey): \(error)") }
             }
         }
-        do { pipeline.push(try Packet(encoded), participant: participant, track: track, arrival: time, checkDrift: true) } catch {
+        do {
+            pipeline.push(try Packet(encoded), participant: participant, track: track, arrival: time,
+                          captured: capturedUs.map { Double($0) / 1e6 }, checkDrift: true)
+        } catch {
             pipeline.countError(\.malformedPackets)
         }
     }

@@ -135,6 +135,9 @@ final class SessionPipeline {
         var tracks: [Track] = []
         var active = false
         var leaving = false
+        /// The first capture time this participant's packets carried, and its session time: tracks are
+        /// placed by capture time relative to it (see ``SessionPipeline/push(_:participant:track:arrival:captured:checkDrift:)``).
+        var captureReference: (captured: Double, time: Double)?
         init(id: String, color: RGB, serial: Int) {
             self.id = id
             self.color = color
@@ -171,6 +174,8 @@ final class SessionPipeline {
     /// A track whose timestamps stray this far from their arrival time is re-anchored (live only).
     static let maximumDrift = 2.0
     static let maximumQueuedPackets = 1200
+    /// A track's first capture time further than this from its participant's reference is not believed.
+    static let maximumCaptureSkew = 5.0
     /// Session times beyond this many seconds (about 11 days) are garbage, not a session.
     static let maximumTime = 1e6
     static let maximumPendingFrames = 12
@@ -234,8 +239,14 @@ final class SessionPipeline {
 
     /// Queues a packet of a track. The track's first packet is placed at session time `arrival`, later
     /// ones by their timestamps from there. With `checkDrift`, a track straying from its arrival times is re-anchored.
-    func push(_ packet: Packet, participant id: String, track trackID: String, arrival: Double, checkDrift: Bool) {
-        guard let track = participants[id]?.tracks.first(where: { $0.id == trackID }) else {
+    ///
+    /// `captured` (seconds, the publisher's clock) places a participant's tracks relative to each other:
+    /// the first packet of the participant sets a reference (its capture time at its arrival), and each
+    /// track's first packet is placed at the reference plus its capture time's distance from it, so that
+    /// audio and video captured at the same instant are shown at the same instant, whichever arrived first.
+    /// A capture time more than ``maximumCaptureSkew`` from the reference is not believed (arrival is used).
+    func push(_ packet: Packet, participant id: String, track trackID: String, arrival: Double, captured: Double? = nil, checkDrift: Bool) {
+        guard let participant = participants[id], let track = participant.tracks.first(where: { $0.id == trackID }) else {
             errors.unknownTrack += 1
             return
         }
@@ -244,7 +255,18 @@ final class SessionPipeline {
             return
         }
         if track.anchor == nil {
-            track.anchor = (ticks, arrival)
+            var placed = arrival
+            if let captured, captured.isFinite {
+                if let reference = participant.captureReference {
+                    let offset = captured - reference.captured
+                    if abs(offset) <= SessionPipeline.maximumCaptureSkew, abs(reference.time + offset - arrival) <= SessionPipeline.maximumDrift {
+                        placed = reference.time + offset
+                    }
+                } else {
+                    participant.captureReference = (captured, arrival)
+                }
+            }
+            track.anchor = (ticks, placed)
         } else if checkDrift, let placed = track.time(ticks), let last = track.lastTicks {
             // Late packets (a stalled network) keep their place: what they miss becomes a gap, nothing shifts.
             // Only timestamps that jump (a restarted encoder, garbage) or run far ahead of real time re-anchor.

@@ -63,6 +63,7 @@ final class LiveRecordingTests: XCTestCase {
         var configuration = RecordingConfiguration(root: root, sessionID: "session/../1", contactID: "contact-1", layout: .grid)
         configuration.preset = "ultrafast"
         configuration.queueCapacity = 100_000  // fed unpaced: nothing may be dropped
+        configuration.maximumBacklog = nil     // and every picture drawn, however fast the manual clock runs
         configuration.keepTracks = keepTracks
         return configuration
     }
