@@ -49,8 +49,11 @@ var targets: [Target] = [
     // Under `isolation: process` plugins run in `ctlive policy-worker`, a child of the host.
     .target(name: "PolicyHost", dependencies: ["CPolicyPlugin", "PolicyKit", "ChildProcess", "Digest", log]),
 
+    // One session's recording in a worker process of its own (`ctlive record-worker`): the bot's side and the worker's.
+    .target(name: "IsolatedRecording", dependencies: ["Recorder", "Media", "ChildProcess", log]),
+
     // The headless participant: records rooms and answers for agents.
-    .target(name: "Bot", dependencies: ["CTLive", "Recorder", "PolicyHost", "Catalog", "Review", log]),
+    .target(name: "Bot", dependencies: ["CTLive", "Recorder", "IsolatedRecording", "ChildProcess", "PolicyHost", "Catalog", "Review", log]),
 
     // The recordings catalog (SQLite): indexes manifests and policy decisions, verifies recordings.
     .target(
@@ -60,7 +63,7 @@ var targets: [Target] = [
     .executableTarget(
         name: "ctlive",
         dependencies: [
-            "Hub", "CTLive", "Signaling", "ZeroMQ", "Bot", "Recorder", "Media", "PolicyHost", "Catalog", "MediaFuzz", "ChildProcess", log,
+            "Hub", "CTLive", "Signaling", "ZeroMQ", "Bot", "Recorder", "Media", "PolicyHost", "Catalog", "MediaFuzz", "ChildProcess", "IsolatedRecording", log,
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 

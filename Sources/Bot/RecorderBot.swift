@@ -1,6 +1,8 @@
 import Catalog
+import ChildProcess
 import CTLive
 import Foundation
+import IsolatedRecording
 import Logging
 import Media
 import PolicyHost
@@ -27,6 +29,11 @@ public struct BotConfiguration: Sendable {
     public var agents: [String] = []
     /// Index every finished recording and every decision in `<recordingsRoot>/catalog.sqlite`.
     public var catalog = true
+    /// The command of a recording worker (`ctlive record-worker`; the room id is appended): each
+    /// session is recorded in a process of its own, so that a decoder crashing on a hostile stream costs
+    /// that session a moment, not the bot. Nil records in this process. Default: the `ctlive` that runs,
+    /// or the one beside the running executable.
+    public var recordingWorker: [String]? = RecorderBot.defaultRecordingWorker()
 
     public init(hub: String, userId: String) {
         self.hub = hub
@@ -55,15 +62,34 @@ public final class RecorderBot: Sendable {
     /// Called when a recording is finished (for catalogs and tests).
     private let onFinished = Mutex<(@Sendable (RecordingResult) -> Void)?>(nil)
 
+    /// A room being recorded: the part being written now, and what a new part needs to start from.
     private final class Session: Sendable {
         let roomID: String
         let contactID: String
-        let recording: LiveRecording
-        let link: MediaLink
+        let assignment: RecordRoom
+        private let state: Mutex<State>
+        /// Set once the room's media link exists (it delivers to whichever part is current).
+        let link = Mutex<MediaLink?>(nil)
 
-        init(roomID: String, contactID: String, recording: LiveRecording, link: MediaLink) {
-            self.roomID = roomID; self.contactID = contactID; self.recording = recording; self.link = link
+        struct State {
+            var recording: any SessionRecorder
+            var part: Int
+            var restarts: [ContinuousClock.Instant] = []
+            var ended = false
+            /// Who is in the room and what they publish, to replay into a new part.
+            var present: [(id: String, name: String, role: String)] = []
+            var tracks: [(participant: String, track: String, parameters: TrackParameters)] = []
         }
+
+        init(assignment: RecordRoom, recording: any SessionRecorder) {
+            roomID = assignment.roomID
+            contactID = assignment.contactID
+            self.assignment = assignment
+            state = Mutex(State(recording: recording, part: assignment.part ?? 1))
+        }
+
+        var recording: any SessionRecorder { state.withLock { $0.recording } }
+        func withState<T>(_ body: (inout State) -> T) -> T { state.withLock { body(&$0) } }
     }
 
     public init(configuration: BotConfiguration, policy: PolicyEngine?, logger: Logger) {
@@ -124,8 +150,11 @@ public final class RecorderBot: Sendable {
     /// Finishes a recording on another thread: finishing flushes and hashes the file, too slow for the I/O thread.
     /// The recording ends at once, when the end is learnt; writing out and indexing follow on another thread.
     private func finishLater(_ session: Session, reason: String, interrupted: Bool = false) {
-        session.recording.record(event: TimelineEvent(kind: "end", fields: ["reason": reason]))
-        session.recording.end(interruptedBy: interrupted ? reason : nil)
+        session.withState { state in
+            state.ended = true
+            state.recording.record(event: TimelineEvent(kind: "end", fields: ["reason": reason]))
+            state.recording.end(interruptedBy: interrupted ? reason : nil)
+        }
         finishing.enter()
         DispatchQueue.global().async { [self] in
             finish(session)
@@ -144,10 +173,17 @@ public final class RecorderBot: Sendable {
             switch participantEvent.eventName {
             case "onJoined":
                 guard let p = participantEvent.participant, p.role != .recorder else { return }
-                session.recording.participantJoined(id: p.id, name: p.name, role: p.role.rawValue, colorHint: nil)
+                session.withState { state in
+                    state.present.append((p.id, p.name, p.role.rawValue))
+                    state.recording.participantJoined(id: p.id, name: p.name, role: p.role.rawValue, colorHint: nil)
+                }
             case "onLeft":
                 guard let p = participantEvent.participant, p.role != .recorder else { return }
-                session.recording.participantLeft(id: p.id)
+                session.withState { state in
+                    state.present.removeAll { $0.id == p.id }
+                    state.tracks.removeAll { $0.participant == p.id }
+                    state.recording.participantLeft(id: p.id)
+                }
             default: break
             }
         case .chat(let chat):
@@ -181,8 +217,17 @@ public final class RecorderBot: Sendable {
 
     // MARK: Recording
 
-    /// Opens the recording at once, on the I/O thread, so that no event of the room that follows is missed.
-    private func startRecording(_ assignment: RecordRoom) -> Session? {
+    /// The `ctlive` that runs (or the one beside the running executable) as a recording worker, if any.
+    public static func defaultRecordingWorker() -> [String]? {
+        guard let executable = currentExecutablePath() else { return nil }
+        let candidates = [executable, ((executable as NSString).deletingLastPathComponent as NSString).appendingPathComponent("ctlive")]
+        guard let ctlive = candidates.first(where: { ($0 as NSString).lastPathComponent == "ctlive" && FileManager.default.isExecutableFile(atPath: $0) })
+        else { return nil }
+        return [ctlive, RecordingProcess.workerSubcommand]
+    }
+
+    /// Opens a part of a room's recording: in a worker process, or in this one.
+    private func openPart(_ assignment: RecordRoom, part: Int, previousPart: String?) throws -> any SessionRecorder {
         var settings = RecordingConfiguration(root: configuration.recordingsRoot, sessionID: assignment.roomID,
                                               contactID: assignment.contactID, layout: configuration.layout)
         settings.width = configuration.width
@@ -190,40 +235,46 @@ public final class RecorderBot: Sendable {
         settings.fps = configuration.fps
         settings.keepTracks = configuration.keepTracks
         settings.recorderVersion = "ctlive-bot 0.1"
-        settings.part = assignment.part
-        settings.previousRecorder = assignment.previousRecorder
-        let recording: LiveRecording
-        do { recording = try LiveRecording(configuration: settings, logger: logger) } catch {
+        settings.part = part
+        settings.previousRecorder = previousPart == nil ? assignment.previousRecorder : "recorder:\(configuration.userId)"
+        settings.previousPart = previousPart
+        guard let worker = configuration.recordingWorker else { return try LiveRecording(configuration: settings, logger: logger) }
+        let process = try RecordingProcess(configuration: settings, command: worker + ["--room", assignment.roomID], logger: logger)
+        return process
+    }
+
+    /// Opens the recording at once, on the I/O thread, so that no event of the room that follows is missed.
+    private func startRecording(_ assignment: RecordRoom) -> Session? {
+        let recording: any SessionRecorder
+        do { recording = try openPart(assignment, part: assignment.part ?? 1, previousPart: nil) } catch {
             logger.error("cannot start recording room \(assignment.roomID): \(error)")
+            try? client.post(RecordingReport(roomID: assignment.roomID, status: .failed, reason: "cannot start recording: \(error)"))
             return nil
         }
         guard let endpoint = assignment.mediaEndpoint, let token = assignment.mediaToken else {
             logger.error("room \(assignment.roomID) has no media endpoint: nothing to record")
-            _ = try? recording.finish()
+            _ = try? recording.finish(interruptedBy: nil)
             return nil
         }
+        let session = Session(assignment: assignment, recording: recording)
         let link = MediaLink(endpoint: endpoint, token: token, curve: configuration.curve, source: nil,
-                             useAudio: assignment.useAudio, useVideo: assignment.useVideo, logger: logger) { incoming in
+                             useAudio: assignment.useAudio, useVideo: assignment.useVideo, logger: logger) { [weak session] incoming in
+            guard let session else { return }
             switch incoming {
             case .track(let participant, let announcement):
                 guard let parameters = announcement.parameters else { return }
-                recording.trackAnnounced(participantID: participant, trackID: announcement.track, parameters: parameters)
+                session.withState { state in
+                    state.tracks.removeAll { $0.participant == participant && $0.track == announcement.track }
+                    state.tracks.append((participant, announcement.track, parameters))
+                    state.recording.trackAnnounced(participantID: participant, trackID: announcement.track, parameters: parameters)
+                }
             case .packet(let participant, let header, let payload):
-                recording.receive(participantID: participant, trackID: header.track, packet: header.packet(payload: payload),
-                                  capturedUs: header.capturedUs)
+                session.recording.receive(participantID: participant, trackID: header.track, packet: header.packet(payload: payload),
+                                          capturedUs: header.capturedUs)
             }
         }
-        recording.onKeyframeNeeded = { [weak link] participant, track in link?.requestKeyframe(participant: participant, track: track) }
-        // A recording that cannot be written (a full disk) is reported: the hub tells the members and finds another recorder.
-        let roomID = assignment.roomID
-        recording.onWriteFailed = { [weak self] failure in
-            guard let self else { return }
-            try? self.client.post(RecordingReport(roomID: roomID, status: .failed, reason: "\(failure)"))
-            if let session = self.sessions.withLock({ $0.removeValue(forKey: roomID) }) {
-                self.finishLater(session, reason: "recording failed: \(failure)")
-            }
-        }
-        let session = Session(roomID: assignment.roomID, contactID: assignment.contactID, recording: recording, link: link)
+        session.link.withLock { $0 = link }
+        attach(session, recording)
         sessions.withLock { $0[assignment.roomID] = session }
         let request = assignment.request, answer = assignment.answer
         for chat in assignment.transcript ?? [] {
@@ -239,11 +290,83 @@ public final class RecorderBot: Sendable {
         for audit in decisions.withLock({ $0.removeValue(forKey: assignment.contactID) ?? [] }) {
             recording.record(event: Self.timelineEvent(audit))
         }
-        let client = self.client
-        recording.onLoudestChanged = { _, ranking in
+        return session
+    }
+
+    /// Wires a part's callbacks: speaker changes to the hub, keyframe requests to the publishers, a
+    /// write failure reported (the hub finds another recorder), a lost worker replaced by a new part.
+    private func attach(_ session: Session, _ recording: any SessionRecorder) {
+        let client = self.client, roomID = session.roomID
+        var handlers = RecordingHandlers()
+        handlers.loudestChanged = { _, ranking in
             try? client.post(SpeakerRanking(roomID: roomID, ranking: ranking, loudestChanged: true))
         }
-        return session
+        handlers.keyframeNeeded = { [weak session] participant, track in
+            session?.link.withLock { $0 }?.requestKeyframe(participant: participant, track: track)
+        }
+        handlers.writeFailed = { [weak self] failure in
+            guard let self else { return }
+            try? self.client.post(RecordingReport(roomID: roomID, status: .failed, reason: failure))
+            if let session = self.sessions.withLock({ $0.removeValue(forKey: roomID) }) {
+                self.finishLater(session, reason: "recording failed: \(failure)")
+            }
+        }
+        recording.setHandlers(handlers)
+        if let process = recording as? RecordingProcess {
+            process.onLost = { [weak self, weak session, weak process] how in
+                guard let self, let session, let process else { return }
+                self.continueAfterLoss(session, lost: process, how: how)
+            }
+        }
+    }
+
+    /// A recording worker crashed or hung: its part is completed as interrupted, and a new worker
+    /// continues the session as the next part, from the room as it is now. More than 5 losses in a
+    /// minute and the bot gives the room up (the hub finds another recorder).
+    private func continueAfterLoss(_ session: Session, lost: RecordingProcess, how: String) {
+        logger.error("recording worker lost", metadata: ["room": "\(session.roomID)", "how": "\(how)", "directory": "\(lost.directory)"])
+        do {
+            if try AbandonedRecording.completeIfAbandoned(directory: lost.directory) {
+                try? catalog?.index(manifestAt: lost.directory + "/manifest.json")
+            }
+        } catch {
+            logger.error("cannot complete the lost part \(lost.directory): \(error)")
+        }
+        let now = ContinuousClock.now
+        let next: (part: Int, giveUp: Bool)? = session.withState { state in
+            guard !state.ended, state.recording === lost else { return nil }
+            state.restarts = state.restarts.filter { now - $0 < .seconds(60) } + [now]
+            state.part += 1
+            return (state.part, state.restarts.count > 5)
+        }
+        guard let next else { return }
+        guard !next.giveUp else {
+            try? client.post(RecordingReport(roomID: session.roomID, status: .failed, reason: "its recording worker keeps failing (\(how))"))
+            if sessions.withLock({ $0.removeValue(forKey: session.roomID) }) != nil { finishLater(session, reason: "recording worker keeps failing") }
+            return
+        }
+        let recording: any SessionRecorder
+        do {
+            recording = try openPart(session.assignment, part: next.part, previousPart: (lost.directory as NSString).lastPathComponent)
+        } catch {
+            try? client.post(RecordingReport(roomID: session.roomID, status: .failed, reason: "cannot restart its recording worker: \(error)"))
+            if sessions.withLock({ $0.removeValue(forKey: session.roomID) }) != nil { finishLater(session, reason: "cannot restart recording") }
+            return
+        }
+        attach(session, recording)
+        let videoTracks: [(String, String)] = session.withState { state in
+            state.recording = recording
+            for person in state.present { recording.participantJoined(id: person.id, name: person.name, role: person.role, colorHint: nil) }
+            for track in state.tracks { recording.trackAnnounced(participantID: track.participant, trackID: track.track, parameters: track.parameters) }
+            recording.record(event: TimelineEvent(kind: "recordingStatus", fields: [
+                "status": "recording", "recorder": "recorder:\(configuration.userId)", "reason": "continued after the worker \(how)"]))
+            return state.tracks.filter { $0.parameters.kind == .video }.map { ($0.participant, $0.track) }
+        }
+        // A new decoder starts at a keyframe.
+        if let link = session.link.withLock({ $0 }) {
+            for (participant, track) in videoTracks { link.requestKeyframe(participant: participant, track: track) }
+        }
+        logger.notice("recording continues in a new part", metadata: ["room": "\(session.roomID)", "part": "\(next.part)", "directory": "\(recording.directory)"])
     }
 
     /// Joins the room, then starts receiving its media.
@@ -255,7 +378,7 @@ public final class RecorderBot: Sendable {
             if sessions.withLock({ $0.removeValue(forKey: session.roomID) }) != nil { finishLater(session, reason: "join refused") }
             return
         }
-        session.link.start()
+        session.link.withLock { $0 }?.start()
         session.recording.record(event: TimelineEvent(kind: "recordingStatus", fields: ["status": "recording", "recorder": "recorder:\(configuration.userId)"]))
         try? client.post(RecordingReport(roomID: session.roomID, status: .recording))
         logger.info("recording", metadata: ["room": "\(session.roomID)", "directory": "\(session.recording.directory)"])
@@ -268,9 +391,9 @@ public final class RecorderBot: Sendable {
     }
 
     private func finish(_ session: Session) {
-        session.link.stop()
+        session.link.withLock { $0 }?.stop()
         do {
-            let result = try session.recording.finish()
+            let result = try session.recording.finish(interruptedBy: nil)
             do {
                 let review = try ReviewPage.write(manifestPath: result.manifestPath, logger: logger)
                 if let problem = review.contactSheetError { logger.warning("no contact sheet for \(session.roomID): \(problem)") }

@@ -23,9 +23,9 @@ int ctlive_pidfd_open(pid_t pid) {
 #endif
 }
 
-int ctlive_die_with_parent(pid_t expected_parent) {
+int ctlive_die_with_parent(pid_t expected_parent, int signal) {
 #ifdef __linux__
-    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) return -1;
+    if (prctl(PR_SET_PDEATHSIG, signal) != 0) return -1;
 #endif
     return getppid() == expected_parent ? 0 : -1;
 }

@@ -126,11 +126,19 @@ public final class ChildProcess: Sendable {
     }
 
     /// In a child started by ``spawn(executable:arguments:environment:descriptors:)``: asks the
-    /// kernel to SIGKILL this process when its parent ends. Returns false when the parent has already
-    /// gone (the caller should exit), true otherwise (also when there is no `CTLIVE_PARENT_PID`).
-    public static func dieWithParent() -> Bool {
+    /// kernel to send `signal` (SIGKILL by default) to this process when its parent ends. Returns false
+    /// when the parent has already gone (the caller should exit), true otherwise (also when there is no
+    /// `CTLIVE_PARENT_PID`).
+    public static func dieWithParent(signal: Int32 = SIGKILL) -> Bool {
         guard let text = getenv("CTLIVE_PARENT_PID").map({ String(cString: $0) }), let parent = pid_t(text) else { return true }
-        return ctlive_die_with_parent(parent) == 0
+        return ctlive_die_with_parent(parent, signal) == 0
+    }
+
+    /// A pipe whose ends close on exec: (read, write).
+    public static func pipe() throws(ChildProcessError) -> (read: Int32, write: Int32) {
+        var fds: [Int32] = [-1, -1]
+        guard ctlive_pipe_cloexec(&fds) == 0 else { throw ChildProcessError("pipe", code: errno) }
+        return (fds[0], fds[1])
     }
 }
 

@@ -37,6 +37,8 @@ final class ChildSupervisor: @unchecked Sendable {
     private var children: [(pidfd: Int32, child: ChildProcess)] = []
 
     private init() {
+        // A parent writes to its children's pipes: one that died must cost a failed write, not this process.
+        signal(SIGPIPE, SIG_IGN)
         wakeup = ctlive_eventfd()
         precondition(wakeup >= 0, "ChildSupervisor: eventfd failed (errno \(errno))")
         let thread = Thread { [self] in run() }

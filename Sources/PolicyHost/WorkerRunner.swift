@@ -42,8 +42,6 @@ final class WorkerRunner: StepRunner, @unchecked Sendable {
         self.command = command
         self.logger = logger
         steps = specs.map { StepInfo(plugin: $0.plugin) }
-        // A dead worker must not kill the host when we write to its pipe.
-        signal(SIGPIPE, SIG_IGN)
         let errors = try queue.sync { try startWorker() }
         if !errors.isEmpty { throw errors.count == 1 ? errors[0] : PolicyError.several(errors) }
     }

@@ -5,7 +5,7 @@ import Media
 import Synchronization
 
 /// How a live recording is made and where it goes.
-public struct RecordingConfiguration: Sendable {
+public struct RecordingConfiguration: Sendable, Codable {
     /// Root of all recordings; this one goes to `<root>/<yyyy-mm-dd>/<session-id>/`.
     public var root: String
     public var sessionID: String
@@ -34,6 +34,7 @@ public struct RecordingConfiguration: Sendable {
     /// Which part of the session this recording is, and the recorder of the one before (after a takeover).
     public var part: Int?
     public var previousRecorder: String?
+    public var previousPart: String?
 
     public init(root: String = "Recordings", sessionID: String, contactID: String, layout: Layout = .grid) {
         self.root = root
@@ -44,7 +45,7 @@ public struct RecordingConfiguration: Sendable {
 }
 
 /// What a finished recording left on disk.
-public struct RecordingResult: Sendable {
+public struct RecordingResult: Sendable, Codable {
     public var directory: String
     public var recordingPath: String
     public var manifestPath: String
@@ -276,6 +277,7 @@ final class RecordingWorker {
             layout: configuration.layout)
         manifest.part = configuration.part
         manifest.previousRecorder = configuration.previousRecorder
+        manifest.previousPart = configuration.previousPart
         writerLock = try WriterLock(directory: directory)
         pipeline.onEvent = { [unowned self] in self.handle($0) }
         try manifest.write(to: manifestPath)
@@ -492,5 +494,40 @@ final class RecordingWorker {
                 duration: pipeline.writtenDuration, errors: errors,
                 keptTracks: manifest.participants.flatMap { $0.tracks.compactMap { $0.keptFile.map { directory + "/" + $0 } } },
                 maximumLag: manifest.maximumLag))
+    }
+}
+
+/// What a recording's owner is told, on the recording's own thread.
+public struct RecordingHandlers: Sendable {
+    /// The loudest participant changed (with hysteresis): its id and the ranking.
+    public var loudestChanged: (@Sendable (_ loudest: String, _ ranking: [String]) -> Void)?
+    /// A track needs a keyframe to recover (at most once a second per track).
+    public var keyframeNeeded: (@Sendable (_ participantID: String, _ trackID: String) -> Void)?
+    /// Writing failed (a full disk...): the composite stopped there.
+    public var writeFailed: (@Sendable (_ reason: String) -> Void)?
+
+    public init() {}
+}
+
+/// A session's recording as its owner drives it: in this process (``LiveRecording``) or in a worker
+/// process of its own (`IsolatedRecording.RecordingProcess`). Every call returns at once but the finish.
+public protocol SessionRecorder: AnyObject, Sendable {
+    /// Where this recording's files go.
+    var directory: String { get }
+    func setHandlers(_ handlers: RecordingHandlers)
+    func participantJoined(id: String, name: String, role: String, colorHint: RGB?)
+    func participantLeft(id: String)
+    func trackAnnounced(participantID: String, trackID: String, parameters: TrackParameters)
+    func receive(participantID: String, trackID: String, packet: EncodedPacket, capturedUs: Int64?)
+    func record(event: TimelineEvent)
+    func end(interruptedBy interruption: String?)
+    func finish(interruptedBy interruption: String?) throws -> RecordingResult
+}
+
+extension LiveRecording: SessionRecorder {
+    public func setHandlers(_ handlers: RecordingHandlers) {
+        onLoudestChanged = handlers.loudestChanged
+        onKeyframeNeeded = handlers.keyframeNeeded
+        onWriteFailed = handlers.writeFailed.map { writeFailed in { @Sendable error in writeFailed("\(error)") } }
     }
 }

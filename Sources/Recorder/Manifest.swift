@@ -58,6 +58,8 @@ public struct RecordingManifest: Codable, Sendable {
     public var part: Int?
     /// The recorder of the part before this one, when this part took over.
     public var previousRecorder: String?
+    /// The recording id of the part before this one, when the same bot continued it (its worker crashed).
+    public var previousPart: String?
     public var session: String
     public var contact: String
     public var recorderVersion: String

@@ -30,15 +30,15 @@ public final class ManualSessionClock: SessionClock {
 /// A bounded multi-producer, single-consumer queue. Producers never block: a full queue refuses.
 ///
 /// `@unchecked Sendable`: every access to `items` happens with `condition` locked.
-final class BoundedQueue<Element: Sendable>: @unchecked Sendable {
+public final class BoundedQueue<Element: Sendable>: @unchecked Sendable {
     private let condition = NSCondition()
     private var items: [Element] = []
-    let capacity: Int
+    public let capacity: Int
 
-    init(capacity: Int) { self.capacity = capacity }
+    public init(capacity: Int) { self.capacity = capacity }
 
     /// Adds `item` unless `count` has reached `limit` (the capacity by default). Returns false when refused.
-    func push(_ item: Element, limit: Int? = nil) -> Bool {
+    public func push(_ item: Element, limit: Int? = nil) -> Bool {
         condition.lock()
         defer { condition.unlock() }
         guard items.count < (limit ?? capacity) else { return false }
@@ -48,7 +48,7 @@ final class BoundedQueue<Element: Sendable>: @unchecked Sendable {
     }
 
     /// Takes everything queued, waiting up to `timeout` seconds for something to arrive.
-    func popAll(timeout: Double) -> [Element] {
+    public func popAll(timeout: Double) -> [Element] {
         condition.lock()
         defer { condition.unlock() }
         if items.isEmpty { _ = condition.wait(until: Date(timeIntervalSinceNow: timeout)) }

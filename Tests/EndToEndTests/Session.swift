@@ -57,10 +57,11 @@ final class LiveSession {
         return agent
     }
 
-    func bot(root: String, policy: PolicyEngine? = nil, layout: Layout = .grid) async throws -> RecorderBot {
+    func bot(root: String, policy: PolicyEngine? = nil, layout: Layout = .grid, size: (Int32, Int32)? = nil) async throws -> RecorderBot {
         var configuration = BotConfiguration(hub: endpoint, userId: "rec-\(UUID().uuidString.prefix(6))")
         configuration.recordingsRoot = root
         configuration.layout = layout
+        if let (width, height) = size { (configuration.width, configuration.height) = (width, height) }
         let bot = RecorderBot(configuration: configuration, policy: policy, logger: quietLogger("bot"))
         try await bot.start()
         return bot

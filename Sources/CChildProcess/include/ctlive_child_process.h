@@ -11,11 +11,11 @@ int ctlive_pipe_cloexec(int fds[2]);
 int ctlive_pidfd_open(pid_t pid);
 
 /**
- * In a child: asks the kernel to SIGKILL us when the thread that spawned us ends, then checks that
+ * In a child: asks the kernel to send `signal` when the thread that spawned us ends, then checks that
  * `expected_parent` is still our parent (it may have died before the call). 0 when armed, -1 when
  * the parent is already gone (the caller should exit).
  */
-int ctlive_die_with_parent(pid_t expected_parent);
+int ctlive_die_with_parent(pid_t expected_parent, int signal);
 
 /** eventfd(0, EFD_CLOEXEC): a descriptor, or -1 and errno. */
 int ctlive_eventfd(void);
