@@ -1,5 +1,7 @@
 import ArgumentParser
+import ChildProcess
 import Foundation
+import IsolatedRecording
 import Logging
 import Media
 import Recorder
@@ -100,77 +102,106 @@ struct BenchRecorderCommand: AsyncParsableCommand {
         print("outputs: \(ourOutput) (\(fileSize(ourOutput) / 1024) KiB), \(ffmpegOutput) (\(fileSize(ffmpegOutput) / 1024) KiB)")
     }
 
-    /// Live capacity: N concurrent two-party sessions (640x360 publishers, pre-encoded, replayed at real time
-    /// without re-encoding) recorded with the default output settings; one thread feeds them all, like the bot's
-    /// network thread. A step keeps up when nothing is dropped or late and the composite never falls a second behind
-    /// its schedule (a lag that stays bounded is jitter; one that grows means the recorder cannot keep up).
+    /// Live capacity: N concurrent two-party sessions recorded the way the bot records them, each in a
+    /// `ctlive record-worker` process of its own, with the default output settings; one thread feeds them
+    /// all, like the bot's network thread. The publishers replay content as costly as a camera's: moving
+    /// detail with sensor noise (`testsrc2` + `noise`), 640x360 30 fps H.264 and AAC, passed through
+    /// without re-encoding. A step keeps up when nothing is dropped or late, fewer than 1% of the pictures
+    /// are left out and the composite never falls a second behind its schedule.
+    ///
+    /// Memory is proportional set size (PSS: shared pages divided among the processes sharing them), per
+    /// session: each worker's, plus this process's growth divided by the sessions.
     private func liveCapacity(_ directory: String) throws {
         let counts = liveSessions.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard let executable = currentExecutablePath() else { throw ValidationError("cannot find the ctlive executable") }
         print("")
         let defaults = RecordingConfiguration(sessionID: "defaults", contactID: "defaults")
-        print("live capacity: two-party sessions, publishers 640x360 30 fps H.264 + Opus, output defaults "
-              + "(\(defaults.width)x\(defaults.height) \(defaults.fps) fps \(defaults.preset) crf \(defaults.crf))")
+        print("live capacity: two-party sessions, each in a recording worker process; publishers 640x360 30 fps H.264 + AAC "
+              + "(moving detail + sensor noise), output defaults (\(defaults.width)x\(defaults.height) \(defaults.fps) fps "
+              + "\(defaults.preset) crf \(defaults.crf), x264 threads \(defaults.encoderThreads))")
         var timeline: [(time: Double, participant: Int, track: Int, packet: EncodedPacket)] = []
-        let sources = try [("red", 440.0), ("blue", 660.0)].map {
-            try TestSource(color: RGB(parsing: $0.0)!, toneHz: $0.1, width: 640, height: 360, durationSeconds: liveSeconds)
-        }
-        for (participant, source) in sources.enumerated() {
+        var tracks: [[TrackParameters]] = []
+        for participant in 0..<2 {
+            let path = "\(directory)/camera\(participant).mp4"
+            try spawn([
+                "ffmpeg", "-hide_banner", "-loglevel", "error", "-nostats", "-y",
+                "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30:duration=\(Int(liveSeconds.rounded(.up))),hue=h=\(participant * 120),noise=alls=18:allf=t",
+                "-f", "lavfi", "-i", "sine=frequency=\(440 + 220 * participant):duration=\(Int(liveSeconds.rounded(.up)))",
+                "-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency", "-g", "60", "-pix_fmt", "yuv420p", "-c:a", "aac", path,
+            ])
+            let source = try FileSource(path: path)
+            tracks.append(source.tracks)
             var origins: [Int: Int64] = [:]
             while let (track, packet) = try source.nextPacket() {
-                let origin = origins[track] ?? packet.pts
+                let origin = origins[track] ?? packet.dts
                 origins[track] = origin
-                timeline.append((Double(packet.pts - origin) * source.tracks[track].timeBase, participant, track, packet))
+                timeline.append((Double(packet.dts - origin) * source.tracks[track].timeBase, participant, track, packet))
             }
         }
         timeline.sort { $0.time < $1.time }
         for count in counts {
-            let baseline = residentBytes()
+            let baseline = proportionalSetBytes(getpid())
+            let childrenBefore = usage(RUSAGE_CHILDREN)
+            let before = usage(RUSAGE_SELF)
             var configuration = RecordingConfiguration(root: "\(directory)/live", sessionID: "", contactID: "bench", layout: .grid)
             let logger = quietLogger
-            let recordings = try (0..<count).map { index -> LiveRecording in
+            let recordings = try (0..<count).map { index -> RecordingProcess in
                 configuration.sessionID = "bench-\(count)-\(index)"
-                let recording = try LiveRecording(configuration: configuration, logger: logger)
-                for (participant, source) in sources.enumerated() {
-                    recording.participantJoined(id: "p\(participant)", name: "P\(participant)", role: "customer", colorHint: source.color)
-                    for (track, parameters) in source.tracks.enumerated() {
+                let recording = try RecordingProcess(
+                    configuration: configuration, command: [executable, RecordingProcess.workerSubcommand, "--room", configuration.sessionID],
+                    logger: logger)
+                for participant in 0..<2 {
+                    recording.participantJoined(id: "p\(participant)", name: "P\(participant)", role: "customer", colorHint: nil)
+                    for (track, parameters) in tracks[participant].enumerated() {
                         recording.trackAnnounced(participantID: "p\(participant)", trackID: "t\(track)", parameters: parameters)
                     }
                 }
                 return recording
             }
-            let before = usage(RUSAGE_SELF)
             let start = Date()
             let pacer = Pacer()
-            var middle = baseline
+            var pss: (workers: Int, bench: Int)?
             for item in timeline {
                 pacer.wait(untilMediaTime: item.time)
-                if middle == baseline && item.time > liveSeconds / 2 { middle = residentBytes() }
-                for recording in recordings { recording.receive(participantID: "p\(item.participant)", trackID: "t\(item.track)", packet: item.packet) }
+                if pss == nil && item.time > liveSeconds / 2 {
+                    pss = (recordings.map { proportionalSetBytes($0.child.pid) }.reduce(0, +), proportionalSetBytes(getpid()))
+                }
+                for recording in recordings {
+                    recording.receive(participantID: "p\(item.participant)", trackID: "t\(item.track)", packet: item.packet, capturedUs: nil)
+                }
             }
-            let results = try recordings.map { try $0.finish() }
+            for recording in recordings { recording.end(interruptedBy: nil) }
+            let results = try recordings.map { try $0.finish(interruptedBy: nil) }
             let wall = Date().timeIntervalSince(start)
-            let cpu = usage(RUSAGE_SELF).cpu - before.cpu
-            let dropped = results.map(\.errors.droppedQueueFull).reduce(0, +)
+            for recording in recordings { recording.child.wait(timeout: .seconds(5)) }
+            let cpu = (usage(RUSAGE_SELF).cpu - before.cpu) + (usage(RUSAGE_CHILDREN).cpu - childrenBefore.cpu)
+            let dropped = results.map(\.errors.droppedQueueFull).reduce(0, +) + recordings.map(\.droppedPackets).reduce(0, +)
             let late = results.map(\.errors.latePackets).reduce(0, +)
+            let leftOut = results.map(\.errors.picturesDropped).reduce(0, +)
+            let pictures = Double(count) * liveSeconds * Double(defaults.fps)
             let lag = results.map(\.maximumLag).max() ?? 0
-            let keptUp = dropped == 0 && late == 0 && lag < 1
+            let durationError = results.map { abs($0.duration - liveSeconds) }.max() ?? 0
+            let keptUp = dropped == 0 && late == 0 && Double(leftOut) < pictures * 0.01 && lag < 1
+            let perSession = pss.map { Double($0.workers + max(0, $0.bench - baseline)) / Double(count) / 1_048_576 } ?? 0
             print(String(
-                format: "%2d sessions: %@  CPU %.2f cores (%.2f per session), max lag %.3f s, dropped %d, late %d, resident %.0f MB per session",
-                count, keptUp ? "real time     " : "NOT real time ", cpu / wall, cpu / wall / Double(count), lag, dropped, late,
-                Double(middle - baseline) / Double(count) / 1_048_576))
+                format: "%2d sessions: %@  CPU %.2f cores (%.2f per session), max lag %.3f s, dropped %d, late %d, pictures left out %d, "
+                    + "duration error max %.2f s, PSS %.0f MB per session",
+                count, keptUp ? "real time     " : "NOT real time ", cpu / wall, cpu / wall / Double(count), lag, dropped, late, leftOut,
+                durationError, perSession))
             if !keptUp { break }
         }
     }
 
-    private func loadAverage() -> String {
-        ((try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8)) ?? "?").split(separator: " ").prefix(3).joined(separator: " ")
+    /// Proportional set size of a process (`Pss:` in /proc/PID/smaps_rollup), in bytes.
+    private func proportionalSetBytes(_ pid: pid_t) -> Int {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/smaps_rollup", encoding: .utf8),
+            let line = text.split(separator: "\n").first(where: { $0.hasPrefix("Pss:") })
+        else { return 0 }
+        return (Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0) * 1024
     }
 
-    /// Resident set size of this process, from /proc.
-    private func residentBytes() -> Int {
-        guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
-        let fields = text.split(separator: " ")
-        return fields.count > 1 ? (Int(fields[1]) ?? 0) * Int(sysconf(Int32(_SC_PAGESIZE))) : 0
+    private func loadAverage() -> String {
+        ((try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8)) ?? "?").split(separator: " ").prefix(3).joined(separator: " ")
     }
 
     private struct Usage {
