@@ -25,6 +25,12 @@ public struct BotConfiguration: Sendable {
     public var keepTracks = false
     /// Whether this bot records rooms (a pure policy delegate says false).
     public var records = true
+    /// Rooms this bot records at once at most: the hub assigns no more (see `ctlive bench recorder`
+    /// for what a machine sustains). Nil: no limit.
+    public var capacity: Int?
+    /// Free bytes the recordings' file system needs for the bot to take rooms (after a write failure,
+    /// it takes none until there are this many again).
+    public var minimumFreeBytes: Int64 = 256 << 20
     /// Agents this bot answers upgrade requests for, beyond those its policy names.
     public var agents: [String] = []
     /// Index every finished recording and every decision in `<recordingsRoot>/catalog.sqlite`.
@@ -61,6 +67,8 @@ public final class RecorderBot: Sendable {
     private let finishing = DispatchGroup()
     /// Called when a recording is finished (for catalogs and tests).
     private let onFinished = Mutex<(@Sendable (RecordingResult) -> Void)?>(nil)
+    /// Why the bot takes no rooms now (it cannot write), nil while it does.
+    private let notAccepting = Mutex<String?>(nil)
 
     /// A room being recorded: the part being written now, and what a new part needs to start from.
     private final class Session: Sendable {
@@ -100,7 +108,7 @@ public final class RecorderBot: Sendable {
         var clientConfiguration = ClientConfiguration(
             hub: configuration.hub,
             hello: Hello(role: .recorder, userId: configuration.userId, name: "Recorder \(configuration.userId)",
-                         delegateFor: delegated.isEmpty ? nil : delegated, records: configuration.records),
+                         delegateFor: delegated.isEmpty ? nil : delegated, records: configuration.records, capacity: configuration.capacity),
             curve: configuration.curve)
         clientConfiguration.engagesMedia = false   // the bot's media links are its own, per recording
         client = CTLiveClient(configuration: clientConfiguration, logger: logger)
@@ -136,6 +144,9 @@ public final class RecorderBot: Sendable {
         client.onEvent { [weak self] event in self?.handle(event) }
         try await client.connect()
         logger.info("bot connected", metadata: ["hub": "\(configuration.hub)", "answersFor": "\(delegatedAgents)"])
+        if configuration.records, let problem = Self.writeProblem(root: configuration.recordingsRoot, minimumFree: configuration.minimumFreeBytes) {
+            stopAccepting(because: problem)
+        }
     }
 
     /// Finishes every recording under way and leaves the hub.
@@ -208,6 +219,8 @@ public final class RecorderBot: Sendable {
             }
         case .reconnected:
             logger.notice("bot reconnected to the hub", metadata: ["hub": "\(configuration.hub)"])
+            // A new hub knows nothing of it: say again that this bot takes no rooms.
+            if let reason = notAccepting.withLock({ $0 }) { try? client.post(RecorderState(accepting: false, reason: reason)) }
         default:
             break
         }
@@ -307,6 +320,7 @@ public final class RecorderBot: Sendable {
         handlers.writeFailed = { [weak self] failure in
             guard let self else { return }
             try? self.client.post(RecordingReport(roomID: roomID, status: .failed, reason: failure))
+            self.stopAccepting(because: "writing a recording failed: \(failure)")
             if let session = self.sessions.withLock({ $0.removeValue(forKey: roomID) }) {
                 self.finishLater(session, reason: "recording failed: \(failure)")
             }
@@ -316,6 +330,43 @@ public final class RecorderBot: Sendable {
             process.onLost = { [weak self, weak session, weak process] how in
                 guard let self, let session, let process else { return }
                 self.continueAfterLoss(session, lost: process, how: how)
+            }
+        }
+    }
+
+    // MARK: Taking rooms
+
+    /// Why recordings cannot be written under `root` now (a full disk, no permission), or nil.
+    static func writeProblem(root: String, minimumFree: Int64) -> String? {
+        var stats = statvfs()
+        guard statvfs(root, &stats) == 0 else { return "cannot read \(root): \(String(cString: strerror(errno)))" }
+        let free = Int64(stats.f_bavail) * Int64(stats.f_frsize)
+        if free < minimumFree { return "only \(free >> 20) MiB free on \(root) (\(minimumFree >> 20) MiB needed)" }
+        let probe = root + "/.ctlive-write-probe"
+        guard FileManager.default.createFile(atPath: probe, contents: Data(count: 4096)) else { return "cannot write in \(root)" }
+        try? FileManager.default.removeItem(atPath: probe)
+        return nil
+    }
+
+    /// Tells the hub this bot takes no new rooms, and checks every 2 s whether it can write again.
+    private func stopAccepting(because reason: String) {
+        let first = notAccepting.withLock { current in
+            defer { current = reason }
+            return current == nil
+        }
+        logger.error("taking no rooms until recordings can be written again", metadata: ["reason": "\(reason)"])
+        try? client.post(RecorderState(accepting: false, reason: reason))
+        guard first else { return }
+        let root = configuration.recordingsRoot, minimumFree = configuration.minimumFreeBytes
+        Task { [weak self] in
+            while true {
+                try? await Task.sleep(for: .seconds(2))
+                guard let self else { return }
+                guard Self.writeProblem(root: root, minimumFree: minimumFree) == nil else { continue }
+                self.notAccepting.withLock { $0 = nil }
+                self.logger.notice("recordings can be written again: taking rooms")
+                try? self.client.post(RecorderState(accepting: true))
+                return
             }
         }
     }

@@ -66,6 +66,10 @@ final class HubState {
 
         var role: Role { hello.role }
         var records: Bool { hello.role == .recorder && hello.records != false }
+        /// A recorder that said `recorderState` `accepting: false` gets no new room.
+        var accepting = true
+        /// Whether this recorder may be given one more room: it records, accepts, and is below its capacity.
+        var canTakeRoom: Bool { records && accepting && assignedRooms.count < (hello.capacity ?? .max) }
     }
 
     private struct PendingRequest {
@@ -278,6 +282,13 @@ final class HubState {
         case let report as RecordingReport:
             try recordingReport(report, by: client)
             send(OK(), to: client.connection, re: re)
+        case let recorderState as RecorderState:
+            guard client.role == .recorder else { throw ProtocolError(.forbidden, "only recorders say whether they take rooms") }
+            client.accepting = recorderState.accepting
+            logger.notice("recorder state", metadata: ["recorder": "\(client.participant.id)", "accepting": "\(recorderState.accepting)",
+                                                       "reason": "\(recorderState.reason ?? "")"])
+            send(OK(), to: client.connection, re: re)
+            if recorderState.accepting { assignWaitingRooms() }
         default:
             throw ProtocolError(.unknownType, "\(type(of: envelope.message).type) is not a client message")
         }
@@ -413,7 +424,8 @@ final class HubState {
     private func facts(for contact: Contact, now: Date) -> DecisionFacts {
         let agentKey = "agent:\(contact.agent)"
         let active = contacts.values.filter { $0.agent == contact.agent && $0.room != nil }.count
-        let idle = clients.values.filter { $0.records && $0.assignedRooms.isEmpty }.count
+        // Recorders that could take this room now: a room no recorder can take counts as none idle.
+        let idle = clients.values.filter(\.canTakeRoom).count
         return DecisionFacts(
             customer: contact.customer, agent: contact.agent, queue: contact.queue, attributes: contact.attributes,
             agentConnected: identities[agentKey] != nil, agentActiveVideoSessions: active, idleRecorders: idle,
@@ -606,10 +618,14 @@ final class HubState {
     private func assignRecorder(_ room: Room, excluding excluded: ConnectionID? = nil) {
         guard room.recorder == nil else { return }
         let recorders = clients.values.filter {
-            $0.records && $0.connection != excluded && !room.failedRecorders.contains($0.participant.id)
+            $0.canTakeRoom && $0.connection != excluded && !room.failedRecorders.contains($0.participant.id)
         }
-        guard let chosen = recorders.min(by: { ($0.assignedRooms.count, $0.hello.userId) < ($1.assignedRooms.count, $1.hello.userId) }) else {
-            logger.notice("no recorder connected", metadata: ["room": "\(room.id)"])
+        // The least loaded, as a share of its capacity (then the fewest rooms, then the lowest id).
+        func load(_ client: Client) -> Double { Double(client.assignedRooms.count) / Double(client.hello.capacity ?? 1_000_000) }
+        guard let chosen = recorders.min(by: {
+            (load($0), $0.assignedRooms.count, $0.hello.userId) < (load($1), $1.assignedRooms.count, $1.hello.userId)
+        }) else {
+            logger.notice("no recorder can take the room", metadata: ["room": "\(room.id)"])
             return
         }
         room.recorder = chosen.connection

@@ -457,11 +457,30 @@ final class RecordingWorker {
         return total
     }
 
-    private func writeManifest(_ now: Double) {
+    /// Writes the manifest; returns whether it could (a full disk may refuse it: the failure is counted).
+    @discardableResult
+    private func writeManifest(_ now: Double) -> Bool {
         manifest.errors = errors
-        do { try manifest.write(to: manifestPath) } catch { logger.error("cannot write \(manifestPath): \(error)") }
         manifestDirty = false
         lastManifestWrite = now
+        do {
+            try manifest.write(to: manifestPath)
+            return true
+        } catch {
+            extraErrors.writeErrors += 1
+            if extraErrors.writeErrors <= 5 { logger.error("cannot write \(manifestPath): \(error)") }
+            return false
+        }
+    }
+
+    /// The final manifest is the recording's truth: on a full disk, it is tried again for a while
+    /// (space often returns: a purge, an operator), so that how the recording ended is not lost.
+    private func writeFinalManifest(_ end: Double) {
+        let deadline = ContinuousClock.now + .seconds(30)
+        while !writeManifest(end) && ContinuousClock.now < deadline {
+            manifest.errors = errors
+            Thread.sleep(forTimeInterval: 0.5)
+        }
     }
 
     private func finish(at end: Double, interruption: String?) -> Result<RecordingResult, MediaError> {
@@ -484,7 +503,7 @@ final class RecordingWorker {
         manifest.sha256 = sha.isEmpty ? nil : sha
         manifest.status = writeFailure != nil ? "failed" : interruption != nil ? "interrupted" : "finished"
         manifest.interruption = writeFailure == nil ? interruption : nil
-        writeManifest(end)
+        writeFinalManifest(end)
         writerLock = nil
         logger.info("recording finished: \(String(format: "%.2f", pipeline.writtenDuration)) s, errors \(errors.total)")
         if let writeFailure { return .failure(writeFailure) }

@@ -13,9 +13,13 @@ public struct Hello: WireMessage {
     public var delegateFor: [String]?
     /// Recorders: whether this client records rooms (a pure policy bot says false).
     public var records: Bool?
+    /// Recorders: how many rooms it records at once at most (the hub never assigns more); nil: no limit.
+    public var capacity: Int?
 
-    public init(role: Role, userId: String, name: String? = nil, queues: [String]? = nil, delegateFor: [String]? = nil, records: Bool? = nil) {
+    public init(role: Role, userId: String, name: String? = nil, queues: [String]? = nil, delegateFor: [String]? = nil, records: Bool? = nil,
+                capacity: Int? = nil) {
         self.role = role; self.userId = userId; self.name = name; self.queues = queues; self.delegateFor = delegateFor; self.records = records
+        self.capacity = capacity
     }
 
     public func validate() throws(ProtocolError) {
@@ -25,6 +29,9 @@ public struct Hello: WireMessage {
         try Check.list(delegateFor, "delegateFor")
         if role != .agent && queues != nil { throw ProtocolError(.invalidField, "only agents serve queues") }
         if role != .recorder && delegateFor != nil { throw ProtocolError(.invalidField, "only recorders answer for agents") }
+        if let capacity, role != .recorder || !(1...10_000).contains(capacity) {
+            throw ProtocolError(.invalidField, "capacity is a recorder's, from 1 to 10000")
+        }
     }
 }
 
@@ -195,6 +202,23 @@ public struct RecordingReport: WireMessage {
 
     public func validate() throws(ProtocolError) {
         try Check.id(roomID, "roomID")
+        if let reason { try Check.text(reason, "reason", max: 1024) }
+    }
+}
+
+/// A recorder says whether it takes new rooms: `accepting: false` (with the cause: its disk is full)
+/// keeps the hub from assigning it any until it says `true` again. Rooms it records go on.
+public struct RecorderState: WireMessage {
+    public static let type = "recorderState"
+    public var accepting: Bool
+    public var reason: String?
+
+    public init(accepting: Bool, reason: String? = nil) {
+        self.accepting = accepting
+        self.reason = reason
+    }
+
+    public func validate() throws(ProtocolError) {
         if let reason { try Check.text(reason, "reason", max: 1024) }
     }
 }

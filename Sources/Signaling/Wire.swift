@@ -26,7 +26,7 @@ public struct WireCodec: Sendable {
     /// Messages clients send; the hub decodes with this.
     public static let clientToHub = WireCodec([
         Hello.self, Ping.self, Bye.self, OpenContact.self, SendChat.self, RequestVideoUpgrade.self,
-        ResponseVideoUpgrade.self, VideoDisconnect.self, LeaveContact.self, JoinRoom.self, SpeakerRanking.self, RecordingReport.self,
+        ResponseVideoUpgrade.self, VideoDisconnect.self, LeaveContact.self, JoinRoom.self, SpeakerRanking.self, RecordingReport.self, RecorderState.self,
     ])
 
     /// Messages the hub sends; clients decode with this.

@@ -39,6 +39,9 @@ struct BotCommand: AsyncParsableCommand {
     @Flag(help: "Answer for agents only; record nothing.")
     var noRecord = false
 
+    @Option(help: "Rooms recorded at once at most: the hub assigns no more (see ctlive bench recorder). Default: no limit.")
+    var capacity: Int?
+
     @Option(help: ArgumentHelp("Policy file: answer upgrade requests for the agents it names (reloaded on SIGHUP).", valueName: "FILE"))
     var policy: String?
 
@@ -60,6 +63,7 @@ struct BotCommand: AsyncParsableCommand {
     func validate() throws {
         _ = try parseSize(size)
         guard (1...60).contains(fps) else { throw ValidationError("--fps must be 1-60") }
+        if let capacity, !(1...10_000).contains(capacity) { throw ValidationError("--capacity must be 1-10000") }
         if !agents.isEmpty && policy == nil { throw ValidationError("--agent needs --policy: the bot answers for agents by a policy") }
     }
 
@@ -82,6 +86,7 @@ struct BotCommand: AsyncParsableCommand {
         configuration.fps = fps
         configuration.keepTracks = tracks
         configuration.records = !noRecord
+        configuration.capacity = capacity
         configuration.agents = agents
         if let curve {
             do { configuration.curve = try JSONDecoder().decode(CurveClientKeys.self, from: Data(contentsOf: URL(fileURLWithPath: curve))) } catch {
