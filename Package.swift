@@ -76,7 +76,7 @@ var targets: [Target] = [
     .testTarget(name: "RecorderTests", dependencies: ["Recorder", "Media", "MediaFuzz", "Digest", "TestKit", log]),
     // Shared by the test targets: checks on media files (ffprobe, decoded colours and tones), running the built ctlive.
     .target(name: "TestKit", dependencies: ["Media"], path: "Tests/TestKit"),
-    .testTarget(name: "EndToEndTests", dependencies: ["Hub", "CTLive", "Bot", "Recorder", "Media", "PolicyHost", "Signaling", "ZeroMQ", "TestKit", log]),
+    .testTarget(name: "EndToEndTests", dependencies: ["Hub", "CTLive", "Bot", "Recorder", "Media", "MediaFuzz", "PolicyHost", "Signaling", "ZeroMQ", "TestKit", log]),
     .testTarget(name: "PolicyHostTests", dependencies: ["PolicyHost", "PolicyKit", "TestKit"]),
     .testTarget(name: "CatalogTests", dependencies: ["Catalog", "Recorder", "Media", "PolicyHost", "PolicyKit", "TestKit", log, .product(name: "GRDB", package: "GRDB.swift")]),
     .testTarget(name: "ReviewTests", dependencies: ["Review", "Recorder", "Media", "TestKit", log]),

@@ -132,8 +132,9 @@ public final class RecorderBot: Sendable {
         onFinished.withLock { $0 = handler }
     }
 
-    /// Connects to the hub and starts serving.
-    public func start() async throws(ClientError) {
+    /// Connects to the hub and starts serving. A hub not up yet, or one that still holds this bot's
+    /// previous connection (`id_in_use` until it times out), is tried again for `patience`.
+    public func start(patience: Duration = .zero) async throws(ClientError) {
         // Recordings a dead writer left `recording` (this bot before a crash, say) are completed as
         // `interrupted` and indexed; those another live bot writes are left alone (WriterLock).
         if let catalog {
@@ -142,7 +143,25 @@ public final class RecorderBot: Sendable {
             AbandonedRecording.completeAll(under: configuration.recordingsRoot)
         }
         client.onEvent { [weak self] event in self?.handle(event) }
-        try await client.connect()
+        let deadline = ContinuousClock.now + patience
+        var delay: Duration = .milliseconds(200)
+        while true {
+            do {
+                try await client.connect()
+                break
+            } catch {
+                let retryable: Bool
+                switch error {
+                case .timedOut: retryable = true
+                case .refused(let refusal): retryable = refusal.code == .idInUse
+                default: retryable = false
+                }
+                guard retryable, ContinuousClock.now + delay < deadline else { throw error }
+                logger.notice("hub not ready for this bot yet; trying again", metadata: ["error": "\(error)"])
+                try? await Task.sleep(for: delay)
+                delay = min(delay * 2, .seconds(2))
+            }
+        }
         logger.info("bot connected", metadata: ["hub": "\(configuration.hub)", "answersFor": "\(delegatedAgents)"])
         if configuration.records, let problem = Self.writeProblem(root: configuration.recordingsRoot, minimumFree: configuration.minimumFreeBytes) {
             stopAccepting(because: problem)

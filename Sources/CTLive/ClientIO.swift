@@ -13,7 +13,8 @@ final class ClientIO: Sendable {
     }
 
     private struct Shared {
-        var outbox: [Data] = []
+        /// Encoded messages to send, with the request id of those that wait for a reply.
+        var outbox: [(id: Int?, data: Data)] = []
         var waiting: [Int: Waiting] = [:]
         var nextID = 1
         var running = false
@@ -118,7 +119,7 @@ final class ClientIO: Sendable {
                 let id = state.nextID
                 state.nextID += 1
                 state.waiting[id] = Waiting(continuation: continuation, deadline: deadline, what: "to \(type(of: message).type)")
-                state.outbox.append(WireCodec.encode(message, id: id))
+                state.outbox.append((id, WireCodec.encode(message, id: id)))
                 return nil
             }
             if let refusal { continuation.resume(returning: .failure(refusal)) } else { wakeup.raise() }
@@ -131,7 +132,7 @@ final class ClientIO: Sendable {
             guard state.running, !state.stopRequested else { return .disconnected("not connected") }
             guard !state.reconnecting else { return .disconnected("reconnecting to the hub") }
             guard state.outbox.count < Self.outboxLimit else { return .overloaded }
-            state.outbox.append(WireCodec.encode(message))
+            state.outbox.append((nil, WireCodec.encode(message)))
             return nil
         }
         if let refusal { throw refusal }
@@ -159,7 +160,7 @@ final class ClientIO: Sendable {
         let clock = ContinuousClock()
         var lastHeard = clock.now
         var lastSent = clock.now
-        var unsent: [Data] = []
+        var unsent: [(id: Int?, data: Data)] = []
         while true {
             let (outgoing, stop, heartbeat, nextDeadline) = shared.withLock { state in
                 defer { state.outbox.removeAll(keepingCapacity: true) }
@@ -173,7 +174,7 @@ final class ClientIO: Sendable {
             unsent.append(contentsOf: outgoing)
             // Never connected: requests have timed out, keep only the newest to send once the hub is there.
             if unsent.count > Self.outboxLimit { unsent.removeFirst(unsent.count - Self.outboxLimit) }
-            while let data = unsent.first {
+            while let (_, data) = unsent.first {
                 do throws(ZMQError) {
                     try socket.send([data], wait: false)
                     unsent.removeFirst()
@@ -199,7 +200,9 @@ final class ClientIO: Sendable {
                     lastSent = now
                 }
             }
-            expireWaiting(now: now)
+            // A request that timed out before it could be sent is not sent later: its caller has moved on.
+            let expired = expireWaiting(now: now)
+            if !expired.isEmpty { unsent.removeAll { $0.id.map(expired.contains) ?? false } }
             var waitMs = unsent.isEmpty ? 100 : 5
             if let heartbeat { waitMs = min(waitMs, Self.milliseconds(heartbeat.interval - (now - lastSent))) }
             if let nextDeadline { waitMs = min(waitMs, Self.milliseconds(nextDeadline - now) + 1) }
@@ -336,12 +339,14 @@ final class ClientIO: Sendable {
         if let event = ClientEvent(envelope.message) { shared.withLock { $0.deliver }?(event) }
     }
 
-    private func expireWaiting(now: ContinuousClock.Instant) {
+    /// Fails the requests whose time is up; returns their ids.
+    private func expireWaiting(now: ContinuousClock.Instant) -> Set<Int> {
         let expired = shared.withLock { state in
             let ids = state.waiting.filter { $0.value.deadline <= now }.map(\.key)
-            return ids.compactMap { state.waiting.removeValue(forKey: $0) }
+            return ids.compactMap { id in state.waiting.removeValue(forKey: id).map { (id, $0) } }
         }
-        for waiting in expired { waiting.continuation.resume(returning: .failure(.timedOut(waiting.what))) }
+        for (_, waiting) in expired { waiting.continuation.resume(returning: .failure(.timedOut(waiting.what))) }
+        return Set(expired.map(\.0))
     }
 
     /// The thread ends: every waiting request fails, and the owner hears `disconnected`.

@@ -489,6 +489,7 @@ final class HubState {
                   let client = clients[recorder], !room.members.contains(client.participant) else { continue }
             logger.warning("recorder did not join; assigning another", metadata: ["room": "\(room.id)", "recorder": "\(client.participant.id)"])
             unassignRecorder(room, client)
+            tellRecordingStatus(room, .interrupted, recorder: client.participant, reason: "recorder \(client.participant.id) did not join")
             assignRecorder(room, excluding: client.connection)
         }
         // A room that must be recorded and has had no recorder writing it for the grace ends.
@@ -530,7 +531,8 @@ final class HubState {
             unassignRecorder(room, client)
             if joined { leaveRoom(room, client.participant, reason: reason) }
             guard rooms[id] != nil else { continue }
-            if wasRecording {
+            // Lost while writing, or before it wrote anything: either way the room is not being recorded now.
+            if wasRecording || room.recordingBy == nil {
                 tellRecordingStatus(room, .interrupted, recorder: client.participant, reason: "recorder \(client.participant.id) lost: \(reason)")
             }
             assignRecorder(room)

@@ -56,6 +56,8 @@ public final class RecordingProcess: SessionRecorder {
         var environment = ProcessInfo.processInfo.environment
         // A crash is handled here, at once: the backtracer would only hold the dead worker for seconds.
         environment["SWIFT_BACKTRACE"] = "enable=no"
+        // One thread decodes, composites and encodes most of the work: more malloc arenas only hold memory.
+        environment["MALLOC_ARENA_MAX"] = environment["MALLOC_ARENA_MAX"] ?? "2"
         do {
             child = try ChildProcess.spawn(
                 executable: command[0], arguments: Array(command.dropFirst()),

@@ -29,6 +29,9 @@ public struct RecordingConfiguration: Sendable, Codable {
     /// libx264 threads for the composite. One per recording: a live 720p30 encode fits in one core, and
     /// machines scale by recording many sessions side by side (0 lets x264 choose).
     public var encoderThreads: Int32 = 1
+    /// libx264 tune of the composite. `zerolatency` (no B-frames, no lookahead) holds no pictures back:
+    /// it halves the memory of a 720p live recording, for a slightly larger file.
+    public var tune: String? = "zerolatency"
     /// Media packets the input queue holds before new ones are dropped (and counted).
     public var queueCapacity: Int = 2048
     /// Which part of the session this recording is, and the recorder of the one before (after a takeover).
@@ -269,6 +272,7 @@ final class RecordingWorker {
             width: configuration.width, height: configuration.height, fps: configuration.fps, layout: configuration.layout,
             preset: configuration.preset, crf: configuration.crf)
         settings.encoderThreads = configuration.encoderThreads
+        settings.tune = configuration.tune
         let writer = try RecordingWriter(path: directory + "/recording.mp4", settings: settings)
         pipeline = try SessionPipeline(settings: settings, writer: writer, logger: logger)
         manifest = RecordingManifest(

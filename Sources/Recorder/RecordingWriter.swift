@@ -13,6 +13,8 @@ public struct OutputSettings: Sendable {
     public var audioBitRate: Int = 96000
     /// libx264 threads; 0 lets x264 choose.
     public var encoderThreads: Int32 = 0
+    /// libx264 tune (`zerolatency`: no B-frames and no lookahead, so fewer pictures held in memory).
+    public var tune: String?
 
     public init(width: Int32 = 1280, height: Int32 = 720, fps: Int32 = 30, layout: Layout = .grid, preset: String = "veryfast", crf: Int = 23) {
         self.width = width
@@ -47,6 +49,7 @@ final class RecordingWriter {
         videoSettings.crf = settings.crf
         videoSettings.globalHeader = true
         videoSettings.threads = settings.encoderThreads
+        videoSettings.tune = settings.tune
         video = try Encoder(video: videoSettings)
         var audioSettings = AudioEncoderSettings(codec: .aac, sampleRate: OutputSettings.sampleRate, channels: 1, bitRate: settings.audioBitRate)
         audioSettings.globalHeader = true

@@ -39,6 +39,9 @@ struct BotCommand: AsyncParsableCommand {
     @Flag(help: "Answer for agents only; record nothing.")
     var noRecord = false
 
+    @Option(help: "Seconds to keep trying to join a hub that is not up yet (or still holds this bot's previous connection).")
+    var waitForHub: Double = 60
+
     @Option(help: "Rooms recorded at once at most: the hub assigns no more (see ctlive bench recorder). Default: no limit.")
     var capacity: Int?
 
@@ -97,7 +100,7 @@ struct BotCommand: AsyncParsableCommand {
         bot.onRecordingFinished { result in
             Output.line("recorded \(result.recordingPath) (\(String(format: "%.1f", result.duration)) s, sha256 \(result.sha256))")
         }
-        do { try await bot.start() } catch { Output.fail("cannot join the hub at \(hub): \(error)") }
+        do { try await bot.start(patience: .milliseconds(Int(max(0, waitForHub) * 1000))) } catch { Output.fail("cannot join the hub at \(hub): \(error)") }
         Output.line("ctlive bot \(configuration.userId) connected to \(hub)\(bot.delegatedAgents.isEmpty ? "" : ", answering for \(bot.delegatedAgents.joined(separator: ", "))")")
         let reload = Reloader(engine: engine, logger: logger)
         _ = await Shutdown.wait()
