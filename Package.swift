@@ -35,9 +35,12 @@ var targets: [Target] = [
     .target(name: "CTLive", dependencies: ["ZeroMQ", "Signaling", "Media", log]),
 
     // Media: FFmpeg wrappers, then the recording pipeline (knows nothing of sockets).
-    .target(name: "Digest", dependencies: ["CFFmpeg"]),
+    // SHA-256 (swift-crypto): hashes of recordings and plugins, with no FFmpeg.
+    .target(name: "Digest", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
+    // Evidence: signing keys (Ed25519), seals while recording, signed manifests, their checks (docs/EVIDENCE.md).
+    .target(name: "Evidence", dependencies: ["Digest", .product(name: "Crypto", package: "swift-crypto")]),
     .target(name: "Media", dependencies: ["CFFmpeg", log]),
-    .target(name: "Recorder", dependencies: ["Media", "Digest", log]),
+    .target(name: "Recorder", dependencies: ["Media", "Digest", "Evidence", log]),
     // Seeded fuzzing of the recorder's input path (`ctlive bench fuzz-media`, and a short run in the tests).
     .target(name: "MediaFuzz", dependencies: ["Recorder", "Media", log]),
     // The review page and contact sheet written beside a finished recording.
@@ -53,17 +56,17 @@ var targets: [Target] = [
     .target(name: "IsolatedRecording", dependencies: ["Recorder", "Media", "ChildProcess", log]),
 
     // The headless participant: records rooms and answers for agents.
-    .target(name: "Bot", dependencies: ["CTLive", "Recorder", "IsolatedRecording", "ChildProcess", "PolicyHost", "Catalog", "Review", log]),
+    .target(name: "Bot", dependencies: ["CTLive", "Recorder", "IsolatedRecording", "ChildProcess", "Evidence", "PolicyHost", "Catalog", "Review", log]),
 
     // The recordings catalog (SQLite): indexes manifests and policy decisions, verifies recordings.
     .target(
         name: "Catalog",
-        dependencies: ["Recorder", "Media", "Digest", "PolicyHost", log, .product(name: "GRDB", package: "GRDB.swift")]),
+        dependencies: ["Recorder", "Media", "Digest", "Evidence", "PolicyHost", log, .product(name: "GRDB", package: "GRDB.swift")]),
 
     .executableTarget(
         name: "ctlive",
         dependencies: [
-            "Hub", "CTLive", "Signaling", "ZeroMQ", "Bot", "Recorder", "Media", "PolicyHost", "Catalog", "MediaFuzz", "ChildProcess", "IsolatedRecording", log,
+            "Hub", "CTLive", "Signaling", "ZeroMQ", "Bot", "Recorder", "Media", "PolicyHost", "Catalog", "MediaFuzz", "ChildProcess", "IsolatedRecording", "Evidence", log,
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -79,6 +82,7 @@ var targets: [Target] = [
     .testTarget(name: "EndToEndTests", dependencies: ["Hub", "CTLive", "Bot", "Recorder", "Media", "MediaFuzz", "PolicyHost", "Signaling", "ZeroMQ", "TestKit", log]),
     .testTarget(name: "PolicyHostTests", dependencies: ["PolicyHost", "PolicyKit", "TestKit"]),
     .testTarget(name: "CatalogTests", dependencies: ["Catalog", "Recorder", "Media", "PolicyHost", "PolicyKit", "TestKit", log, .product(name: "GRDB", package: "GRDB.swift")]),
+    .testTarget(name: "EvidenceTests", dependencies: ["Evidence", "Recorder", "Catalog", "IsolatedRecording", "Media", "TestKit", log]),
     .testTarget(name: "ReviewTests", dependencies: ["Review", "Recorder", "Media", "TestKit", log]),
 ]
 
@@ -105,6 +109,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: targets,
     swiftLanguageModes: [.v6]

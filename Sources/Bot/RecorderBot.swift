@@ -1,6 +1,7 @@
 import Catalog
 import ChildProcess
 import CTLive
+import Evidence
 import Foundation
 import IsolatedRecording
 import Logging
@@ -28,6 +29,9 @@ public struct BotConfiguration: Sendable {
     /// Rooms this bot records at once at most: the hub assigns no more (see `ctlive bench recorder`
     /// for what a machine sustains). Nil: no limit.
     public var capacity: Int?
+    /// An Ed25519 private key file: recordings are sealed while written and their manifests signed;
+    /// its public key is copied to `<recordingsRoot>/keys/<key id>.pub` for verifiers.
+    public var signingKey: String?
     /// Free bytes the recordings' file system needs for the bot to take rooms (after a write failure,
     /// it takes none until there are this many again).
     public var minimumFreeBytes: Int64 = 256 << 20
@@ -120,6 +124,16 @@ public final class RecorderBot: Sendable {
             logger.error("catalog unavailable, recording without it: \(error)")
             catalog = nil
         }
+    }
+
+    /// Checks the signing key and copies its public key to `<recordingsRoot>/keys/<key id>.pub`, where
+    /// `ctlive recordings verify` finds the keys a recordings folder trusts. Call before ``start(patience:)``.
+    public static func publishSigningKey(_ configuration: BotConfiguration) throws {
+        guard let path = configuration.signingKey else { return }
+        let key = try SigningKey.load(path: path)
+        let keys = configuration.recordingsRoot + "/keys"
+        try FileManager.default.createDirectory(atPath: keys, withIntermediateDirectories: true)
+        try key.publicKey.write(to: "\(keys)/\(key.keyID).pub")
     }
 
     /// The agents this bot answers for.
@@ -266,6 +280,7 @@ public final class RecorderBot: Sendable {
         settings.height = configuration.height
         settings.fps = configuration.fps
         settings.keepTracks = configuration.keepTracks
+        settings.signingKey = configuration.signingKey
         settings.recorderVersion = "ctlive-bot 0.1"
         settings.part = part
         settings.previousRecorder = previousPart == nil ? assignment.previousRecorder : "recorder:\(configuration.userId)"

@@ -1,4 +1,5 @@
 import Digest
+import Evidence
 import Foundation
 import Recorder
 
@@ -13,6 +14,10 @@ public struct VerificationReport: Sendable, Equatable, Codable {
     public var audioFrames: Int
     /// Where an interrupted recording (intact up to there) ends, in seconds; nil for a finished one.
     public var interruptedAt: Double?
+    /// The key id that signed it, when its seals and manifest verify with a trusted key.
+    public var signedBy: String?
+    /// Bytes after the last seal (what a crash left unsealed).
+    public var unsealedBytes: UInt64 = 0
 
     /// True when nothing is wrong.
     public var isOK: Bool { problems.isEmpty }
@@ -20,7 +25,11 @@ public struct VerificationReport: Sendable, Equatable, Codable {
     /// `<id> ok`, `<id> ok (interrupted at N s)` or `<id> FAILED: <what>`: the line `ctlive recordings verify` prints.
     public var line: String {
         guard isOK else { return "\(id) FAILED: \(problems.joined(separator: "; "))" }
-        return interruptedAt.map { "\(id) ok (interrupted at \(MediaCheck.seconds($0)) s)" } ?? "\(id) ok"
+        var notes: [String] = []
+        if let interruptedAt { notes.append("interrupted at \(MediaCheck.seconds(interruptedAt)) s") }
+        if let signedBy { notes.append("signed by \(signedBy)") }
+        if unsealedBytes > 0 { notes.append("\(unsealedBytes) bytes after the last seal unsealed") }
+        return notes.isEmpty ? "\(id) ok" : "\(id) ok (\(notes.joined(separator: ", ")))"
     }
 }
 
@@ -37,7 +46,8 @@ public enum RecordingVerifier {
     ///   - id: the id to report under.
     ///   - catalogued: the catalog's entry, whose hash must match the manifest's and which names the file
     ///     when the manifest cannot be read.
-    public static func verify(id: String, directory: String, catalogued: CatalogRecording? = nil) -> VerificationReport {
+    ///   - trusted: the public keys whose signatures count; empty: signatures are not checked.
+    public static func verify(id: String, directory: String, catalogued: CatalogRecording? = nil, trusted: [PublicKey] = []) -> VerificationReport {
         var problems: [String] = []
         var manifest: RecordingManifest?
         // A manifest its dead writer left `recording` is completed first (as `interrupted`).
@@ -55,6 +65,10 @@ public enum RecordingVerifier {
         }
         problems += hashProblems(path: path, manifest: manifest, catalogued: catalogued)
 
+        let evidence = EvidenceCheck.check(
+            directory: directory, file: manifest?.file ?? "recording.mp4", trusted: trusted, finished: manifest?.status == "finished",
+            manifestSHA256: manifest?.sha256)
+        problems += evidence.problems
         let media = MediaCheck(path: path)
         if let failure = media.failure { problems.append("\(path): \(failure)") }
         if media.failure == nil, media.videoFrames == 0 { problems.append("\(path): no video frame decodes") }
@@ -62,7 +76,8 @@ public enum RecordingVerifier {
             problems.append("\(path): truncated: media ends at t=\(MediaCheck.seconds(media.end)), the manifest says \(MediaCheck.seconds(duration))")
         }
         return VerificationReport(
-            id: id, problems: problems, videoFrames: media.videoFrames, audioFrames: media.audioFrames, interruptedAt: interruptedAt)
+            id: id, problems: problems, videoFrames: media.videoFrames, audioFrames: media.audioFrames, interruptedAt: interruptedAt,
+            signedBy: evidence.problems.isEmpty ? evidence.signedBy : nil, unsealedBytes: evidence.unsealedBytes)
     }
 
     private static func hashProblems(path: String, manifest: RecordingManifest?, catalogued: CatalogRecording?) -> [String] {
@@ -86,7 +101,8 @@ public enum RecordingVerifier {
 
 extension RecordingsCatalog {
     /// Verifies recording `id` (see ``RecordingVerifier``); a recording the catalog does not have is reported as such.
-    public func verify(id: String) throws -> VerificationReport {
+    ///   - trusting: the public keys whose signatures count; nil: those in `<root>/keys/` (none: unsigned recordings pass).
+    public func verify(id: String, trusting keys: [PublicKey]? = nil) throws -> VerificationReport {
         guard let entry = try recording(id: id) else {
             return VerificationReport(id: id, problems: ["no recording \(id) in the catalog \(databasePath)"], videoFrames: 0, audioFrames: 0)
         }
@@ -97,6 +113,6 @@ extension RecordingsCatalog {
             try? index(manifestAt: directory + "/" + ManifestFile.name)
             catalogued = try recording(id: id) ?? entry
         }
-        return RecordingVerifier.verify(id: id, directory: directory, catalogued: catalogued)
+        return RecordingVerifier.verify(id: id, directory: directory, catalogued: catalogued, trusted: keys ?? EvidenceCheck.keys(in: root + "/keys"))
     }
 }

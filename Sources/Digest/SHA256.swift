@@ -1,35 +1,31 @@
-import CFFmpeg
+import Crypto
 import Foundation
 
-/// An incremental SHA-256, computed by libavutil (so we need no crypto package).
+/// An incremental SHA-256 (swift-crypto), as hex.
 ///
-/// One instance owns one `AVSHA` context, freed in `deinit`.
+/// A class over swift-crypto's value type: it is handed around while a file is read, and a snapshot
+/// (``currentHex()``) gives the digest of what was read so far without spending it.
 public final class SHA256 {
-    private let context: OpaquePointer
+    private var hasher = Crypto.SHA256()
 
-    public init() {
-        guard let ctx = av_sha_alloc() else { fatalError("av_sha_alloc: out of memory") }
-        context = ctx
-        av_sha_init(context, 256)
-    }
-
-    deinit { av_free(UnsafeMutableRawPointer(context)) }
+    public init() {}
 
     public func update(_ bytes: UnsafeRawBufferPointer) {
-        guard let base = bytes.baseAddress, bytes.count > 0 else { return }
-        av_sha_update(context, base.assumingMemoryBound(to: UInt8.self), bytes.count)
+        hasher.update(bufferPointer: bytes)
     }
 
     public func update(_ data: some DataProtocol) {
         for region in data.regions { region.withUnsafeBytes { update($0) } }
     }
 
-    /// Finishes the digest and returns it as 64 lowercase hex digits. The instance is spent afterwards.
-    public func finalizeHex() -> String {
-        var out = [UInt8](repeating: 0, count: 32)
-        av_sha_final(context, &out)
-        return out.map { String(format: "%02x", $0) }.joined()
+    /// The digest of everything so far, as 64 lowercase hex digits; more may be added afterwards.
+    public func currentHex() -> String {
+        let copy = hasher
+        return Self.hex(copy.finalize())
     }
+
+    /// Finishes the digest and returns it as 64 lowercase hex digits.
+    public func finalizeHex() -> String { currentHex() }
 
     /// The SHA-256 of `data`, as hex.
     public static func hex(of data: some DataProtocol) -> String {
@@ -48,4 +44,6 @@ public final class SHA256 {
         while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty { sha.update(chunk) }
         return sha.finalizeHex()
     }
+
+    private static func hex(_ digest: Crypto.SHA256.Digest) -> String { digest.map { String(format: "%02x", $0) }.joined() }
 }

@@ -1,4 +1,5 @@
 import Digest
+import Evidence
 import Foundation
 import Logging
 import Media
@@ -38,6 +39,9 @@ public struct RecordingConfiguration: Sendable, Codable {
     public var part: Int?
     public var previousRecorder: String?
     public var previousPart: String?
+    /// An Ed25519 private key file (`ctlive keys --signing-key`): the recording is sealed while it is
+    /// written (`seals.jsonl`, every 2 s) and its final manifest signed (`manifest.sig`).
+    public var signingKey: String?
 
     public init(root: String = "Recordings", sessionID: String, contactID: String, layout: Layout = .grid) {
         self.root = root
@@ -258,6 +262,11 @@ final class RecordingWorker {
     private var extraErrors = RecordingErrorCounts()  // counted here rather than in the pipeline
     /// Held while writing: a reader that can take it knows the writer is gone (``WriterLock``).
     private var writerLock: WriterLock?
+    /// Seals the file as it grows, and signs the final manifest, when the recording has a key.
+    private let sealer: Sealer?
+    private let key: SigningKey?
+    private var lastSeal = 0.0
+    static let sealInterval = 2.0
 
     private var recordingPath: String { directory + "/recording.mp4" }
     private var manifestPath: String { directory + "/manifest.json" }
@@ -273,6 +282,11 @@ final class RecordingWorker {
             preset: configuration.preset, crf: configuration.crf)
         settings.encoderThreads = configuration.encoderThreads
         settings.tune = configuration.tune
+        key = try configuration.signingKey.map { try SigningKey.load(path: $0) }
+        sealer = key.map {
+            Sealer(recordingPath: directory + "/recording.mp4",
+                   recordingID: RecordingManifest.recordingID(session: configuration.sessionID, part: configuration.part), key: $0)
+        }
         let writer = try RecordingWriter(path: directory + "/recording.mp4", settings: settings)
         pipeline = try SessionPipeline(settings: settings, writer: writer, logger: logger)
         manifest = RecordingManifest(
@@ -308,6 +322,10 @@ final class RecordingWorker {
             }
             for reached in barriers { reached.signal() }
             if manifestDirty && now - lastManifestWrite >= 1 { writeManifest(now) }
+            if let sealer, writeFailure == nil, now - lastSeal >= Self.sealInterval {
+                lastSeal = now
+                do { try sealer.seal() } catch { failed(MediaError(operation: "seal", message: "\(error)")) }
+            }
         }
     }
 
@@ -503,11 +521,19 @@ final class RecordingWorker {
         manifest.durationSeconds = pipeline.writtenDuration
         for summary in errors.summaries { problem(summary) }
         var sha = ""
-        do { sha = try SHA256.hex(ofFileAt: recordingPath) } catch { problem("cannot hash the recording: \(error)") }
+        if let sealer {
+            // The last seal covers the whole file: its hash is the file's, with no second pass over it.
+            do { sha = try sealer.seal() } catch { problem("cannot seal the recording: \(error)") }
+        } else {
+            do { sha = try SHA256.hex(ofFileAt: recordingPath) } catch { problem("cannot hash the recording: \(error)") }
+        }
         manifest.sha256 = sha.isEmpty ? nil : sha
         manifest.status = writeFailure != nil ? "failed" : interruption != nil ? "interrupted" : "finished"
         manifest.interruption = writeFailure == nil ? interruption : nil
         writeFinalManifest(end)
+        if let key {
+            do { try ManifestSignature.sign(directory: directory, key: key) } catch { logger.error("cannot sign the manifest: \(error)") }
+        }
         writerLock = nil
         logger.info("recording finished: \(String(format: "%.2f", pipeline.writtenDuration)) s, errors \(errors.total)")
         if let writeFailure { return .failure(writeFailure) }

@@ -42,6 +42,9 @@ struct BotCommand: AsyncParsableCommand {
     @Option(help: "Seconds to keep trying to join a hub that is not up yet (or still holds this bot's previous connection).")
     var waitForHub: Double = 60
 
+    @Option(help: ArgumentHelp("Ed25519 key file (ctlive keys --signing-key): seal recordings while written and sign their manifests.", valueName: "FILE"))
+    var signingKey: String?
+
     @Option(help: "Rooms recorded at once at most: the hub assigns no more (see ctlive bench recorder). Default: no limit.")
     var capacity: Int?
 
@@ -90,6 +93,7 @@ struct BotCommand: AsyncParsableCommand {
         configuration.keepTracks = tracks
         configuration.records = !noRecord
         configuration.capacity = capacity
+        configuration.signingKey = signingKey
         configuration.agents = agents
         if let curve {
             do { configuration.curve = try JSONDecoder().decode(CurveClientKeys.self, from: Data(contentsOf: URL(fileURLWithPath: curve))) } catch {
@@ -100,6 +104,7 @@ struct BotCommand: AsyncParsableCommand {
         bot.onRecordingFinished { result in
             Output.line("recorded \(result.recordingPath) (\(String(format: "%.1f", result.duration)) s, sha256 \(result.sha256))")
         }
+        do { try RecorderBot.publishSigningKey(configuration) } catch { Output.fail("cannot use the signing key: \(error)") }
         do { try await bot.start(patience: .milliseconds(Int(max(0, waitForHub) * 1000))) } catch { Output.fail("cannot join the hub at \(hub): \(error)") }
         Output.line("ctlive bot \(configuration.userId) connected to \(hub)\(bot.delegatedAgents.isEmpty ? "" : ", answering for \(bot.delegatedAgents.joined(separator: ", "))")")
         let reload = Reloader(engine: engine, logger: logger)

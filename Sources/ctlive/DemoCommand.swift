@@ -1,6 +1,7 @@
 import ArgumentParser
 import Bot
 import CTLive
+import Evidence
 import Foundation
 import Hub
 import Logging
@@ -73,6 +74,13 @@ struct DemoCommand: AsyncParsableCommand {
         var botConfiguration = BotConfiguration(hub: endpoint, userId: "recorder-demo")
         botConfiguration.recordingsRoot = recordings
         botConfiguration.layout = layout
+        // Recordings are evidence: the demo signs with a key of its own, made once under the recordings folder.
+        let keyPath = recordings + "/signing-key"
+        if !FileManager.default.fileExists(atPath: keyPath) {
+            do { try SigningKey.generate().write(to: keyPath) } catch { Output.fail("cannot make a signing key: \(error)") }
+        }
+        botConfiguration.signingKey = keyPath
+        do { try RecorderBot.publishSigningKey(botConfiguration) } catch { Output.fail("cannot use the signing key \(keyPath): \(error)") }
         let bot = RecorderBot(configuration: botConfiguration, policy: engine, logger: logger)
         try await bot.start()
         progress.say("bot connected; answers for \(bot.delegatedAgents.joined(separator: ", "))")

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Evidence
 import Foundation
 import Hub
 import Signaling
@@ -8,14 +9,19 @@ import ZeroMQ
 struct KeysCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "keys",
-        abstract: "Make CURVE key files: one for the hub (its pair and the clients it admits) and one per client.",
+        abstract: "Make key files: CURVE keys for the hub and its clients, or a recorder's Ed25519 signing key.",
         discussion: """
         ctlive keys --hub-file hub-keys.json --client agent:A1 --client customer:C1 --out-dir keys/
         writes hub-keys.json (for `ctlive hub --keys`) and keys/agent-A1.json, keys/customer-C1.json (for `--curve`).
+        ctlive keys --signing-key bot.key
+        writes bot.key (Ed25519, mode 0600, for `ctlive bot --signing-key`) and bot.key.pub (for verifiers).
         """)
 
     @Option(help: ArgumentHelp("The hub's keys file to write (for `ctlive hub --keys`).", valueName: "FILE"))
-    var hubFile: String
+    var hubFile: String?
+
+    @Option(help: ArgumentHelp("Write an Ed25519 signing key here (mode 0600) and its public key to FILE.pub.", valueName: "FILE"))
+    var signingKey: String?
 
     @Option(name: .customLong("client"), help: ArgumentHelp("A client to admit (repeatable).", valueName: "ROLE:ID"))
     var clients: [String] = []
@@ -27,6 +33,8 @@ struct KeysCommand: ParsableCommand {
     var outDir = "."
 
     func validate() throws {
+        guard hubFile != nil || signingKey != nil else { throw ValidationError("give --hub-file, --signing-key, or both") }
+        if hubFile == nil && !clients.isEmpty { throw ValidationError("--client needs --hub-file") }
         for client in clients { _ = try parse(client) }
         _ = try delegationMap()
     }
@@ -54,6 +62,12 @@ struct KeysCommand: ParsableCommand {
     }
 
     func run() throws {
+        if let signingKey {
+            let key = SigningKey.generate()
+            do { try key.write(to: signingKey) } catch { throw ValidationError("\(error)") }
+            print("wrote \(signingKey) and \(signingKey).pub (Ed25519, key id \(key.keyID))")
+        }
+        guard let hubFile else { return }
         let server = try CurveKeyPair.generate()
         var admitted: [KeysFile.ClientKey] = []
         let encoder = JSONEncoder()

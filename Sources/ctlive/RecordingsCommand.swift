@@ -1,5 +1,6 @@
 import ArgumentParser
 import Catalog
+import Evidence
 import Foundation
 import Logging
 import Recorder
@@ -123,6 +124,8 @@ struct RecordingsVerify: AsyncParsableCommand {
     @OptionGroup var root: RecordingsRootOptions
     @Argument(help: "The recording's id.") var id: String?
     @Flag(help: "Verify every recording.") var all = false
+    @Option(help: ArgumentHelp("Trust only this Ed25519 public key (FILE.pub from ctlive keys --signing-key); default: <recordings>/keys/*.pub.", valueName: "FILE"))
+    var publicKey: String?
 
     func validate() throws {
         guard (id != nil) != all else { throw ValidationError("give a recording id or --all (one of them)") }
@@ -132,8 +135,10 @@ struct RecordingsVerify: AsyncParsableCommand {
         let (catalog, scan) = try root.openCatalog()
         var failed = false
         let ids = all ? try catalog.list().map(\.id) : [id!]
+        let trusted: [PublicKey]?
+        do { trusted = try publicKey.map { [try PublicKey.load(path: $0)] } } catch { throw CommandFailure.exit("\(error)") }
         for id in ids {
-            let report = try catalog.verify(id: id)
+            let report = try catalog.verify(id: id, trusting: trusted)
             print(report.line)
             failed = failed || !report.isOK
         }

@@ -1,0 +1,133 @@
+import Catalog
+import Evidence
+import Foundation
+import IsolatedRecording
+import Logging
+import Media
+import Recorder
+import TestKit
+import XCTest
+
+/// Recordings sealed while written and signed when finished: every tampering is caught and named,
+/// every legitimate end (an interruption included) passes, with nothing but a public key.
+final class EvidenceTests: XCTestCase {
+    var root = ""
+    var keyPath = ""
+    var key: SigningKey!
+    let logger = Logger(label: "test.evidence")
+
+    override func setUpWithError() throws {
+        root = try temporaryDirectory(self)
+        keyPath = root + "/bot.key"
+        key = SigningKey.generate()
+        try key.write(to: keyPath)
+    }
+
+    private func configuration(_ session: String) -> RecordingConfiguration {
+        var configuration = RecordingConfiguration(root: root + "/Recordings", sessionID: session, contactID: "contact-1", layout: .grid)
+        (configuration.width, configuration.height, configuration.fps) = (320, 180, 15)
+        configuration.preset = "ultrafast"
+        configuration.signingKey = keyPath
+        return configuration
+    }
+
+    /// A signed recording of `seconds`, written in real time (seals every 2 s).
+    private func record(_ session: String, seconds: Double = 5) throws -> RecordingResult {
+        let recording = try LiveRecording(configuration: configuration(session), logger: logger)
+        let source = try TestSource(color: red, toneHz: 440, width: 160, height: 90, fps: 15, durationSeconds: seconds)
+        recording.participantJoined(id: "alice", name: "Alice", role: "customer", colorHint: red)
+        for (index, track) in source.tracks.enumerated() { recording.trackAnnounced(participantID: "alice", trackID: "t\(index)", parameters: track) }
+        let pacer = Pacer()
+        while let (track, packet) = try source.nextPacket() {
+            pacer.wait(for: packet, track: source.tracks[track], trackIndex: track)
+            recording.receive(participantID: "alice", trackID: "t\(track)", packet: packet)
+        }
+        return try recording.finish()
+    }
+
+    private func verify(_ id: String, with keys: [PublicKey]? = nil) throws -> VerificationReport {
+        try RecordingsCatalog(root: root + "/Recordings", creatingRoot: true, logger: logger).verify(id: id, trusting: keys ?? [key.publicKey])
+    }
+
+    func testASignedRecordingVerifiesWithItsPublicKeyAloneAndNotWithAnother() throws {
+        let result = try record("s1")
+        let seals = try XCTUnwrap(Seal.read(directory: result.directory))
+        XCTAssertGreaterThanOrEqual(seals.count, 3, "sealed at least every 2 s, and at the end")
+        let publicKey = try PublicKey.load(path: keyPath + ".pub")
+        let report = try verify("s1", with: [publicKey])
+        XCTAssertTrue(report.isOK, report.line)
+        XCTAssertEqual(report.signedBy, key.keyID)
+        XCTAssertEqual(seals.last?.sha256, result.sha256, "the last seal's hash is the file's: no second pass")
+
+        let other = try verify("s1", with: [SigningKey.generate().publicKey])
+        XCTAssertFalse(other.isOK)
+        XCTAssertTrue(other.line.contains("not trusted"), other.line)
+    }
+
+    func testOneChangedByteOfTheFileIsNamed() throws {
+        let result = try record("s2")
+        var data = try Data(contentsOf: URL(fileURLWithPath: result.recordingPath))
+        data[data.count / 3] ^= 0x01
+        try data.write(to: URL(fileURLWithPath: result.recordingPath))
+        let report = try verify("s2")
+        XCTAssertFalse(report.isOK)
+        XCTAssertTrue(report.problems.contains { $0.contains("were changed after seal") }, report.line)
+    }
+
+    func testAManifestFieldChangedWithItsPlainHashKeptIsCaught() throws {
+        let result = try record("s3")
+        // The forger changes a participant's name and keeps the recording's hash consistent: only the signature tells.
+        let text = try String(contentsOfFile: result.manifestPath, encoding: .utf8).replacingOccurrences(of: "\"Alice\"", with: "\"Mallory\"")
+        try text.write(toFile: result.manifestPath, atomically: true, encoding: .utf8)
+        let report = try verify("s3")
+        XCTAssertFalse(report.isOK)
+        XCTAssertTrue(report.problems.contains { $0.contains("manifest.json was changed after it was signed") }, report.line)
+    }
+
+    func testAFileSwappedInFromAnotherSessionIsCaught() throws {
+        let first = try record("s4", seconds: 4)
+        let second = try record("s5", seconds: 4)
+        try FileManager.default.removeItem(atPath: first.recordingPath)
+        try FileManager.default.copyItem(atPath: second.recordingPath, toPath: first.recordingPath)
+        let report = try verify("s4")
+        XCTAssertFalse(report.isOK)
+        XCTAssertTrue(report.problems.contains { $0.contains("changed after seal 1") || $0.contains("hash mismatch") }, report.line)
+    }
+
+    func testARecordingCutByAKilledWorkerVerifiesUpToItsLastSeal() throws {
+        var configuration = configuration("s6")
+        configuration.part = 1
+        let process = try RecordingProcess(
+            configuration: configuration, command: [ctliveExecutable, RecordingProcess.workerSubcommand, "--room", "s6"], logger: logger)
+        let source = try TestSource(color: red, toneHz: 440, width: 160, height: 90, fps: 15, durationSeconds: 5)
+        process.participantJoined(id: "alice", name: "Alice", role: "customer", colorHint: red)
+        for (index, track) in source.tracks.enumerated() { process.trackAnnounced(participantID: "alice", trackID: "t\(index)", parameters: track) }
+        let pacer = Pacer()
+        while let (track, packet) = try source.nextPacket() {
+            pacer.wait(for: packet, track: source.tracks[track], trackIndex: track)
+            process.receive(participantID: "alice", trackID: "t\(track)", packet: packet, capturedUs: nil)
+        }
+        process.child.kill()  // SIGKILL: no final seal, no signed manifest
+        process.child.wait(timeout: .seconds(5))
+        let report = try verify("s6")
+        XCTAssertTrue(report.isOK, report.line)
+        XCTAssertNotNil(report.interruptedAt, report.line)
+        XCTAssertTrue(report.line.contains("interrupted at"), report.line)
+
+        // Bytes changed inside the sealed part of the cut recording are still caught.
+        let path = process.directory + "/recording.mp4"
+        var data = try Data(contentsOf: URL(fileURLWithPath: path))
+        data[1000] ^= 0x40
+        try data.write(to: URL(fileURLWithPath: path))
+        let tampered = try verify("s6")
+        XCTAssertFalse(tampered.isOK)
+        XCTAssertTrue(tampered.problems.contains { $0.contains("were changed after seal") }, tampered.line)
+    }
+
+    func testTheKeyFileIsTheOwnersAlone() throws {
+        let attributes = try FileManager.default.attributesOfItem(atPath: keyPath)
+        XCTAssertEqual((attributes[.posixPermissions] as? NSNumber)?.intValue, 0o600)
+        XCTAssertEqual(try PublicKey.load(path: keyPath + ".pub"), key.publicKey)
+        XCTAssertThrowsError(try key.write(to: keyPath), "an existing key is never overwritten")
+    }
+}
