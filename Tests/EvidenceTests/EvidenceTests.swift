@@ -124,6 +124,31 @@ final class EvidenceTests: XCTestCase {
         XCTAssertTrue(tampered.problems.contains { $0.contains("were changed after seal") }, tampered.line)
     }
 
+    /// docs/EVIDENCE.md's Python verifier, run as it is printed there: a third party needs no ctlive.
+    func testTheDocumentsPythonVerifierAgreesWithoutOurCode() throws {
+        let result = try record("s7", seconds: 3)
+        let doc = try String(contentsOf: URL(fileURLWithPath: #filePath).appendingPathComponent("../../../docs/EVIDENCE.md").standardized, encoding: .utf8)
+        guard let start = doc.range(of: "```python\n"), let end = doc.range(of: "```", range: start.upperBound..<doc.endIndex) else {
+            return XCTFail("no Python verifier in docs/EVIDENCE.md")
+        }
+        let script = root + "/verify.py"
+        try (String(doc[start.upperBound..<end.lowerBound]) + "print('verified')\n").write(toFile: script, atomically: true, encoding: .utf8)
+        try FileManager.default.copyItem(atPath: keyPath + ".pub", toPath: result.directory + "/bot.key.pub")
+        let intact = try runPython(script, in: result.directory)
+        XCTAssertEqual(intact.status, 0, intact.stderr)
+        XCTAssertTrue(intact.stdout.contains("verified"))
+        var data = try Data(contentsOf: URL(fileURLWithPath: result.recordingPath))
+        data[data.count / 2] ^= 0x01
+        try data.write(to: URL(fileURLWithPath: result.recordingPath))
+        let tampered = try runPython(script, in: result.directory)
+        XCTAssertNotEqual(tampered.status, 0)
+        XCTAssertTrue(tampered.stderr.contains("changed"), tampered.stderr)
+    }
+
+    private func runPython(_ script: String, in directory: String) throws -> CommandRun {
+        try runCommand("/bin/sh", ["-c", "cd \"$1\" && python3 \"$2\"", "sh", directory, script])
+    }
+
     func testTheKeyFileIsTheOwnersAlone() throws {
         let attributes = try FileManager.default.attributesOfItem(atPath: keyPath)
         XCTAssertEqual((attributes[.posixPermissions] as? NSNumber)?.intValue, 0o600)
