@@ -116,3 +116,51 @@ extension RecordingsCatalog {
         return RecordingVerifier.verify(id: id, directory: directory, catalogued: catalogued, trusted: keys ?? EvidenceCheck.keys(in: root + "/keys"))
     }
 }
+
+/// The chains of a recordings folder, checked whole (`verify --all`).
+public struct ChainReport: Sendable {
+    /// `chain-<key id> ok (N entries)` or `chain-<key id> FAILED: <what>`, one per chain file.
+    public var lines: [String] = []
+    public var isOK = true
+}
+
+extension RecordingsCatalog {
+    /// Checks every chain file under the root against the trusted keys: signatures and links, that
+    /// each entry's recording is still there with the manifest it had, and that every signed recording
+    /// is in a chain. Nil keys: those in `<root>/keys/`.
+    public func verifyChains(trusting keys: [PublicKey]? = nil) throws -> ChainReport {
+        let trusted = keys ?? EvidenceCheck.keys(in: root + "/keys")
+        var report = ChainReport()
+        let files = ((try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []).filter { $0.hasPrefix("chain-") && $0.hasSuffix(".jsonl") }.sorted()
+        var chained: Set<String> = []
+        for file in files {
+            let name = String(file.dropLast(".jsonl".count))
+            let (entries, broken) = Chain.verify(path: root + "/" + file, trusted: trusted)
+            var problems = broken.map { [$0] } ?? []
+            for entry in entries where entry.kind == "recording" {
+                chained.insert(entry.recording)
+                guard let recording = try self.recording(id: entry.recording) else {
+                    problems.append("entry \(entry.seq): recording \(entry.recording) is gone (removed from the middle of the chain)")
+                    continue
+                }
+                let bytes = FileManager.default.contents(atPath: manifestPath(of: recording)) ?? Data()
+                if SHA256.hex(of: bytes) != entry.manifestSHA256 {
+                    problems.append("entry \(entry.seq): recording \(entry.recording)'s manifest is not the one chained (substituted or altered)")
+                }
+            }
+            report.lines.append(problems.isEmpty ? "\(name) ok (\(entries.count) entries)" : "\(name) FAILED: \(problems.joined(separator: "; "))")
+            report.isOK = report.isOK && problems.isEmpty
+        }
+        // A signed, finished recording that no chain holds was slipped in (or its entry removed).
+        guard !trusted.isEmpty else { return report }
+        let trustedIDs = Set(trusted.map(\.keyID))
+        for recording in try list() where recording.status == "finished" && !chained.contains(recording.id) {
+            guard let signature = try? ManifestSignature.read(directory: directoryPath(of: recording)), trustedIDs.contains(signature.keyID) else {
+                continue
+            }
+            report.lines.append("\(recording.id) FAILED: signed but in no chain (inserted, or its chain entry removed)")
+            report.isOK = false
+        }
+        return report
+    }
+}

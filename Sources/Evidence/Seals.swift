@@ -107,8 +107,9 @@ public struct ManifestSignature: Codable, Sendable {
 
     public var signingString: String { ["ctlive-manifest-v1", manifestSHA256, keyID].joined(separator: "\n") }
 
-    /// Signs the manifest in `directory` as it is on disk.
-    public static func sign(directory: String, key: SigningKey) throws {
+    /// Signs the manifest in `directory` as it is on disk; returns the manifest's SHA-256.
+    @discardableResult
+    public static func sign(directory: String, key: SigningKey) throws -> String {
         guard let bytes = FileManager.default.contents(atPath: directory + "/manifest.json") else {
             throw EvidenceError("cannot read \(directory)/manifest.json")
         }
@@ -117,6 +118,7 @@ public struct ManifestSignature: Codable, Sendable {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
         try encoder.encode(record).write(to: URL(fileURLWithPath: directory + "/" + fileName), options: .atomic)
+        return record.manifestSHA256
     }
 
     public static func read(directory: String) throws -> ManifestSignature? {

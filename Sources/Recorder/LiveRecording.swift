@@ -532,7 +532,12 @@ final class RecordingWorker {
         manifest.interruption = writeFailure == nil ? interruption : nil
         writeFinalManifest(end)
         if let key {
-            do { try ManifestSignature.sign(directory: directory, key: key) } catch { logger.error("cannot sign the manifest: \(error)") }
+            do {
+                let signed = try ManifestSignature.sign(directory: directory, key: key)
+                try Chain.append(root: configuration.root, key: key, recording: manifest.recordingID, manifestSHA256: signed)
+            } catch {
+                logger.error("cannot sign the manifest or extend the chain: \(error)")
+            }
         }
         writerLock = nil
         logger.info("recording finished: \(String(format: "%.2f", pipeline.writtenDuration)) s, errors \(errors.total)")

@@ -143,6 +143,9 @@ struct RecordingsVerify: AsyncParsableCommand {
             failed = failed || !report.isOK
         }
         if all {
+            let chains = try catalog.verifyChains(trusting: trusted)
+            for line in chains.lines { print(line) }
+            failed = failed || !chains.isOK
             for unreadable in scan.unreadable {
                 print("\(unreadable.directory) FAILED: \(unreadable.problem)")
                 failed = true

@@ -149,6 +149,34 @@ final class EvidenceTests: XCTestCase {
         try runCommand("/bin/sh", ["-c", "cd \"$1\" && python3 \"$2\"", "sh", directory, script])
     }
 
+    func testTheChainNamesARemovedRecordingAReorderingAndSurvivesARestart() throws {
+        for session in ["c1", "c2"] { _ = try record(session, seconds: 2) }
+        // Another recorder process with the same key (a restarted bot) goes on from the chain's last entry.
+        _ = try record("c3", seconds: 2)
+        let catalog = try RecordingsCatalog(root: root + "/Recordings", creatingRoot: true, logger: logger)
+        try catalog.rebuild()
+        let intact = try catalog.verifyChains(trusting: [key.publicKey])
+        XCTAssertTrue(intact.isOK, "\(intact.lines)")
+        XCTAssertEqual(intact.lines, ["chain-\(key.keyID) ok (3 entries)"])
+
+        let chainPath = root + "/Recordings/" + Chain.fileName(keyID: key.keyID)
+        let original = try String(contentsOfFile: chainPath, encoding: .utf8)
+        var lines = original.split(separator: "\n").map(String.init)
+        lines.swapAt(1, 2)
+        try (lines.joined(separator: "\n") + "\n").write(toFile: chainPath, atomically: true, encoding: .utf8)
+        let reordered = try catalog.verifyChains(trusting: [key.publicKey])
+        XCTAssertFalse(reordered.isOK)
+        XCTAssertTrue(reordered.lines.joined().contains("entry 3 (line 2): it does not follow"), "\(reordered.lines)")
+        try original.write(toFile: chainPath, atomically: true, encoding: .utf8)
+
+        let middle = try XCTUnwrap(catalog.recording(id: "c2"))
+        try FileManager.default.removeItem(atPath: catalog.directoryPath(of: middle))
+        try catalog.rebuild()
+        let removed = try catalog.verifyChains(trusting: [key.publicKey])
+        XCTAssertFalse(removed.isOK)
+        XCTAssertTrue(removed.lines.joined().contains("entry 2: recording c2 is gone"), "\(removed.lines)")
+    }
+
     func testTheKeyFileIsTheOwnersAlone() throws {
         let attributes = try FileManager.default.attributesOfItem(atPath: keyPath)
         XCTAssertEqual((attributes[.posixPermissions] as? NSNumber)?.intValue, 0o600)
