@@ -164,3 +164,59 @@ extension RecordingsCatalog {
         return report
     }
 }
+
+extension RecordingsCatalog {
+    /// Writes recording `id` as an evidence bundle (``EvidenceBundle``) at `path`.
+    public func exportBundle(id: String, to path: String) throws {
+        guard let recording = try recording(id: id) else { throw CatalogError(path: root, problem: "no recording \(id)") }
+        let directory = directoryPath(of: recording)
+        var files: [(String, Data)] = []
+        for name in EvidenceBundle.memberNames {
+            if let data = FileManager.default.contents(atPath: directory + "/" + (name == "recording.mp4" ? recording.file : name)) {
+                files.append((name, data))
+            }
+        }
+        let keyID = (try? ManifestSignature.read(directory: directory))?.keyID ?? (try? Seal.read(directory: directory))??.first?.keyID
+        if let keyID {
+            if let key = FileManager.default.contents(atPath: "\(root)/keys/\(keyID).pub") { files.append(("public-key.pub", key)) }
+            // The recording's chain entry and its neighbours: where it stands in the recorder's chain.
+            let lines = (FileManager.default.contents(atPath: root + "/" + Chain.fileName(keyID: keyID)) ?? Data()).split(separator: 0x0a)
+            if let index = lines.firstIndex(where: { (try? JSONDecoder().decode(ChainEntry.self, from: Data($0)))?.recording == id }) {
+                let around = lines[max(0, index - 1)...min(lines.count - 1, index + 1)]
+                files.append(("chain.jsonl", Data(around.joined(separator: [0x0a])) + Data([0x0a])))
+            }
+        }
+        try EvidenceBundle.write(path: path, folder: id, files: files)
+    }
+}
+
+/// Verifies an evidence bundle with nothing but a public key: no catalog, no recordings folder.
+public enum BundleVerifier {
+    public static func verify(bundle path: String, trusting key: PublicKey) throws -> VerificationReport {
+        let (id, files) = try EvidenceBundle.read(path: path)
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("ctlive-bundle-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        for (name, data) in files { try data.write(to: URL(fileURLWithPath: directory + "/" + name)) }
+        var report = RecordingVerifier.verify(id: id, directory: directory, catalogued: nil, trusted: [key])
+        // Where the recording stands in its recorder's chain.
+        let entries = (files["chain.jsonl"] ?? Data()).split(separator: 0x0a).compactMap { try? JSONDecoder().decode(ChainEntry.self, from: Data($0)) }
+        if let index = entries.firstIndex(where: { $0.recording == id }) {
+            let entry = entries[index]
+            let manifest = files["manifest.json"].map { SHA256.hex(of: $0) }
+            if !key.verifies(entry.signature, of: entry.signingString) || entry.keyID != key.keyID {
+                report.problems.append("chain entry \(entry.seq) does not verify with the trusted key")
+            } else if manifest != entry.manifestSHA256 {
+                report.problems.append("chain entry \(entry.seq) chains another manifest")
+            } else if index > 0, entries[index - 1].hash != entry.previous {
+                report.problems.append("chain entry \(entry.seq) does not follow the entry bundled before it")
+            } else if index + 1 < entries.count, entries[index + 1].previous != entry.hash {
+                report.problems.append("the entry bundled after chain entry \(entry.seq) does not follow it")
+            }
+        } else if report.signedBy != nil {
+            report.problems.append("the bundle has no chain entry for \(id)")
+        }
+        if report.problems.isEmpty, let signedBy = report.signedBy, signedBy != key.keyID { report.problems.append("signed by \(signedBy), not the trusted key") }
+        return report
+    }
+}

@@ -10,7 +10,7 @@ struct RecordingsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "recordings",
         abstract: "List, show and verify recordings (through the catalog, Recordings/catalog.sqlite).",
-        subcommands: [RecordingsList.self, RecordingsShow.self, RecordingsVerify.self])
+        subcommands: [RecordingsList.self, RecordingsShow.self, RecordingsVerify.self, RecordingsExport.self])
 }
 
 /// `--recordings DIR`, shared by the `recordings` subcommands.
@@ -126,12 +126,27 @@ struct RecordingsVerify: AsyncParsableCommand {
     @Flag(help: "Verify every recording.") var all = false
     @Option(help: ArgumentHelp("Trust only this Ed25519 public key (FILE.pub from ctlive keys --signing-key); default: <recordings>/keys/*.pub.", valueName: "FILE"))
     var publicKey: String?
+    @Option(help: ArgumentHelp("Verify an evidence bundle (ctlive recordings export) with --public-key alone: no catalog, no recordings folder.", valueName: "FILE.tar"))
+    var bundle: String?
 
     func validate() throws {
+        if bundle != nil {
+            guard id == nil, !all, publicKey != nil else { throw ValidationError("--bundle takes --public-key, and no id or --all") }
+            return
+        }
         guard (id != nil) != all else { throw ValidationError("give a recording id or --all (one of them)") }
     }
 
     func run() async throws {
+        if let bundle, let publicKey {
+            let report: VerificationReport
+            do { report = try BundleVerifier.verify(bundle: bundle, trusting: try PublicKey.load(path: publicKey)) } catch {
+                throw CommandFailure.exit("\(error)")
+            }
+            print(report.line)
+            if !report.isOK { throw ExitCode.failure }
+            return
+        }
         let (catalog, scan) = try root.openCatalog()
         var failed = false
         let ids = all ? try catalog.list().map(\.id) : [id!]
@@ -153,6 +168,23 @@ struct RecordingsVerify: AsyncParsableCommand {
             if ids.isEmpty && scan.unreadable.isEmpty { print("no recordings in \(catalog.root)") }
         }
         if failed { throw ExitCode.failure }
+    }
+}
+
+/// `ctlive recordings export ID -o FILE.tar`.
+struct RecordingsExport: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "export",
+        abstract: "Write an evidence bundle: the recording, manifest, seals, signature, public key, review page and its chain entries, in one tar file.")
+
+    @OptionGroup var root: RecordingsRootOptions
+    @Argument(help: "The recording's id.") var id: String
+    @Option(name: .shortAndLong, help: ArgumentHelp("The bundle to write.", valueName: "FILE.tar")) var output: String
+
+    func run() async throws {
+        let (catalog, _) = try root.openCatalog()
+        do { try catalog.exportBundle(id: id, to: output) } catch { throw CommandFailure.exit("\(error)") }
+        print("wrote \(output)")
     }
 }
 

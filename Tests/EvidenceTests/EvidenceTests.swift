@@ -177,6 +177,33 @@ final class EvidenceTests: XCTestCase {
         XCTAssertTrue(removed.lines.joined().contains("entry 2: recording c2 is gone"), "\(removed.lines)")
     }
 
+    func testABundleVerifiesAloneWithThePublicKeyAndNotWithAnother() throws {
+        _ = try record("b1", seconds: 2)
+        _ = try record("b2", seconds: 2)
+        let catalog = try RecordingsCatalog(root: root + "/Recordings", creatingRoot: true, logger: logger)
+        try catalog.rebuild()
+        let bundle = root + "/b1.tar"
+        try catalog.exportBundle(id: "b1", to: bundle)
+        // Elsewhere: nothing but the bundle and the public key.
+        let elsewhere = try temporaryDirectory(self)
+        try FileManager.default.copyItem(atPath: bundle, toPath: elsewhere + "/b1.tar")
+        let report = try BundleVerifier.verify(bundle: elsewhere + "/b1.tar", trusting: try PublicKey.load(path: keyPath + ".pub"))
+        XCTAssertTrue(report.isOK, report.line)
+        XCTAssertEqual(report.signedBy, key.keyID)
+        XCTAssertTrue(try EvidenceBundle.read(path: bundle).files.keys.contains("chain.jsonl"), "the chain links around it travel too")
+
+        let other = try BundleVerifier.verify(bundle: bundle, trusting: SigningKey.generate().publicKey)
+        XCTAssertFalse(other.isOK)
+        XCTAssertTrue(other.line.contains("not trusted"), other.line)
+
+        var data = try Data(contentsOf: URL(fileURLWithPath: bundle))
+        data[2048] ^= 0x01  // inside the recording, the bundle's first member
+        try data.write(to: URL(fileURLWithPath: bundle))
+        let tampered = try BundleVerifier.verify(bundle: bundle, trusting: key.publicKey)
+        XCTAssertFalse(tampered.isOK)
+        XCTAssertTrue(tampered.problems.contains { $0.contains("were changed after seal") }, tampered.line)
+    }
+
     func testTheKeyFileIsTheOwnersAlone() throws {
         let attributes = try FileManager.default.attributesOfItem(atPath: keyPath)
         XCTAssertEqual((attributes[.posixPermissions] as? NSNumber)?.intValue, 0o600)
