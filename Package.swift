@@ -44,7 +44,7 @@ var targets: [Target] = [
     // Seeded fuzzing of the recorder's input path (`ctlive bench fuzz-media`, and a short run in the tests).
     .target(name: "MediaFuzz", dependencies: ["Recorder", "Media", log]),
     // The review page and contact sheet written beside a finished recording.
-    .target(name: "Review", dependencies: ["Recorder", "Media", log]),
+    .target(name: "Review", dependencies: ["Recorder", "Media", "Evidence", log]),
 
     // Policy plugins: the C ABI, the Swift kit for plugin authors, and the host.
     .target(name: "CPolicyPlugin"),
@@ -66,7 +66,7 @@ var targets: [Target] = [
     .executableTarget(
         name: "ctlive",
         dependencies: [
-            "Hub", "CTLive", "Signaling", "ZeroMQ", "Bot", "Recorder", "Media", "PolicyHost", "Catalog", "MediaFuzz", "ChildProcess", "IsolatedRecording", "Evidence", log,
+            "Hub", "CTLive", "Signaling", "ZeroMQ", "Bot", "Recorder", "Media", "PolicyHost", "Catalog", "MediaFuzz", "ChildProcess", "IsolatedRecording", "Evidence", "Review", log,
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -82,7 +82,7 @@ var targets: [Target] = [
     .testTarget(name: "EndToEndTests", dependencies: ["Hub", "CTLive", "Bot", "Recorder", "Media", "MediaFuzz", "PolicyHost", "Signaling", "ZeroMQ", "TestKit", log]),
     .testTarget(name: "PolicyHostTests", dependencies: ["PolicyHost", "PolicyKit", "TestKit"]),
     .testTarget(name: "CatalogTests", dependencies: ["Catalog", "Recorder", "Media", "PolicyHost", "PolicyKit", "TestKit", log, .product(name: "GRDB", package: "GRDB.swift")]),
-    .testTarget(name: "EvidenceTests", dependencies: ["Evidence", "Recorder", "Catalog", "IsolatedRecording", "Media", "TestKit", log]),
+    .testTarget(name: "EvidenceTests", dependencies: ["Evidence", "Recorder", "Catalog", "IsolatedRecording", "Review", "Media", "TestKit", log]),
     .testTarget(name: "ReviewTests", dependencies: ["Review", "Recorder", "Media", "TestKit", log]),
 ]
 

@@ -18,6 +18,8 @@ public struct VerificationReport: Sendable, Equatable, Codable {
     public var signedBy: String?
     /// Bytes after the last seal (what a crash left unsealed).
     public var unsealedBytes: UInt64 = 0
+    /// For a recording whose media retention purged: when, why, and its tombstone in the chain.
+    public var purged: String?
 
     /// True when nothing is wrong.
     public var isOK: Bool { problems.isEmpty }
@@ -26,6 +28,7 @@ public struct VerificationReport: Sendable, Equatable, Codable {
     public var line: String {
         guard isOK else { return "\(id) FAILED: \(problems.joined(separator: "; "))" }
         var notes: [String] = []
+        if let purged { notes.append(purged) }
         if let interruptedAt { notes.append("interrupted at \(MediaCheck.seconds(interruptedAt)) s") }
         if let signedBy { notes.append("signed by \(signedBy)") }
         if unsealedBytes > 0 { notes.append("\(unsealedBytes) bytes after the last seal unsealed") }
@@ -109,11 +112,41 @@ extension RecordingsCatalog {
         // A recording its dead writer left unfinished is completed first, and the catalog learns how it ended.
         var catalogued = entry
         let directory = directoryPath(of: entry)
+        if let purge = Retention.purgeRecord(directory: directory) {
+            return verifyPurged(id: id, directory: directory, purge: purge, trusted: keys ?? EvidenceCheck.keys(in: root + "/keys"))
+        }
         if (try? AbandonedRecording.completeIfAbandoned(directory: directory)) == true {
             try? index(manifestAt: directory + "/" + ManifestFile.name)
             catalogued = try recording(id: id) ?? entry
         }
         return RecordingVerifier.verify(id: id, directory: directory, catalogued: catalogued, trusted: keys ?? EvidenceCheck.keys(in: root + "/keys"))
+    }
+}
+
+extension RecordingsCatalog {
+    /// A purged recording passes when its kept manifest still verifies and a trusted tombstone in the
+    /// chain accounts for the media removed.
+    func verifyPurged(id: String, directory: String, purge: Retention.Record, trusted: [PublicKey]) -> VerificationReport {
+        var problems: [String] = []
+        let byID = Dictionary(trusted.map { ($0.keyID, $0) }, uniquingKeysWith: { first, _ in first })
+        guard let keyID = purge.keyID, let key = byID[keyID] else {
+            return VerificationReport(id: id, problems: ["purged, but its tombstone's key is not trusted"], videoFrames: 0, audioFrames: 0)
+        }
+        if let signature = try? ManifestSignature.read(directory: directory) {
+            let bytes = FileManager.default.contents(atPath: directory + "/manifest.json") ?? Data()
+            if SHA256.hex(of: bytes) != signature.manifestSHA256 || !key.verifies(signature.signature, of: signature.signingString) {
+                problems.append("the kept manifest no longer verifies")
+            }
+        }
+        let (entries, broken) = Chain.verify(path: root + "/" + Chain.fileName(keyID: keyID), trusted: trusted)
+        if let broken { problems.append(broken) }
+        if !entries.contains(where: { $0.kind == "tombstone" && $0.recording == id && $0.seq == purge.tombstone }) {
+            problems.append("media removed with no signed tombstone in the chain")
+        }
+        var report = VerificationReport(id: id, problems: problems, videoFrames: 0, audioFrames: 0)
+        report.purged = "media purged \(purge.time) (\(purge.reason ?? "retention")), tombstone \(purge.tombstone ?? 0)"
+        report.signedBy = problems.isEmpty ? keyID : nil
+        return report
     }
 }
 
@@ -137,7 +170,7 @@ extension RecordingsCatalog {
             let name = String(file.dropLast(".jsonl".count))
             let (entries, broken) = Chain.verify(path: root + "/" + file, trusted: trusted)
             var problems = broken.map { [$0] } ?? []
-            for entry in entries where entry.kind == "recording" {
+            for entry in entries where entry.kind == "recording" || entry.kind == "tombstone" {
                 chained.insert(entry.recording)
                 guard let recording = try self.recording(id: entry.recording) else {
                     problems.append("entry \(entry.seq): recording \(entry.recording) is gone (removed from the middle of the chain)")

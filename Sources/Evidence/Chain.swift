@@ -16,8 +16,10 @@ public enum Chain {
     public static func fileName(keyID: String) -> String { "chain-\(keyID).jsonl" }
 
     /// Appends an entry for `recording` (whose final manifest has SHA-256 `manifestSHA256`).
+    /// - Parameters:
+    ///   - kind: `recording` (a finished recording) or `tombstone` (its media was removed, `reason` says why).
     public static func append(root: String, key: SigningKey, kind: String = "recording", recording: String, manifestSHA256: String,
-                              time: Date = Date()) throws {
+                              reason: String? = nil, time: Date = Date()) throws -> ChainEntry {
         let path = root + "/" + fileName(keyID: key.keyID)
         let descriptor = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
         guard descriptor >= 0 else { throw EvidenceError("cannot open \(path): \(String(cString: strerror(errno)))") }
@@ -26,7 +28,8 @@ public enum Chain {
         defer { flock(descriptor, LOCK_UN) }
         let last = try entries(path: path).last
         var entry = ChainEntry(seq: (last?.seq ?? 0) + 1, kind: kind, recording: recording, manifestSHA256: manifestSHA256,
-                               previous: last?.hash ?? ChainEntry.genesis, time: EvidenceTime.string(time), keyID: key.keyID, signature: "")
+                               previous: last?.hash ?? ChainEntry.genesis, time: EvidenceTime.string(time), keyID: key.keyID, reason: reason,
+                               signature: "")
         entry.signature = try key.sign(entry.signingString)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
@@ -34,6 +37,7 @@ public enum Chain {
         line.append(0x0a)
         let written = line.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
         guard written == line.count else { throw EvidenceError("cannot write \(path): \(String(cString: strerror(errno)))") }
+        return entry
     }
 
     /// The entries of a chain file, in order (a line cut by a crash at the end is left out).
@@ -87,10 +91,12 @@ public struct ChainEntry: Codable, Sendable, Equatable {
     public var previous: String
     public var time: String
     public var keyID: String
+    /// Why, for a tombstone (`retention: older than 30 days`).
+    public var reason: String?
     public var signature: String
 
     public var signingString: String {
-        ["ctlive-chain-v1", String(seq), kind, recording, manifestSHA256, previous, time, keyID].joined(separator: "\n")
+        ["ctlive-chain-v1", String(seq), kind, recording, manifestSHA256, previous, time, keyID, reason ?? ""].joined(separator: "\n")
     }
 
     /// This entry's hash: SHA-256 of its signing string, as the next entry's `previous`.

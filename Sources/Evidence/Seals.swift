@@ -129,8 +129,9 @@ public struct ManifestSignature: Codable, Sendable {
     }
 }
 
-enum EvidenceTime {
-    static func string(_ date: Date) -> String {
+/// Times in evidence records: ISO 8601, UTC, milliseconds.
+public enum EvidenceTime {
+    public static func string(_ date: Date) -> String {
         let formatter = ISO8601DateFormatter()
         formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
         return formatter.string(from: date)

@@ -534,7 +534,7 @@ final class RecordingWorker {
         if let key {
             do {
                 let signed = try ManifestSignature.sign(directory: directory, key: key)
-                try Chain.append(root: configuration.root, key: key, recording: manifest.recordingID, manifestSHA256: signed)
+                _ = try Chain.append(root: configuration.root, key: key, recording: manifest.recordingID, manifestSHA256: signed)
             } catch {
                 logger.error("cannot sign the manifest or extend the chain: \(error)")
             }

@@ -8,6 +8,8 @@ struct ReviewDocument {
     var videoFile: String
     /// The contact sheet's file name relative to the page, with its layout; nil when there is none.
     var contactSheet: (file: String, info: String)?
+    /// The evidence state, a line each: signed by, sealed up to, chain position, hold.
+    var evidence: [String] = []
 
     func render() -> String {
         let sheetSection: String
@@ -19,6 +21,9 @@ struct ReviewDocument {
         } else {
             sheetSection = #"<section id="sheet"><h2>Contact sheet</h2><p class="muted">No contact sheet could be made for this recording.</p></section>"#
         }
+        let evidenceSection = evidence.isEmpty
+            ? #"<section id="evidence"><h2>Evidence</h2><p class="muted">Not signed: this recording was made without a signing key.</p></section>"#
+            : #"<section id="evidence"><h2>Evidence</h2><ul>"# + evidence.map { "<li>\(HTMLEscaping.text($0))</li>" }.joined() + "</ul></section>"
         return """
             <!DOCTYPE html>
             <html lang="en">
@@ -41,6 +46,7 @@ struct ReviewDocument {
             <section id="timeline"></section>
             <section id="events"><h2>Events</h2><table id="event-list"></table></section>
             \(sheetSection)
+            \(evidenceSection)
             <section id="problems"></section>
             </main>
             <script type="application/json" id="manifest">\(HTMLEscaping.scriptJSON(manifestJSON))</script>

@@ -1,3 +1,4 @@
+import Evidence
 import Foundation
 import Logging
 import Media
@@ -56,7 +57,8 @@ public enum ReviewPage {
         let document = ReviewDocument(
             manifestJSON: String(decoding: data, as: UTF8.self), session: manifest.session,
             videoFile: relativeURL(videoName),
-            contactSheet: try files.sheet.map { (relativeURL(contactSheetFileName), try sheetInfo($0)) })
+            contactSheet: try files.sheet.map { (relativeURL(contactSheetFileName), try sheetInfo($0)) },
+            evidence: evidenceLines(directory: directory.path, recordingID: manifest.recordingID))
         do {
             try Data(document.render().utf8).write(to: URL(fileURLWithPath: htmlPath), options: .atomic)
         } catch {
@@ -64,6 +66,32 @@ public enum ReviewPage {
         }
         logger.info("review page written", metadata: ["page": "\(htmlPath)", "contactSheet": "\(files.contactSheet ?? "none")"])
         return files
+    }
+
+    /// The evidence state as the files beside the recording say it (the page is written again on a hold
+    /// or a release): who signed, how far it is sealed, where it stands in the chain, any hold or purge.
+    static func evidenceLines(directory: String, recordingID: String) -> [String] {
+        var lines: [String] = []
+        let signature = try? ManifestSignature.read(directory: directory)
+        let seals = (try? Seal.read(directory: directory)) ?? nil
+        if let signature { lines.append("Manifest signed by key \(signature.keyID) (Ed25519).") }
+        if let last = seals?.last {
+            lines.append("Sealed \(seals?.count ?? 0) times while written, up to \(last.bytes) bytes at \(last.time).")
+        }
+        if let keyID = signature?.keyID ?? seals?.last?.keyID {
+            // <root>/<day>/<recording>: the chain lives at the root.
+            let root = ((directory as NSString).deletingLastPathComponent as NSString).deletingLastPathComponent
+            let entries = (try? Chain.entries(path: root + "/" + Chain.fileName(keyID: keyID))) ?? []
+            if let entry = entries.last(where: { $0.recording == recordingID && $0.kind == "recording" }) {
+                lines.append("Entry \(entry.seq) of \(entries.count) in the recorder's chain (chain-\(keyID).jsonl), after \(entry.previous.prefix(12))….")
+            }
+        }
+        if let data = FileManager.default.contents(atPath: directory + "/hold.json"),
+            let hold = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
+        {
+            lines.append("Under legal hold since \(hold["time"] as? String ?? "?"): \(hold["reason"] as? String ?? "").")
+        }
+        return lines
     }
 
     /// Where the recording ends when the manifest has no duration (a crashed recording): its last event.

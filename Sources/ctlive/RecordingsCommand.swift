@@ -4,13 +4,15 @@ import Evidence
 import Foundation
 import Logging
 import Recorder
+import Review
 
 /// `ctlive recordings`: list, show and verify the recordings under a recordings root, through the catalog.
 struct RecordingsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "recordings",
         abstract: "List, show and verify recordings (through the catalog, Recordings/catalog.sqlite).",
-        subcommands: [RecordingsList.self, RecordingsShow.self, RecordingsVerify.self, RecordingsExport.self])
+        subcommands: [RecordingsList.self, RecordingsShow.self, RecordingsVerify.self, RecordingsExport.self,
+                      RecordingsHold.self, RecordingsRelease.self, RecordingsPurge.self])
 }
 
 /// `--recordings DIR`, shared by the `recordings` subcommands.
@@ -185,6 +187,68 @@ struct RecordingsExport: AsyncParsableCommand {
         let (catalog, _) = try root.openCatalog()
         do { try catalog.exportBundle(id: id, to: output) } catch { throw CommandFailure.exit("\(error)") }
         print("wrote \(output)")
+    }
+}
+
+/// `ctlive recordings hold ID --reason TEXT`: a legal hold; a held recording is never purged.
+struct RecordingsHold: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "hold", abstract: "Put a recording under legal hold (audited): purge never removes it.")
+    @OptionGroup var root: RecordingsRootOptions
+    @Argument(help: "The recording's id.") var id: String
+    @Option(help: "Why (a case number, a request).") var reason: String
+
+    func run() async throws {
+        let (catalog, _) = try root.openCatalog()
+        do { try Retention.hold(catalog, id: id, reason: reason) } catch { throw CommandFailure.exit("\(error)") }
+        if let recording = try catalog.recording(id: id) { _ = try? ReviewPage.write(manifestPath: catalog.manifestPath(of: recording)) }
+        print("\(id) held: \(reason)")
+    }
+}
+
+/// `ctlive recordings release ID`: ends a legal hold.
+struct RecordingsRelease: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "release", abstract: "Release a recording's legal hold (audited).")
+    @OptionGroup var root: RecordingsRootOptions
+    @Argument(help: "The recording's id.") var id: String
+
+    func run() async throws {
+        let (catalog, _) = try root.openCatalog()
+        do { try Retention.release(catalog, id: id) } catch { throw CommandFailure.exit("\(error)") }
+        if let recording = try catalog.recording(id: id) { _ = try? ReviewPage.write(manifestPath: catalog.manifestPath(of: recording)) }
+        print("\(id) released")
+    }
+}
+
+/// `ctlive recordings purge --older-than DAYS [--dry-run] --signing-key FILE`.
+struct RecordingsPurge: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "purge",
+        abstract: "Remove the media of recordings older than DAYS (0: all) that are not held, each with a signed tombstone in the chain (audited).")
+    @OptionGroup var root: RecordingsRootOptions
+    @Option(help: "Age in days (fractional; 0 purges everything not held).") var olderThan: Double
+    @Flag(help: "Say what would be purged; change nothing.") var dryRun = false
+    @Option(help: ArgumentHelp("The recorder's Ed25519 key (ctlive keys --signing-key): signs the tombstones.", valueName: "FILE"))
+    var signingKey: String?
+
+    func validate() throws {
+        guard olderThan >= 0 else { throw ValidationError("--older-than must not be negative") }
+        if !dryRun && signingKey == nil { throw ValidationError("a purge writes signed tombstones: give --signing-key (or --dry-run)") }
+    }
+
+    func run() async throws {
+        let (catalog, _) = try root.openCatalog()
+        let purged: [Retention.Purged]
+        do {
+            let key = try signingKey.map { try SigningKey.load(path: $0) }
+            purged = try Retention.purge(catalog, olderThanDays: olderThan, dryRun: dryRun, key: key)
+        } catch {
+            throw CommandFailure.exit("\(error)")
+        }
+        for item in purged {
+            let what = item.removed.isEmpty ? "nothing left to remove" : item.removed.joined(separator: ", ")
+            print(dryRun ? "would purge \(item.recording): \(what)" : "purged \(item.recording): \(what) (tombstone \(item.tombstone ?? 0))")
+        }
+        if purged.isEmpty { print("nothing to purge") }
     }
 }
 

@@ -5,6 +5,7 @@ import IsolatedRecording
 import Logging
 import Media
 import Recorder
+import Review
 import TestKit
 import XCTest
 
@@ -202,6 +203,52 @@ final class EvidenceTests: XCTestCase {
         let tampered = try BundleVerifier.verify(bundle: bundle, trusting: key.publicKey)
         XCTAssertFalse(tampered.isOK)
         XCTAssertTrue(tampered.problems.contains { $0.contains("were changed after seal") }, tampered.line)
+    }
+
+    func testAPurgeKeepsHeldRecordingsAndLeavesSignedTombstonesThatVerifyAccountsFor() throws {
+        _ = try record("r1", seconds: 2)
+        let second = try record("r2", seconds: 2)
+        let catalog = try RecordingsCatalog(root: root + "/Recordings", creatingRoot: true, logger: logger)
+        try catalog.rebuild()
+        try Retention.hold(catalog, id: "r1", reason: "case 2026-117")
+
+        let dry = try Retention.purge(catalog, olderThanDays: 0, dryRun: true, key: nil)
+        XCTAssertEqual(dry.map(\.recording), ["r2"], "a dry run names what a purge would remove, the held one not")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: second.recordingPath), "and changes nothing")
+
+        let purged = try Retention.purge(catalog, olderThanDays: 0, dryRun: false, key: key)
+        XCTAssertEqual(purged.map(\.recording), ["r2"])
+        XCTAssertFalse(FileManager.default.fileExists(atPath: second.recordingPath), "the media is gone")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: second.manifestPath), "the signed manifest stays")
+        let report = try catalog.verify(id: "r2", trusting: [key.publicKey])
+        XCTAssertTrue(report.isOK, report.line)
+        XCTAssertTrue(report.line.contains("media purged"), report.line)
+        XCTAssertTrue(try catalog.verify(id: "r1", trusting: [key.publicKey]).isOK, "the held recording is intact")
+        let chains = try catalog.verifyChains(trusting: [key.publicKey])
+        XCTAssertTrue(chains.isOK, "\(chains.lines)")
+        XCTAssertEqual(chains.lines, ["chain-\(key.keyID) ok (3 entries)"], "two recordings and a tombstone")
+
+        // Media removed by hand, with no tombstone, is no purge.
+        try Retention.release(catalog, id: "r1")
+        let first = try XCTUnwrap(catalog.recording(id: "r1"))
+        try FileManager.default.removeItem(atPath: catalog.filePath(of: first))
+        XCTAssertFalse(try catalog.verify(id: "r1", trusting: [key.publicKey]).isOK)
+
+        let audit = try String(contentsOfFile: root + "/Recordings/" + Retention.auditFile, encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(audit.compactMap { try? JSONDecoder().decode(Retention.Record.self, from: Data($0.utf8)).action }, ["hold", "purge", "release"])
+    }
+
+    func testTheReviewPageShowsTheEvidenceState() throws {
+        let result = try record("v1", seconds: 2)
+        let catalog = try RecordingsCatalog(root: root + "/Recordings", creatingRoot: true, logger: logger)
+        try catalog.rebuild()
+        try Retention.hold(catalog, id: "v1", reason: "case 42")
+        let files = try ReviewPage.write(manifestPath: result.manifestPath)
+        let html = try String(contentsOfFile: files.html, encoding: .utf8)
+        XCTAssertTrue(html.contains("Manifest signed by key \(key.keyID)"), "signed by which key")
+        XCTAssertTrue(html.contains("Sealed "), "sealed up to when")
+        XCTAssertTrue(html.contains("Entry 1 of 1 in the recorder&#39;s chain") || html.contains("Entry 1 of 1 in the recorder"), "chain position")
+        XCTAssertTrue(html.contains("Under legal hold since"), "the hold")
     }
 
     func testTheKeyFileIsTheOwnersAlone() throws {
