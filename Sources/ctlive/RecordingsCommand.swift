@@ -200,7 +200,7 @@ struct RecordingsHold: AsyncParsableCommand {
     func run() async throws {
         let (catalog, _) = try root.openCatalog()
         do { try Retention.hold(catalog, id: id, reason: reason) } catch { throw CommandFailure.exit("\(error)") }
-        if let recording = try catalog.recording(id: id) { _ = try? ReviewPage.write(manifestPath: catalog.manifestPath(of: recording)) }
+        if let recording = try catalog.recording(id: id) { _ = try? ReviewPage.write(manifestPath: catalog.manifestPath(of: recording), logger: LogSetup.logger("ctlive.review", level: .warning)) }
         print("\(id) held: \(reason)")
     }
 }
@@ -214,7 +214,7 @@ struct RecordingsRelease: AsyncParsableCommand {
     func run() async throws {
         let (catalog, _) = try root.openCatalog()
         do { try Retention.release(catalog, id: id) } catch { throw CommandFailure.exit("\(error)") }
-        if let recording = try catalog.recording(id: id) { _ = try? ReviewPage.write(manifestPath: catalog.manifestPath(of: recording)) }
+        if let recording = try catalog.recording(id: id) { _ = try? ReviewPage.write(manifestPath: catalog.manifestPath(of: recording), logger: LogSetup.logger("ctlive.review", level: .warning)) }
         print("\(id) released")
     }
 }
