@@ -10,16 +10,6 @@ import XCTest
 /// A full disk is a clear error: the room is taken over by another recorder, the members hear why,
 /// and the bot takes no room until it can write again, then takes rooms by itself.
 final class DiskFullTests: XCTestCase {
-    final class StatusLog: Sendable {
-        private let log = Mutex<[RecordingStatus]>([])
-        init(_ client: CTLiveClient) {
-            client.onEvent { [weak self] event in
-                if case .recordingStatus(let status) = event { self?.log.withLock { $0.append(status) } }
-            }
-        }
-        var all: [RecordingStatus] { log.withLock { $0 } }
-    }
-
     func testAFullDiskHandsTheRoomOverAndTheBotRecoversWhenSpaceReturns() async throws {
         let root = try temporaryDirectory(self)
         let small = root + "/small"
@@ -40,7 +30,7 @@ final class DiskFullTests: XCTestCase {
 
         let agent = try await session.acceptingAgent("A1", color: "red", tone: 660)
         let customer = try await session.participant(.customer, "C1", color: "blue", tone: 440)
-        let heard = StatusLog(customer)
+        let heard = RecordingStatusLog(customer)
         let contact = try await customer.openContact(agent: "A1")
         try await contact.requestVideoUpgrade(divID: "videoPanel", useAudio: true, useVideo: true)
         try await eventually("recording on the small disk") { heard.all.map(\.status) == [.recording] }
@@ -62,7 +52,7 @@ final class DiskFullTests: XCTestCase {
         try await Task.sleep(for: .seconds(3))
         let second = try await session.acceptingAgent("A2", color: "green", tone: 880)
         let newcomer = try await session.participant(.customer, "C2", color: "yellow", tone: 990)
-        let heard2 = StatusLog(newcomer)
+        let heard2 = RecordingStatusLog(newcomer)
         let contact2 = try await newcomer.openContact(agent: "A2")
         try await contact2.requestVideoUpgrade(divID: "videoPanel", useAudio: true, useVideo: true)
         try await eventually("recorded by the recovered bot", timeout: .seconds(10)) { heard2.all.last?.status == .recording }

@@ -10,18 +10,6 @@ import XCTest
 /// A session is recorded or visibly not: members hear `recordingStatus`, a lost recorder is replaced,
 /// and clients and bots find a restarted hub again.
 final class RecordingStatusTests: XCTestCase {
-    /// The `recordingStatus` events a client heard, in order.
-    final class StatusLog: Sendable {
-        private let log = Mutex<[RecordingStatus]>([])
-        init(_ client: CTLiveClient) {
-            client.onEvent { [weak self] event in
-                if case .recordingStatus(let status) = event { self?.log.withLock { $0.append(status) } }
-            }
-        }
-        var all: [RecordingStatus] { log.withLock { $0 } }
-        var statuses: [String] { all.map(\.status.rawValue) }
-    }
-
     /// Names of the client's events, in order.
     final class EventNames: Sendable {
         private let log = Mutex<[String]>([])
@@ -39,7 +27,7 @@ final class RecordingStatusTests: XCTestCase {
         let bot = try await session.bot(root: root)
         let agent = try await session.acceptingAgent("A1", color: "red", tone: 660)
         let customer = try await session.participant(.customer, "C1", color: "blue", tone: 440)
-        let heard = StatusLog(customer)
+        let heard = RecordingStatusLog(customer)
         let contact = try await customer.openContact(agent: "A1")
         try await contact.requestVideoUpgrade(divID: "videoPanel", useAudio: true, useVideo: true)
         try await eventually("recording") { heard.statuses == ["recording"] }
@@ -58,7 +46,7 @@ final class RecordingStatusTests: XCTestCase {
         let session = try LiveSession()
         _ = try await session.acceptingAgent("A1", color: "red", tone: 660)
         let customer = try await session.participant(.customer, "C1", color: "blue", tone: 440)
-        let heard = StatusLog(customer)
+        let heard = RecordingStatusLog(customer)
         let contact = try await customer.openContact(agent: "A1")
         try await contact.requestVideoUpgrade(divID: "videoPanel", useAudio: true, useVideo: true)
         try await eventually("stopped") { heard.statuses == ["stopped"] }
@@ -71,7 +59,7 @@ final class RecordingStatusTests: XCTestCase {
         let first = try await session.bot(root: root)
         let agent = try await session.acceptingAgent("A1", color: "red", tone: 660)
         let customer = try await session.participant(.customer, "C1", color: "blue", tone: 440)
-        let heard = StatusLog(customer)
+        let heard = RecordingStatusLog(customer)
         let contact = try await customer.openContact(agent: "A1")
         try await contact.requestVideoUpgrade(divID: "videoPanel", useAudio: true, useVideo: true)
         try await eventually("recording") { heard.statuses == ["recording"] }
@@ -126,7 +114,7 @@ final class RecordingStatusTests: XCTestCase {
         // A new session is recorded by the same bot within seconds of the new hub's start.
         let newcomer = try await session.participant(.customer, "C2", color: "green", tone: 880)
         let second = try await newcomer.openContact(agent: "A1")
-        let heard = StatusLog(newcomer)
+        let heard = RecordingStatusLog(newcomer)
         try await second.requestVideoUpgrade(divID: "videoPanel", useAudio: true, useVideo: true)
         // (If the room starts before the bot is back, it hears `stopped` first and `recording` once the bot takes it.)
         try await eventually("recorded again", timeout: .seconds(10)) { heard.statuses.last == "recording" }

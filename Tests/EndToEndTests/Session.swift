@@ -8,6 +8,7 @@ import PolicyHost
 import TestKit
 import Recorder
 import Signaling
+import Synchronization
 import XCTest
 
 /// A real hub (signaling and media relay on loopback ports the system picks) and real SDK clients.
@@ -66,6 +67,18 @@ final class LiveSession {
         try await bot.start()
         return bot
     }
+}
+
+/// The `recordingStatus` events a client heard, in order.
+final class RecordingStatusLog: Sendable {
+    private let log = Mutex<[RecordingStatus]>([])
+    init(_ client: CTLiveClient) {
+        client.onEvent { [weak self] event in
+            if case .recordingStatus(let status) = event { self?.log.withLock { $0.append(status) } }
+        }
+    }
+    var all: [RecordingStatus] { log.withLock { $0 } }
+    var statuses: [String] { all.map(\.status.rawValue) }
 }
 
 func quietLogger(_ label: String) -> Logger {
