@@ -56,7 +56,7 @@ var targets: [Target] = [
     .target(name: "IsolatedRecording", dependencies: ["Recorder", "Media", "ChildProcess", log]),
 
     // The headless participant: records rooms and answers for agents.
-    .target(name: "Bot", dependencies: ["CTLive", "Recorder", "IsolatedRecording", "ChildProcess", "Evidence", "PolicyHost", "Catalog", "Review", log]),
+    .target(name: "Bot", dependencies: ["CTLive", "Recorder", "IsolatedRecording", "ChildProcess", "Evidence", "PolicyHost", "PolicyKit", "Catalog", "Review", log]),
 
     // The recordings catalog (SQLite): indexes manifests and policy decisions, verifies recordings.
     .target(
@@ -66,7 +66,7 @@ var targets: [Target] = [
     .executableTarget(
         name: "ctlive",
         dependencies: [
-            "Hub", "CTLive", "Signaling", "ZeroMQ", "Bot", "Recorder", "Media", "PolicyHost", "Catalog", "MediaFuzz", "ChildProcess", "IsolatedRecording", "Evidence", "Review", log,
+            "Hub", "CTLive", "Signaling", "ZeroMQ", "Bot", "Recorder", "Media", "PolicyHost", "Catalog", "MediaFuzz", "ChildProcess", "IsolatedRecording", "Evidence", "Review", "PolicyKit", log,
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -103,7 +103,7 @@ for name in cPolicyPlugins {
 
 let package = Package(
     name: "CTLiveMedia",
-    platforms: [.macOS(.v14)],
+    // Linux only (Glibc, eventfd, pidfd, prctl, flock): SwiftPM has no Linux minimum to declare.
     products: products,
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),

@@ -7,6 +7,7 @@ import IsolatedRecording
 import Logging
 import Media
 import PolicyHost
+import PolicyKit
 import Recorder
 import Review
 import Signaling

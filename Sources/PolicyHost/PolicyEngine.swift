@@ -2,7 +2,8 @@ import ChildProcess
 import Dispatch
 import Foundation
 import Logging
-@_exported import PolicyKit
+import PolicyKit
+import Synchronization
 
 /// The answer for one request, with its audit record.
 public struct Decision: Codable, Sendable {
@@ -59,10 +60,10 @@ public final class PolicyEngine: Sendable {
     private let logger: Logger
     private let audit: AuditLog?
     private let options: Options
-    private let state: Locked<EngineState>
+    private let state: Mutex<EngineState>
     /// Decision ids are `<64 random bits of this engine>-<sequence>`: unique, and cheaper than a UUID each.
     private let idPrefix = String(UInt64.random(in: .min ... .max), radix: 16).leftPadded(to: 16)
-    private let sequence = Locked<UInt64>(0)
+    private let sequence = Atomic<UInt64>(0)
 
     /// Loads the policy at `policyPath`, the plugins it names (from `pluginDirectories`, first
     /// match wins) and, under process isolation, starts the worker. Throws when the policy is
@@ -82,16 +83,16 @@ public final class PolicyEngine: Sendable {
         self.logger = logger
         self.options = options
         audit = try auditLogPath.map { try AuditLog(path: $0) }
-        state = Locked(try EngineState(
+        state = Mutex(try EngineState(
             policyPath: policyPath, directories: pluginDirectories, options: options, logger: logger))
         logger.info("policy loaded", metadata: ["policy": "\(policyPath)", "agents": "\(delegatedAgents)"])
     }
 
     /// The agents named under `agents` in the policy (sorted).
-    public var delegatedAgents: [String] { state.value.policy.agents?.keys.sorted() ?? [] }
+    public var delegatedAgents: [String] { state.withLock { $0 }.policy.agents?.keys.sorted() ?? [] }
 
     /// The policy in force.
-    public var policy: PolicyFile { state.value.policy }
+    public var policy: PolicyFile { state.withLock { $0 }.policy }
 
     /// Reads the policy file again and loads the plugins it names; decisions that follow use it.
     /// On error the previous policy stays in force.
@@ -103,16 +104,16 @@ public final class PolicyEngine: Sendable {
             logger.error("policy reload failed; keeping the previous policy", metadata: ["error": "\(error)"])
             throw error
         }
-        state.value = next
+        state.withLock { $0 = next }
         logger.info("policy reloaded", metadata: ["policy": "\(policyPath)", "agents": "\(delegatedAgents)"])
     }
 
     /// Decides one request. Never throws: plugin errors, crashes and timeouts become the fail-mode
     /// answer, recorded in the audit (the returned record is also appended to the audit log).
     public func decide(_ context: DecisionContext) async -> Decision {
-        let current = state.value
+        let current = state.withLock { $0 }
         let received = monotonicNow()
-        let number = sequence.increment()
+        let number = sequence.add(1, ordering: .relaxed).newValue
         let decisionID = "\(idPrefix)-\(String(number).leftPadded(to: 6))"
         let time = iso8601UTCMilliseconds(options.clock())
         let record = await current.runner.perform {
@@ -317,31 +318,5 @@ func iso8601UTCMilliseconds(_ date: Date) -> String {
 extension String {
     func leftPadded(to width: Int) -> String {
         count >= width ? self : String(repeating: "0", count: width - count) + self
-    }
-}
-
-extension Locked where Value == UInt64 {
-    /// Adds one and returns the new value.
-    func increment() -> UInt64 {
-        withLock { value in
-            value += 1
-            return value
-        }
-    }
-}
-
-/// A value behind a lock.
-final class Locked<Value: Sendable>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var stored: Value
-    init(_ value: Value) { stored = value }
-    var value: Value {
-        get { lock.lock(); defer { lock.unlock() }; return stored }
-        set { lock.lock(); stored = newValue; lock.unlock() }
-    }
-    func withLock<T>(_ body: (inout Value) -> T) -> T {
-        lock.lock()
-        defer { lock.unlock() }
-        return body(&stored)
     }
 }

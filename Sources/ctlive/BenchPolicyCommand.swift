@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import PolicyHost
+import PolicyKit
 
 /// `ctlive bench policy`: decision latency for a chain of three plugins, in process and in the worker.
 struct BenchPolicyCommand: AsyncParsableCommand {

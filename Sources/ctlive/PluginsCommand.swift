@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import PolicyHost
+import PolicyKit
 
 /// `ctlive plugins list [DIR]` and `ctlive plugins inspect PATH`.
 struct PluginsCommand: AsyncParsableCommand {

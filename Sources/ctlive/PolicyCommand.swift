@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import PolicyHost
+import PolicyKit
 
 /// `ctlive policy test --policy FILE --request FILE.json [--plugins DIR]...`
 struct PolicyCommand: AsyncParsableCommand {

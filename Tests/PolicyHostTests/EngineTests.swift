@@ -1,5 +1,6 @@
 import Foundation
 import PolicyHost
+import PolicyKit
 import XCTest
 
 /// The policy file, the chain, the all-abstain rule, fail modes, deadline, audit and reload.

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import PolicyHost
+import PolicyKit
 import XCTest
 
 /// Shared helpers: the plugins SwiftPM built, temporary directories, C plugins compiled with `cc`.

@@ -1,5 +1,6 @@
 import Foundation
 import PolicyHost
+import PolicyKit
 import XCTest
 
 /// `isolation: process`: plugins that crash or hang cost one request its normal answer, never the host.

@@ -1,5 +1,6 @@
 import Foundation
 import PolicyHost
+import PolicyKit
 import XCTest
 
 /// Each shipped plugin's rules, through its real shared library and the C ABI.

@@ -1,5 +1,6 @@
 import Foundation
 import PolicyHost
+import PolicyKit
 import XCTest
 
 /// The policy worker lives as long as its host, whatever thread started it; a worker that dies is
