@@ -413,7 +413,7 @@ public final class RecorderBot: Sendable {
         logger.error("recording worker lost", metadata: ["room": "\(session.roomID)", "how": "\(how)", "directory": "\(lost.directory)"])
         do {
             if try AbandonedRecording.completeIfAbandoned(directory: lost.directory) {
-                try? catalog?.index(manifestAt: lost.directory + "/manifest.json")
+                _ = try? catalog?.index(manifestAt: lost.directory + "/manifest.json")
             }
         } catch {
             logger.error("cannot complete the lost part \(lost.directory): \(error)")

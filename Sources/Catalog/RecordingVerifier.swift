@@ -116,7 +116,7 @@ extension RecordingsCatalog {
             return verifyPurged(id: id, directory: directory, purge: purge, trusted: keys ?? EvidenceCheck.keys(in: root + "/keys"))
         }
         if (try? AbandonedRecording.completeIfAbandoned(directory: directory)) == true {
-            try? index(manifestAt: directory + "/" + ManifestFile.name)
+            _ = try? index(manifestAt: directory + "/" + ManifestFile.name)
             catalogued = try recording(id: id) ?? entry
         }
         return RecordingVerifier.verify(id: id, directory: directory, catalogued: catalogued, trusted: keys ?? EvidenceCheck.keys(in: root + "/keys"))

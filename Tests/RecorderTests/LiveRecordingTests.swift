@@ -331,7 +331,7 @@ final class LiveRecordingSetupTests: XCTestCase {
     func testAnUnwritableRootFailsCleanly() {
         // A file where the root directory should be: init throws, and nothing hangs.
         let blocker = FileManager.default.temporaryDirectory.appendingPathComponent("blocker-\(UUID())").path
-        FileManager.default.createFile(atPath: blocker, contents: Data())
+        _ = FileManager.default.createFile(atPath: blocker, contents: Data())
         defer { try? FileManager.default.removeItem(atPath: blocker) }
         XCTAssertThrowsError(try LiveRecording(configuration: RecordingConfiguration(root: blocker, sessionID: "s", contactID: "c"), logger: Logger(label: "t")))
     }

@@ -18,7 +18,7 @@ public func runCommand(_ program: String, _ arguments: [String]) throws -> Comma
     process.executableURL = URL(fileURLWithPath: program)
     process.arguments = arguments
     let errorPath = FileManager.default.temporaryDirectory.appendingPathComponent("stderr-\(UUID())").path
-    FileManager.default.createFile(atPath: errorPath, contents: nil)
+    _ = FileManager.default.createFile(atPath: errorPath, contents: nil)
     defer { try? FileManager.default.removeItem(atPath: errorPath) }
     let errorFile = try FileHandle(forWritingTo: URL(fileURLWithPath: errorPath))
     let out = Pipe()
