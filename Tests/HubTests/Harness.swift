@@ -92,11 +92,11 @@ final class RawPeer {
     func send(_ text: String) throws { try socket.send([Data(text.utf8)]) }
     func send(frames: [Data]) throws { try socket.send(frames) }
 
-    /// The next message as a JSON object (waits up to 3 s).
-    func receive() throws -> [String: Any] {
+    /// The next message as a JSON object (waits up to `timeoutMilliseconds`).
+    func receive(timeoutMilliseconds: Int = 3000) throws -> [String: Any] {
         var poller = Poller()
         try poller.add(.socket(socket))
-        guard !(try poller.poll(timeoutMilliseconds: 3000)).isEmpty, let (message, _) = try socket.receive(wait: false) else {
+        guard !(try poller.poll(timeoutMilliseconds: timeoutMilliseconds)).isEmpty, let (message, _) = try socket.receive(wait: false) else {
             throw ZMQError(operation: "no reply", errno: EAGAIN)
         }
         return try JSONSerialization.jsonObject(with: message.frames[0]) as! [String: Any]
