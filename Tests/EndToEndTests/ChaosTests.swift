@@ -88,6 +88,7 @@ final class ChaosTests: XCTestCase {
         let start = ContinuousClock.now
         var next = 0
         var restartedHub = false
+        var hubRestarted: Date?
         while ContinuousClock.now - start < .seconds(24) {
             // A new session every 1.5 s, each lasting 3 s.
             if ContinuousClock.now - start >= .milliseconds(1500 * next) {
@@ -118,6 +119,7 @@ final class ChaosTests: XCTestCase {
                 try bot.start()
             case 1 where !restartedHub && ContinuousClock.now - start > .seconds(8):
                 restartedHub = true
+                hubRestarted = Date()
                 try await session.restartHub(downtime: .milliseconds(500))
             default:
                 try await Task.sleep(for: .milliseconds(500))
@@ -148,7 +150,10 @@ final class ChaosTests: XCTestCase {
         for side in sides {
             let heard = side.heard.withLock { $0 }
             guard let room = heard.roomID, let started = heard.started else { continue }
-            let ended = heard.ended ?? Date()
+            // A session the hub was running when it went away ended then: the new hub knows nothing of it,
+            // and nobody is left to tell its members anything until they notice the loss themselves.
+            var ended = heard.ended ?? Date()
+            if let hubRestarted, started < hubRestarted, hubRestarted < ended { ended = hubRestarted }
             let covered = (parts[room] ?? []).compactMap { part -> (Date, Date)? in
                 guard let from = iso.date(from: part.wallClockStart) else { return nil }
                 let to = part.wallClockEnd.flatMap { iso.date(from: $0) } ?? from.addingTimeInterval(part.durationSeconds ?? 0)
