@@ -166,7 +166,11 @@ final class ChaosTests: XCTestCase {
                     let told = heard.statuses.contains { time, status in
                         status.status != .recording && time <= from && time >= cursor.addingTimeInterval(-3)
                     }
-                    XCTAssertTrue(told, "room \(room): \(from.timeIntervalSince(cursor)) s unrecorded and untold (seed \(seed))")
+                    XCTAssertTrue(told, String(
+                        format: "room %@: %.2f s unrecorded and untold, from %.2f s into the session (%d parts, statuses %@; seed %llu)",
+                        room, from.timeIntervalSince(cursor), cursor.timeIntervalSince(started), covered.count,
+                        heard.statuses.map { "\($0.1.status.rawValue)@\(String(format: "%.1f", $0.0.timeIntervalSince(started)))" }.joined(separator: ","),
+                        seed))
                 }
                 if to > cursor { cursor = to }
             }
