@@ -31,8 +31,20 @@ var targets: [Target] = [
     .target(name: "Signaling"),
 
     // The broker, the client SDK.
-    .target(name: "Hub", dependencies: ["ZeroMQ", "Signaling", log]),
+    .target(name: "Hub", dependencies: ["ZeroMQ", "Signaling", "AccessToken", log]),
     .target(name: "CTLive", dependencies: ["ZeroMQ", "Signaling", "Media", log]),
+
+    // Browsers: signed access tokens (HMAC-SHA256, JWT form), and `ctlive web`, the WebSocket gateway to the hub that
+    // serves ctlive.js and the customer and agent pages (SwiftNIO's HTTP/1 and WebSocket handlers).
+    .target(name: "AccessToken", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
+    .target(
+        name: "WebGateway",
+        dependencies: [
+            "ZeroMQ", "Signaling", "AccessToken", log,
+            .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "NIOWebSocket", package: "swift-nio"),
+        ],
+        resources: [.copy("Site")]),
 
     // Media: FFmpeg wrappers, then the recording pipeline (knows nothing of sockets).
     // SHA-256 (swift-crypto): hashes of recordings and plugins, with no FFmpeg.
@@ -66,7 +78,7 @@ var targets: [Target] = [
     .executableTarget(
         name: "ctlive",
         dependencies: [
-            "Hub", "CTLive", "Signaling", "ZeroMQ", "Bot", "Recorder", "Media", "PolicyHost", "Catalog", "MediaFuzz", "ChildProcess", "IsolatedRecording", "Evidence", "Review", "PolicyKit", log,
+            "Hub", "CTLive", "Signaling", "ZeroMQ", "Bot", "Recorder", "Media", "PolicyHost", "Catalog", "MediaFuzz", "ChildProcess", "IsolatedRecording", "Evidence", "Review", "PolicyKit", "WebGateway", "AccessToken", log,
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -83,6 +95,7 @@ var targets: [Target] = [
     .testTarget(name: "PolicyHostTests", dependencies: ["PolicyHost", "PolicyKit", "TestKit"]),
     .testTarget(name: "CatalogTests", dependencies: ["Catalog", "Recorder", "Media", "PolicyHost", "PolicyKit", "TestKit", log, .product(name: "GRDB", package: "GRDB.swift")]),
     .testTarget(name: "EvidenceTests", dependencies: ["Evidence", "Recorder", "Catalog", "IsolatedRecording", "Review", "Media", "TestKit", log]),
+    .testTarget(name: "WebGatewayTests", dependencies: ["WebGateway", "AccessToken", "Hub", "CTLive", "TestKit", log]),
     .testTarget(name: "ReviewTests", dependencies: ["Review", "Recorder", "Media", "TestKit", log]),
 ]
 
@@ -110,6 +123,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: targets,
     swiftLanguageModes: [.v6]

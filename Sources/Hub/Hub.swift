@@ -174,7 +174,7 @@ private final class HubServer {
         try router.bind(configuration.signalingEndpoint)
         endpoint = try router.lastEndpoint
         var policy = configuration.policy
-        if let keys = configuration.keys { policy.delegations = keys.delegations }
+        if let keys = configuration.keys { policy.delegations = keys.delegations; policy.gatewaySecrets = keys.gatewaySecrets }
         if let mediaBind = configuration.mediaEndpoint {
             let media = try Socket(context, .router)
             try media.setLinger(milliseconds: 0)

@@ -1,3 +1,4 @@
+import AccessToken
 import Foundation
 import Logging
 import Signaling
@@ -27,6 +28,8 @@ public struct HubPolicy: Sendable {
     public var recorderJoinTimeout: Duration = .seconds(10)
     /// Under CURVE: the agents each recorder identity (`recorder:<id>`) may answer for; nil trusts `hello`.
     public var delegations: [String: Set<String>]?
+    /// Under CURVE: gateway identities (`gateway:<name>`) and the secret their browsers' access tokens are signed with.
+    public var gatewaySecrets: [String: TokenSecret] = [:]
     /// Where clients send media, announced in `roomStarted` (nil: no media relay).
     public var mediaEndpoint: String?
     /// Every room must be recorded (rooms whose answer says `recordingRequired` must be anyway).
@@ -296,10 +299,29 @@ final class HubState {
 
     // MARK: hello
 
+    /// A gateway's connection speaks for the one customer, agent or supervisor its browser's token names.
+    private func checkGatewayToken(_ hello: Hello, key: String, gateway: String, secret: TokenSecret) throws(ProtocolError) {
+        guard [.customer, .agent, .supervisor].contains(hello.role) else {
+            throw ProtocolError(.identityMismatch, "\(gateway) speaks for customers, agents and supervisors only")
+        }
+        guard let token = hello.token else {
+            throw ProtocolError(.identityMismatch, "\(gateway) speaks only for the user a token names: hello needs its token")
+        }
+        let claims: AccessClaims
+        do { claims = try AccessToken.verify(token, secret: secret, now: Date()) } catch {
+            throw ProtocolError(.identityMismatch, "\(gateway): \(error.description)")
+        }
+        guard claims.role == hello.role.rawValue, claims.user == hello.userId else {
+            throw ProtocolError(.identityMismatch, "the token names \(claims.role):\(claims.user), not \(key)")
+        }
+    }
+
     private func handleHello(_ hello: Hello, from connection: ConnectionID, authenticatedUser: String?, re: Int?, now: ContinuousClock.Instant) throws(ProtocolError) {
         if clients[connection] != nil { throw ProtocolError(.alreadyHello, "this connection already said hello") }
         let key = "\(hello.role.rawValue):\(hello.userId)"
-        if let authenticatedUser, authenticatedUser != key {
+        if let authenticatedUser, let secret = policy.gatewaySecrets[authenticatedUser] {
+            try checkGatewayToken(hello, key: key, gateway: authenticatedUser, secret: secret)
+        } else if let authenticatedUser, authenticatedUser != key {
             throw ProtocolError(.identityMismatch, "this key belongs to \(authenticatedUser), not \(key)")
         }
         if identities[key] != nil { throw ProtocolError(.idInUse, "\(key) is already connected") }

@@ -15,11 +15,14 @@ public struct Hello: WireMessage {
     public var records: Bool?
     /// Recorders: how many rooms it records at once at most (the hub never assigns more); nil: no limit.
     public var capacity: Int?
+    /// Through a gateway (`ctlive web`): the signed access token that names this role and user id. A
+    /// CURVE hub checks it when the connection's key is a gateway's; others ignore it.
+    public var token: String?
 
     public init(role: Role, userId: String, name: String? = nil, queues: [String]? = nil, delegateFor: [String]? = nil, records: Bool? = nil,
-                capacity: Int? = nil) {
+                capacity: Int? = nil, token: String? = nil) {
         self.role = role; self.userId = userId; self.name = name; self.queues = queues; self.delegateFor = delegateFor; self.records = records
-        self.capacity = capacity
+        self.capacity = capacity; self.token = token
     }
 
     public func validate() throws(ProtocolError) {
@@ -27,6 +30,7 @@ public struct Hello: WireMessage {
         try Check.text(name ?? "", "name", max: SignalingProtocol.maxIDLength)
         try Check.list(queues, "queues")
         try Check.list(delegateFor, "delegateFor")
+        try Check.text(token ?? "", "token", max: 4096)
         if role != .agent && queues != nil { throw ProtocolError(.invalidField, "only agents serve queues") }
         if role != .recorder && delegateFor != nil { throw ProtocolError(.invalidField, "only recorders answer for agents") }
         if let capacity, role != .recorder || !(1...10_000).contains(capacity) {

@@ -8,7 +8,7 @@ struct CTLiveCommand: AsyncParsableCommand {
         abstract: "Escalate contact-center chats to audio/video over ZeroMQ, and record them.",
         subcommands: [
             HubCommand.self, AgentCommand.self, CustomerCommand.self, SupervisorCommand.self, BotCommand.self, DemoCommand.self, RecordingsCommand.self, KeysCommand.self,
-            ComposeCommand.self, PluginsCommand.self, PolicyCommand.self, BenchCommand.self, PolicyWorkerCommand.self, RecordWorkerCommand.self,
+            ComposeCommand.self, PluginsCommand.self, PolicyCommand.self, WebCommand.self, BenchCommand.self, PolicyWorkerCommand.self, RecordWorkerCommand.self,
         ])
 }
 

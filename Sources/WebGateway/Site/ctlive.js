@@ -1,0 +1,744 @@
+// ctlive.js: the CTLive browser SDK. An ES module, no build step, no dependency.
+//
+//   import { connect } from "/ctlive.js";
+//   const client = await connect({ role: "customer", user: "C1", token });
+//   const contact = await client.openContact({ agent: "A1" });
+//   contact.on("responseVideoUpgrade", (event) => console.log(event.response));
+//   contact.bindVideoParticipantEvent((event, eventName, participant) => console.log(eventName, participant));
+//   await contact.requestVideoUpgrade("videoPanel", true, true);
+//
+// Signaling is the hub's JSON protocol (docs/PROTOCOL.md) as WebSocket text frames, through `ctlive web`.
+// Media is encoded and decoded here with WebCodecs (H.264, Opus) and travels as binary frames:
+// u8 channel, u8 frame count, then per frame a u32 big-endian length and its bytes.
+
+const REPLY_TIMEOUT_MS = 10000;
+const MAX_CHANNELS = 4;
+const VIDEO_TRACK = "v";
+const AUDIO_TRACK = "a";
+const KEYFRAME_EVERY = 90; // frames: a new receiver waits at most this long without a keyframe request
+
+/** Connects to the gateway and says hello. Resolves once the hub welcomed us. */
+export async function connect(options = {}) {
+  const client = new Client(options);
+  await client.start();
+  return client;
+}
+
+class Emitter {
+  constructor() { this.handlers = new Map(); }
+  on(name, fn) {
+    if (!this.handlers.has(name)) this.handlers.set(name, []);
+    this.handlers.get(name).push(fn);
+    return this;
+  }
+  emit(name, ...args) {
+    for (const fn of this.handlers.get(name) || []) {
+      try { fn(...args); } catch (error) { console.error(`ctlive: a "${name}" handler threw`, error); }
+    }
+  }
+}
+
+export class Client extends Emitter {
+  constructor({ url, role, user, name, token, queues, log } = {}) {
+    super();
+    if (!role || !user) throw new Error("connect needs role and user");
+    const base = url || `${location.protocol === "https:" ? "wss:" : "ws:"}//${location.host}/ws`;
+    this.url = token ? `${base}${base.includes("?") ? "&" : "?"}token=${encodeURIComponent(token)}` : base;
+    this.hello = { role, userId: user };
+    if (name) this.hello.name = name;
+    if (queues && queues.length) this.hello.queues = queues;
+    if (token) this.hello.token = token;
+    this.log = log || (() => {});
+    this.nextID = 1;
+    this.pending = new Map();
+    this.contacts = new Map();
+    this.channels = new Array(MAX_CHANNELS).fill(null);
+    this.participant = null;
+    this.stopped = false;
+    this.backoff = 200;
+  }
+
+  /** Opens the WebSocket and says hello; rejects with the hub's refusal. */
+  async start() {
+    await this.open();
+    const welcome = await this.request({ type: "hello", ...this.hello });
+    this.participant = welcome.participant;
+    this.welcomed = true;
+    this.emit("welcome", welcome);
+    return welcome;
+  }
+
+  open() {
+    return new Promise((resolve, reject) => {
+      const ws = new WebSocket(this.url);
+      ws.binaryType = "arraybuffer";
+      this.ws = ws;
+      ws.onopen = () => { this.backoff = 200; resolve(); };
+      ws.onmessage = (message) => this.receive(message.data);
+      ws.onclose = (event) => {
+        const reason = event.reason || `WebSocket closed (${event.code})`;
+        if (this.ws === ws) this.lost(reason);
+        reject(new Error(reason));
+      };
+    });
+  }
+
+  /** Says goodbye and closes. */
+  close() {
+    this.stopped = true;
+    for (const contact of this.contacts.values()) contact.room?.stop();
+    try { this.send({ type: "bye" }); } catch (_) { /* closing anyway */ }
+    this.ws?.close();
+  }
+
+  send(message) {
+    if (!this.ws || this.ws.readyState !== WebSocket.OPEN) throw new Error("not connected");
+    this.ws.send(JSON.stringify({ v: 1, ...message }));
+  }
+
+  /** Sends a request and resolves with its reply (`ok`, `welcome`, `pong`), or rejects with the `error`. */
+  request(message) {
+    return new Promise((resolve, reject) => {
+      const id = this.nextID++;
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(new Error(`no reply to ${message.type} in ${REPLY_TIMEOUT_MS / 1000} s`));
+      }, REPLY_TIMEOUT_MS);
+      this.pending.set(id, { resolve, reject, timer });
+      try { this.send({ ...message, id }); } catch (error) {
+        clearTimeout(timer);
+        this.pending.delete(id);
+        reject(error);
+      }
+    });
+  }
+
+  /** Opens a chat contact with an agent (`{agent: "A1"}`) or through a queue (`{queue: "Q"}`). */
+  async openContact(target, attributes) {
+    const reply = await this.request({ type: "openContact", ...target, ...(attributes ? { attributes } : {}) });
+    return this.contact(reply.contactID);
+  }
+
+  contact(id) {
+    if (!this.contacts.has(id)) this.contacts.set(id, new Contact(this, id));
+    return this.contacts.get(id);
+  }
+
+  receive(data) {
+    if (typeof data !== "string") return this.receiveMedia(new Uint8Array(data));
+    let message;
+    try { message = JSON.parse(data); } catch (_) { return; }
+    if (typeof message !== "object" || message === null) return;
+    this.log("hub", message);
+    if (typeof message.re === "number" && this.pending.has(message.re)) {
+      const waiting = this.pending.get(message.re);
+      this.pending.delete(message.re);
+      clearTimeout(waiting.timer);
+      if (message.type === "error") {
+        const error = new Error(`${message.code}: ${message.message}`);
+        error.code = message.code;
+        waiting.reject(error);
+      } else {
+        waiting.resolve(message);
+      }
+      return;
+    }
+    if (message.type === "error") {
+      // The hub forgot us (it restarted): our gateway's keep-alive ping says so.
+      if (message.code === "hello_required" && this.welcomed) this.forgotten("the hub forgot this connection");
+      this.emit("error", message);
+      return;
+    }
+    if (message.contactID) {
+      const isNew = !this.contacts.has(message.contactID);
+      const contact = this.contact(message.contactID);
+      if (isNew && message.type === "contactOpened") {
+        contact.opened = message;
+        this.emit("contact", contact, message);
+      }
+      contact.handle(message);
+      if (message.type === "contactClosed") this.contacts.delete(message.contactID);
+      return;
+    }
+    this.emit(message.type, message);
+  }
+
+  /** Every contact and room ends, as after a lost connection. */
+  endEverything(reason) {
+    for (const [id, contact] of this.contacts) {
+      if (contact.room) contact.handle({ type: "roomEnded", contactID: id, roomID: contact.room.roomID, reason });
+      contact.handle({ type: "contactClosed", contactID: id, by: "hub", reason });
+    }
+    this.contacts.clear();
+    for (const [id, waiting] of this.pending) { clearTimeout(waiting.timer); waiting.reject(new Error(reason)); }
+    this.pending.clear();
+  }
+
+  lost(reason) {
+    this.welcomed = false;
+    this.endEverything("connection lost");
+    this.emit("connectionLost", { reason });
+    if (this.stopped) return;
+    const retry = () => {
+      if (this.stopped) return;
+      this.start().then((welcome) => this.emit("reconnected", welcome)).catch(() => {
+        this.backoff = Math.min(this.backoff * 2, 2000);
+        setTimeout(retry, this.backoff);
+      });
+    };
+    setTimeout(retry, this.backoff);
+  }
+
+  forgotten(reason) {
+    this.welcomed = false;
+    this.endEverything("connection lost");
+    this.emit("connectionLost", { reason });
+    const again = () => {
+      if (this.stopped) return;
+      this.request({ type: "hello", ...this.hello }).then((welcome) => {
+        this.welcomed = true;
+        this.emit("reconnected", welcome);
+      }).catch(() => setTimeout(again, 1000));
+    };
+    setTimeout(again, 200);
+  }
+
+  // Media channels: one per room.
+  takeChannel(room) {
+    const index = this.channels.indexOf(null);
+    if (index < 0) throw new Error("too many rooms at once");
+    this.channels[index] = room;
+    return index;
+  }
+
+  releaseChannel(index) {
+    if (this.channels[index]) {
+      this.channels[index] = null;
+      this.sendMedia(index, []);
+    }
+  }
+
+  sendMedia(channel, frames) {
+    if (!this.ws || this.ws.readyState !== WebSocket.OPEN) return false;
+    // A browser that cannot send keeps its camera frames from piling up in the socket.
+    if (this.ws.bufferedAmount > 2 * 1024 * 1024 && frames.length === 2) return false;
+    this.ws.send(encodeFrames(channel, frames));
+    return true;
+  }
+
+  receiveMedia(bytes) {
+    let decoded;
+    try { decoded = decodeFrames(bytes); } catch (error) { console.warn("ctlive: bad media message", error); return; }
+    this.channels[decoded.channel]?.receive(decoded.frames);
+  }
+}
+
+export class Contact extends Emitter {
+  constructor(client, id) {
+    super();
+    this.client = client;
+    this.id = id;
+    this.participantHandlers = [];
+    this.room = null;
+    this.pendingRequest = null;
+    this.myDivID = null;
+  }
+
+  chat(text) { return this.client.request({ type: "chat", contactID: this.id, text }); }
+
+  /** Asks the other member to escalate; `divID` names the element the composited video goes into. */
+  requestVideoUpgrade(divID, useAudio = true, useVideo = true) {
+    this.myDivID = divID;
+    return this.client.request({ type: "requestVideoUpgrade", contactID: this.id, divID, useAudio: !!useAudio, useVideo: !!useVideo });
+  }
+
+  /** Answers the pending request; on `true` media starts by itself, rendered into `divID`. */
+  responseVideoUpgrade(accept, divID) {
+    this.myDivID = divID;
+    const message = { type: "responseVideoUpgrade", contactID: this.id, response: !!accept, divID: divID || "" };
+    if (this.pendingRequest) message.requestID = this.pendingRequest.requestID;
+    return this.client.request(message);
+  }
+
+  /** `fn(event, eventName, participant)`: onJoined, onLeft, onDynamicChanged (a list), onLoudestChanged. */
+  bindVideoParticipantEvent(fn) { this.participantHandlers.push(fn); }
+
+  /** Leaves the video room (the CTLive page's spelling). */
+  videoDisconnecAndDestruct() { return this.videoDisconnectAndDestruct(); }
+
+  videoDisconnectAndDestruct() {
+    this.room?.stop();
+    return this.client.request({ type: "videoDisconnectAndDestruct", contactID: this.id });
+  }
+
+  leave() { return this.client.request({ type: "leaveContact", contactID: this.id }); }
+
+  /** What the room's media did so far (frames, latency from the sender's capture to this panel). */
+  mediaStats() { return this.room ? this.room.stats() : null; }
+
+  handle(message) {
+    switch (message.type) {
+      case "requestVideoUpgrade": this.pendingRequest = message; break;
+      case "responseVideoUpgrade":
+      case "requestVideoUpgradeCancelled": this.pendingRequest = null; break;
+      case "roomStarted":
+        this.room?.stop();
+        this.room = new Room(this, message, document.getElementById(this.myDivID || message.divID || "") || null);
+        this.room.start();
+        break;
+      case "roomEnded":
+        this.room?.stop();
+        this.room = null;
+        break;
+      case "participant": {
+        const subject = message.eventName === "onDynamicChanged" ? message.participants : message.participant;
+        this.room?.participantEvent(message.eventName, subject);
+        for (const fn of this.participantHandlers) {
+          try { fn(message, message.eventName, subject); } catch (error) { console.error("ctlive: participant handler threw", error); }
+        }
+        break;
+      }
+    }
+    this.emit(message.type, message);
+  }
+}
+
+/** One video room: publishes this browser's camera and microphone, decodes and renders the others. */
+class Room {
+  constructor(contact, started, panel) {
+    this.contact = contact;
+    this.client = contact.client;
+    this.roomID = started.roomID;
+    this.started = started;
+    this.panel = panel;
+    this.channel = null;
+    this.remote = new Map(); // participant id → {name, video, audio, frame, ...}
+    this.names = new Map();
+    this.loudest = null;
+    this.stopped = false;
+    this.needKeyframe = true;
+    this.counters = { sentVideo: 0, sentAudio: 0, sentBytes: 0, notSent: 0, keyframeRequests: 0 };
+  }
+
+  start() {
+    if (this.panel) this.makeView();
+    if (!this.started.mediaEndpoint) return;
+    this.channel = this.client.takeChannel(this);
+    this.client.sendMedia(this.channel, [json({ v: 1, type: "mediaHello", id: 1, token: this.started.mediaToken })]);
+  }
+
+  stop() {
+    if (this.stopped) return;
+    this.stopped = true;
+    clearInterval(this.drawTimer);
+    for (const reader of [this.videoReader, this.audioReader]) reader?.cancel().catch(() => {});
+    for (const track of this.stream?.getTracks() || []) track.stop();
+    for (const coder of [this.videoEncoder, this.audioEncoder]) { try { coder?.close(); } catch (_) { /* closed */ } }
+    for (const peer of this.remote.values()) closePeer(peer);
+    this.remote.clear();
+    this.audioContext?.close().catch(() => {});
+    if (this.channel !== null) this.client.releaseChannel(this.channel);
+    if (this.canvas) this.canvas.remove();
+  }
+
+  participantEvent(name, subject) {
+    if (name === "onJoined" && subject) this.names.set(subject.id, subject.name || subject.userId);
+    if (name === "onLeft" && subject) {
+      const peer = this.remote.get(subject.id);
+      if (peer) { closePeer(peer); this.remote.delete(subject.id); }
+    }
+    if (name === "onLoudestChanged" && subject) this.loudest = subject.id;
+  }
+
+  // Publishing
+
+  async publish() {
+    const { useAudio, useVideo } = this.started;
+    try {
+      this.stream = await navigator.mediaDevices.getUserMedia({
+        audio: useAudio ? { channelCount: 1, sampleRate: 48000 } : false,
+        video: useVideo ? { width: 640, height: 360, frameRate: 30 } : false,
+      });
+    } catch (error) {
+      this.contact.emit("mediaError", { error: String(error) });
+      return;
+    }
+    if (this.stopped) { for (const track of this.stream.getTracks()) track.stop(); return; }
+    if (this.selfView) this.selfView.srcObject = this.stream;
+    this.origin = null;
+    const video = this.stream.getVideoTracks()[0];
+    const audio = this.stream.getAudioTracks()[0];
+    if (video) this.publishVideo(video);
+    if (audio) this.publishAudio(audio);
+  }
+
+  /** One clock for all tracks: capture times as wall-clock µs, pts from the first capture. */
+  clock(timestamp, state) {
+    if (state.offset === undefined) state.offset = Date.now() * 1000 - timestamp;
+    const captured = Math.round(timestamp + state.offset);
+    if (this.origin === null) this.origin = captured;
+    return { captured, pts: captured - this.origin };
+  }
+
+  async publishVideo(track) {
+    const settings = track.getSettings();
+    const width = (settings.width || 640) & ~1, height = (settings.height || 360) & ~1;
+    const state = {};
+    this.videoEncoder = new VideoEncoder({
+      output: (chunk) => this.sendChunk(VIDEO_TRACK, chunk, state),
+      error: (error) => this.contact.emit("mediaError", { error: String(error) }),
+    });
+    this.videoEncoder.configure({ codec: "avc1.42E01F", width, height, bitrate: 1_200_000, framerate: 30,
+      latencyMode: "realtime", avc: { format: "annexb" } });
+    this.announce({ track: VIDEO_TRACK, kind: "video", codec: "h264", width, height, sampleRate: 0, channels: 0 });
+    this.videoReader = new MediaStreamTrackProcessor({ track }).readable.getReader();
+    let count = 0;
+    while (!this.stopped) {
+      const { value: frame, done } = await this.videoReader.read().catch(() => ({ done: true }));
+      if (done) break;
+      // A frame the encoder has no room for is skipped, not queued: this is live video.
+      if (this.videoEncoder.encodeQueueSize > 2 || this.videoEncoder.state !== "configured") { frame.close(); continue; }
+      const keyFrame = this.needKeyframe || count % KEYFRAME_EVERY === 0;
+      this.needKeyframe = false;
+      this.videoEncoder.encode(frame, { keyFrame });
+      frame.close();
+      count++;
+    }
+  }
+
+  async publishAudio(track) {
+    const settings = track.getSettings();
+    const state = {};
+    const sampleRate = 48000, channels = 1;
+    this.audioEncoder = new AudioEncoder({
+      output: (chunk) => this.sendChunk(AUDIO_TRACK, chunk, state),
+      error: (error) => this.contact.emit("mediaError", { error: String(error) }),
+    });
+    this.audioEncoder.configure({ codec: "opus", sampleRate, numberOfChannels: channels, bitrate: 48000 });
+    this.announce({ track: AUDIO_TRACK, kind: "audio", codec: "opus", width: 0, height: 0, sampleRate, channels });
+    this.audioReader = new MediaStreamTrackProcessor({ track }).readable.getReader();
+    while (!this.stopped) {
+      const { value: data, done } = await this.audioReader.read().catch(() => ({ done: true }));
+      if (done) break;
+      if (this.audioEncoder.state === "configured" && data.sampleRate === sampleRate && data.numberOfChannels === channels) {
+        this.audioEncoder.encode(data);
+      } else if (this.audioEncoder.state === "configured" && !this.warnedFormat) {
+        this.warnedFormat = true;
+        console.warn(`ctlive: microphone gives ${data.sampleRate} Hz ${data.numberOfChannels} ch (settings ${JSON.stringify(settings)}): not sent`);
+      }
+      data.close();
+    }
+  }
+
+  announce(track) {
+    this.client.sendMedia(this.channel, [json({ v: 1, type: "track", timeBaseNum: 1, timeBaseDen: 1000000, extradata: "", ...track })]);
+  }
+
+  sendChunk(trackID, chunk, state) {
+    if (this.stopped) return;
+    const { captured, pts } = this.clock(chunk.timestamp, state);
+    const payload = new Uint8Array(chunk.byteLength);
+    chunk.copyTo(payload);
+    const header = { v: 1, type: "packet", track: trackID, pts, dts: pts, duration: Math.round(chunk.duration || 0),
+      key: chunk.type === "key", capturedUs: captured };
+    if (this.client.sendMedia(this.channel, [json(header), payload])) {
+      if (trackID === VIDEO_TRACK) this.counters.sentVideo++; else this.counters.sentAudio++;
+      this.counters.sentBytes += payload.byteLength;
+    } else {
+      this.counters.notSent++;
+      if (trackID === VIDEO_TRACK) this.needKeyframe = true;
+    }
+  }
+
+  // Receiving
+
+  receive(frames) {
+    if (frames.length === 1) {
+      let message;
+      try { message = JSON.parse(text(frames[0])); } catch (_) { return; }
+      if (message.type === "mediaWelcome") { this.contact.emit("media", { state: "connected", roomID: this.roomID }); this.publish(); }
+      else if (message.type === "keyframeRequest") { this.needKeyframe = true; this.counters.keyframeRequests++; }
+      else if (message.type === "error") { console.warn("ctlive media:", message.code, message.message); this.contact.emit("mediaError", message); }
+      return;
+    }
+    const sender = text(frames[0]);
+    let header;
+    try { header = JSON.parse(text(frames[1])); } catch (_) { return; }
+    if (typeof header.track !== "string") return;
+    let peer = this.remote.get(sender);
+    if (!peer) {
+      peer = { id: sender, tracks: new Map(), frame: null, captured: 0, frames: 0, latencies: [], drawnCaptured: 0 };
+      this.remote.set(sender, peer);
+    }
+    if (frames.length === 2 && header.type === "track") {
+      const old = peer.tracks.get(header.track);
+      if (old) closeTrack(old);
+      peer.tracks.set(header.track, { announcement: header, decoder: null, waitingForKey: true, captured: new Map() });
+      return;
+    }
+    if (frames.length !== 3 || header.type !== "packet") return;
+    const track = peer.tracks.get(header.track);
+    if (!track) return;
+    const kind = track.announcement.kind;
+    if (kind === "video") this.decodeVideo(peer, track, header, frames[2]);
+    else if (kind === "audio") this.decodeAudio(peer, track, header, frames[2]);
+  }
+
+  microseconds(track, value) {
+    const { timeBaseNum, timeBaseDen } = track.announcement;
+    return Math.round(value * 1e6 * timeBaseNum / timeBaseDen);
+  }
+
+  decodeVideo(peer, track, header, payload) {
+    if (track.announcement.codec !== "h264") return;
+    const extradata = base64Bytes(track.announcement.extradata || "");
+    if (!track.decoder) {
+      if (!header.key) { this.askKeyframe(peer, header.track, track); return; }
+      const avcC = extradata.length > 0 && extradata[0] === 1;
+      const codec = avcC ? avcCodecString(extradata.subarray(1, 4)) : codecFromAnnexB(concat(extradata, payload));
+      if (!codec) return;
+      track.decoder = new VideoDecoder({
+        output: (frame) => {
+          const captured = track.captured.get(frame.timestamp);
+          track.captured.delete(frame.timestamp);
+          if (peer.frame) peer.frame.close();
+          peer.frame = frame;
+          peer.captured = captured || 0;
+          peer.frames++;
+        },
+        error: (error) => {
+          console.warn("ctlive: video decoder", error);
+          track.decoder = null;
+          track.waitingForKey = true;
+          this.askKeyframe(peer, header.track, track, true);
+        },
+      });
+      track.decoder.configure({ codec, optimizeForLatency: true, ...(avcC ? { description: extradata } : {}) });
+      track.annexBPrefix = avcC ? null : extradata;
+    }
+    if (track.waitingForKey && !header.key) return;
+    track.waitingForKey = false;
+    if (track.decoder.decodeQueueSize > 30) { track.waitingForKey = true; this.askKeyframe(peer, header.track, track, true); return; }
+    const timestamp = this.microseconds(track, header.pts);
+    if (typeof header.capturedUs === "number") {
+      track.captured.set(timestamp, header.capturedUs);
+      if (track.captured.size > 120) track.captured.delete(track.captured.keys().next().value);
+    }
+    const data = header.key && track.annexBPrefix && track.annexBPrefix.length && !hasSPS(payload) ? concat(track.annexBPrefix, payload) : payload;
+    try {
+      track.decoder.decode(new EncodedVideoChunk({ type: header.key ? "key" : "delta", timestamp, data }));
+    } catch (error) {
+      console.warn("ctlive: cannot decode", error);
+      track.waitingForKey = true;
+    }
+  }
+
+  askKeyframe(peer, trackID, track, now = false) {
+    const at = performance.now();
+    if (!now && track.askedAt && at - track.askedAt < 1000) return;
+    track.askedAt = at;
+    this.client.sendMedia(this.channel, [json({ v: 1, type: "keyframeRequest", track: trackID, participant: peer.id })]);
+  }
+
+  decodeAudio(peer, track, header, payload) {
+    if (track.announcement.codec !== "opus") return;
+    const { sampleRate, channels } = track.announcement;
+    if (!track.decoder) {
+      const extradata = base64Bytes(track.announcement.extradata || "");
+      this.audioContext = this.audioContext || new AudioContext({ latencyHint: "interactive" });
+      track.playAt = 0;
+      track.decoder = new AudioDecoder({
+        output: (data) => this.play(track, data),
+        error: (error) => { console.warn("ctlive: audio decoder", error); track.decoder = null; },
+      });
+      track.decoder.configure({ codec: "opus", sampleRate: sampleRate || 48000, numberOfChannels: channels || 1,
+        ...(extradata.length ? { description: extradata } : {}) });
+    }
+    try {
+      track.decoder.decode(new EncodedAudioChunk({ type: "key", timestamp: this.microseconds(track, header.pts), data: payload }));
+    } catch (error) { console.warn("ctlive: cannot decode audio", error); }
+  }
+
+  play(track, data) {
+    const context = this.audioContext;
+    try {
+      const buffer = context.createBuffer(data.numberOfChannels, data.numberOfFrames, data.sampleRate);
+      for (let channel = 0; channel < data.numberOfChannels; channel++) {
+        const samples = new Float32Array(data.numberOfFrames);
+        data.copyTo(samples, { planeIndex: channel, format: "f32-planar" });
+        buffer.copyToChannel(samples, channel);
+      }
+      const source = context.createBufferSource();
+      source.buffer = buffer;
+      source.connect(context.destination);
+      // A small jitter buffer; far behind (a stall), start again from now.
+      const now = context.currentTime;
+      if (track.playAt < now || track.playAt > now + 0.5) track.playAt = now + 0.06;
+      source.start(track.playAt);
+      track.playAt += buffer.duration;
+      track.played = (track.played || 0) + 1;
+    } finally {
+      data.close();
+    }
+  }
+
+  // Rendering: a grid of the others, the loudest framed; this browser's own camera small in a corner.
+
+  makeView() {
+    this.canvas = document.createElement("canvas");
+    this.canvas.width = 960;
+    this.canvas.height = 540;
+    this.canvas.className = "ctlive-view";
+    this.canvas.style.cssText = "width:100%;height:100%;display:block;background:#111";
+    this.panel.appendChild(this.canvas);
+    this.selfView = document.createElement("video");
+    this.selfView.muted = true;
+    this.selfView.autoplay = true;
+    this.selfView.playsInline = true;
+    this.draw2d = this.canvas.getContext("2d");
+    this.drawTimer = setInterval(() => this.draw(), 33);
+  }
+
+  draw() {
+    const g = this.draw2d, W = this.canvas.width, H = this.canvas.height;
+    g.fillStyle = "#111";
+    g.fillRect(0, 0, W, H);
+    const peers = [...this.remote.values()].filter((peer) => [...peer.tracks.values()].some((t) => t.announcement.kind === "video"));
+    const n = peers.length;
+    if (n > 0) {
+      const cols = Math.ceil(Math.sqrt(n)), rows = Math.ceil(n / cols);
+      const tw = W / cols, th = H / rows;
+      peers.forEach((peer, index) => {
+        const x = (index % cols) * tw, y = Math.floor(index / cols) * th;
+        if (peer.frame) {
+          const fw = peer.frame.displayWidth, fh = peer.frame.displayHeight;
+          const scale = Math.min(tw / fw, th / fh);
+          const dw = fw * scale, dh = fh * scale;
+          g.drawImage(peer.frame, x + (tw - dw) / 2, y + (th - dh) / 2, dw, dh);
+          if (peer.captured && peer.drawnCaptured !== peer.captured) {
+            peer.drawnCaptured = peer.captured;
+            peer.latencies.push(Date.now() - peer.captured / 1000);
+            if (peer.latencies.length > 600) peer.latencies.shift();
+          }
+        }
+        g.fillStyle = "rgba(0,0,0,0.55)";
+        g.fillRect(x + 6, y + th - 30, Math.min(tw - 12, 220), 24);
+        g.fillStyle = "#fff";
+        g.font = "15px sans-serif";
+        g.fillText(this.names.get(peer.id) || peer.id, x + 12, y + th - 12);
+        if (this.loudest === peer.id) {
+          g.strokeStyle = "#f5c518";
+          g.lineWidth = 6;
+          g.strokeRect(x + 3, y + 3, tw - 6, th - 6);
+        }
+      });
+    }
+    if (this.selfView && this.selfView.videoWidth) {
+      const sw = W / 5, sh = sw * this.selfView.videoHeight / this.selfView.videoWidth;
+      g.drawImage(this.selfView, W - sw - 10, H - sh - 10, sw, sh);
+      g.strokeStyle = "#fff";
+      g.lineWidth = 2;
+      g.strokeRect(W - sw - 10, H - sh - 10, sw, sh);
+    }
+  }
+
+  stats() {
+    const peers = {};
+    for (const peer of this.remote.values()) {
+      const sorted = [...peer.latencies].sort((a, b) => a - b);
+      const tracks = {};
+      for (const [id, track] of peer.tracks) tracks[id] = { kind: track.announcement.kind, played: track.played || 0 };
+      peers[peer.id] = {
+        framesDecoded: peer.frames,
+        latencyMs: sorted.length ? { median: sorted[Math.floor(sorted.length / 2)], p95: sorted[Math.floor(sorted.length * 0.95)], samples: sorted.length } : null,
+        tracks,
+      };
+    }
+    return { roomID: this.roomID, sent: { ...this.counters }, peers };
+  }
+}
+
+function closeTrack(track) { try { track.decoder?.close(); } catch (_) { /* closed */ } }
+
+function closePeer(peer) {
+  for (const track of peer.tracks.values()) closeTrack(track);
+  peer.frame?.close();
+  peer.frame = null;
+}
+
+// Wire helpers
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+function json(object) { return encoder.encode(JSON.stringify(object)); }
+function text(bytes) { return decoder.decode(bytes); }
+
+export function encodeFrames(channel, frames) {
+  const length = 2 + frames.reduce((sum, frame) => sum + 4 + frame.byteLength, 0);
+  const out = new Uint8Array(length);
+  const view = new DataView(out.buffer);
+  out[0] = channel;
+  out[1] = frames.length;
+  let at = 2;
+  for (const frame of frames) {
+    view.setUint32(at, frame.byteLength);
+    out.set(frame, at + 4);
+    at += 4 + frame.byteLength;
+  }
+  return out;
+}
+
+export function decodeFrames(bytes) {
+  if (bytes.length < 2) throw new Error("short message");
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const channel = bytes[0], count = bytes[1];
+  if (channel >= MAX_CHANNELS || count > 3) throw new Error("bad channel or frame count");
+  const frames = [];
+  let at = 2;
+  for (let i = 0; i < count; i++) {
+    if (at + 4 > bytes.length) throw new Error("cut off");
+    const size = view.getUint32(at);
+    if (at + 4 + size > bytes.length) throw new Error("cut off");
+    frames.push(bytes.subarray(at + 4, at + 4 + size));
+    at += 4 + size;
+  }
+  return { channel, frames };
+}
+
+function base64Bytes(text) {
+  try { return Uint8Array.from(atob(text), (c) => c.charCodeAt(0)); } catch (_) { return new Uint8Array(0); }
+}
+
+function concat(a, b) {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a, 0);
+  out.set(b, a.length);
+  return out;
+}
+
+function* nalUnits(bytes) {
+  for (let i = 0; i + 3 < bytes.length; i++) {
+    if (bytes[i] === 0 && bytes[i + 1] === 0 && (bytes[i + 2] === 1 || (bytes[i + 2] === 0 && bytes[i + 3] === 1))) {
+      const start = bytes[i + 2] === 1 ? i + 3 : i + 4;
+      yield start;
+      i = start;
+    }
+  }
+}
+
+function hasSPS(bytes) {
+  for (const start of nalUnits(bytes)) if ((bytes[start] & 0x1f) === 7) return true;
+  return false;
+}
+
+function avcCodecString(profileCompatibilityLevel) {
+  return "avc1." + [...profileCompatibilityLevel].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** The `avc1.PPCCLL` string from the first SPS of an Annex B keyframe. */
+function codecFromAnnexB(bytes) {
+  for (const start of nalUnits(bytes)) {
+    if ((bytes[start] & 0x1f) === 7 && start + 3 < bytes.length) return avcCodecString(bytes.subarray(start + 1, start + 4));
+  }
+  return null;
+}

@@ -1,0 +1,113 @@
+import AccessToken
+import ArgumentParser
+import CTLive
+import Foundation
+import Hub
+import Logging
+import WebGateway
+
+/// `ctlive web`: browsers as participants. Serves ctlive.js and the pages, bridges WebSockets to the hub.
+struct WebCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "web", abstract: "Serve the browser SDK and pages, and bridge browsers to the hub (WebSocket).",
+        subcommands: [WebServeCommand.self, WebTokenCommand.self, WebSecretCommand.self], defaultSubcommand: WebServeCommand.self)
+}
+
+struct WebServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve", abstract: "Serve /ctlive.js, /customer.html, /agent.html and the WebSocket /ws (the default).")
+
+    @Option(help: ArgumentHelp("Where to listen (port 0: any free port, printed).", valueName: "HOST:PORT"))
+    var http = "127.0.0.1:8080"
+
+    @Option(help: "The hub's signaling endpoint.")
+    var hub = HubConfiguration.defaultSignalingEndpoint
+
+    @Option(help: ArgumentHelp("Admit a browser only with ?token= signed by this secret (see 'ctlive web token'). Without it, loopback only.",
+                               valueName: "FILE"))
+    var tokenSecret: String?
+
+    @Option(help: ArgumentHelp("CURVE keys of the gateway (serverPublicKey, publicKey, secretKey), listed under 'gateways' in the hub's keys file.",
+                               valueName: "FILE"))
+    var curve: String?
+
+    @Option(help: "Log level on stderr.")
+    var logLevel: Logger.Level = .notice
+
+    func run() async throws {
+        let listen: (host: String, port: Int)
+        do { listen = try GatewayConfiguration.parseListen(http) } catch { throw ValidationError(error.description) }
+        var configuration = GatewayConfiguration(host: listen.host, port: listen.port, hub: hub)
+        if let tokenSecret {
+            do { configuration.tokenSecret = try TokenSecret.load(path: tokenSecret) } catch { throw ValidationError(error.description) }
+        }
+        if let curve {
+            let keys: CurveClientKeys
+            do { keys = try JSONDecoder().decode(CurveClientKeys.self, from: Data(contentsOf: URL(fileURLWithPath: curve))) } catch {
+                throw ValidationError("cannot read CURVE keys from \(curve): \(error)")
+            }
+            configuration.curve = .init(serverPublicKey: keys.serverPublicKey, publicKey: keys.publicKey, secretKey: keys.secretKey)
+        }
+        let gateway: WebGateway
+        do { gateway = try WebGateway(configuration: configuration, logger: LogSetup.logger("ctlive.web", level: logLevel)) } catch {
+            Output.fail("\(error)")
+        }
+        let serving = Task {
+            try await gateway.run { port in
+                let host = listen.host.contains(":") ? "[\(listen.host)]" : listen.host
+                Output.line("ctlive web serving http://\(host):\(port)/ (customer.html, agent.html, ctlive.js; WebSocket /ws) for the hub at \(hub)"
+                            + (gateway.configuration.tokenSecret != nil ? ", tokens required" : ", loopback only"))
+            }
+        }
+        let stop = await Shutdown.wait()
+        serving.cancel()
+        _ = await serving.result
+        FileHandle.standardError.write(Data("ctlive web stopped (\(stop)): \(gateway.statistics.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))\n".utf8))
+    }
+}
+
+struct WebTokenCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "token", abstract: "Print an access token for one browser user (what a contact center's back end would make).")
+
+    @Option(help: ArgumentHelp("The token secret (at least 32 bytes; 'ctlive web secret' makes one).", valueName: "FILE"))
+    var secret: String
+
+    @Option(help: "customer, agent or supervisor.")
+    var role: String
+
+    @Option(help: "The user id the browser may speak as.")
+    var user: String
+
+    @Option(help: "Seconds the token is valid.")
+    var ttl: Int = 3600
+
+    func validate() throws {
+        guard ["customer", "agent", "supervisor"].contains(role) else { throw ValidationError("--role must be customer, agent or supervisor") }
+        guard ttl > 0, ttl <= 366 * 86_400 else { throw ValidationError("--ttl must be 1 s to a year") }
+    }
+
+    func run() throws {
+        let secret: TokenSecret
+        do { secret = try TokenSecret.load(path: self.secret) } catch { throw ValidationError(error.description) }
+        let expires = Int64(Date().timeIntervalSince1970) + Int64(ttl)
+        print(AccessToken.make(AccessClaims(role: role, user: user, expires: expires), secret: secret))
+    }
+}
+
+struct WebSecretCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "secret", abstract: "Write a new random token secret (mode 0600).")
+
+    @Argument(help: "The file to write; an existing file is not overwritten.")
+    var file: String
+
+    func run() throws {
+        guard !FileManager.default.fileExists(atPath: file) else { throw ValidationError("\(file) exists: not overwritten") }
+        guard FileManager.default.createFile(atPath: file, contents: Data((TokenSecret.generateText() + "\n").utf8),
+                                             attributes: [.posixPermissions: 0o600]) else {
+            throw ValidationError("cannot write \(file)")
+        }
+        print("wrote \(file)")
+    }
+}
