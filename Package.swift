@@ -90,12 +90,14 @@ var targets: [Target] = [
     .testTarget(name: "MediaTests", dependencies: ["Media", "Digest"]),
     .testTarget(name: "RecorderTests", dependencies: ["Recorder", "Media", "MediaFuzz", "Digest", "TestKit", log]),
     // Shared by the test targets: checks on media files (ffprobe, decoded colours and tones), running the built ctlive.
-    .target(name: "TestKit", dependencies: ["Media"], path: "Tests/TestKit"),
-    .testTarget(name: "EndToEndTests", dependencies: ["Hub", "CTLive", "Bot", "Recorder", "Media", "MediaFuzz", "PolicyHost", "Signaling", "ZeroMQ", "TestKit", log]),
+    .target(name: "TestKit", dependencies: ["Media", log], path: "Tests/TestKit"),
+    // A live hub with SDK clients and an in-process recorder bot, for the tests that run whole sessions.
+    .target(name: "SessionKit", dependencies: ["Hub", "CTLive", "Bot", "Recorder", "Media", "PolicyHost", "Signaling", "TestKit", log], path: "Tests/SessionKit"),
+    .testTarget(name: "EndToEndTests", dependencies: ["SessionKit", "Hub", "CTLive", "Bot", "Recorder", "Media", "MediaFuzz", "PolicyHost", "Signaling", "ZeroMQ", "TestKit", log]),
     .testTarget(name: "PolicyHostTests", dependencies: ["PolicyHost", "PolicyKit", "TestKit"]),
     .testTarget(name: "CatalogTests", dependencies: ["Catalog", "Recorder", "Media", "PolicyHost", "PolicyKit", "TestKit", log, .product(name: "GRDB", package: "GRDB.swift")]),
     .testTarget(name: "EvidenceTests", dependencies: ["Evidence", "Recorder", "Catalog", "IsolatedRecording", "Review", "Media", "TestKit", log]),
-    .testTarget(name: "WebGatewayTests", dependencies: ["WebGateway", "AccessToken", "Hub", "CTLive", "TestKit", log]),
+    .testTarget(name: "WebGatewayTests", dependencies: ["SessionKit", "WebGateway", "AccessToken", "Hub", "CTLive", "Bot", "Recorder", "Media", "Signaling", "ZeroMQ", "TestKit", log]),
     .testTarget(name: "ReviewTests", dependencies: ["Review", "Recorder", "Media", "TestKit", log]),
 ]
 

@@ -95,6 +95,8 @@ public final class WebGateway: Sendable {
                             }
                         }
                     }
+                } catch is CancellationError {
+                    // Shutting down.
                 } catch {
                     logger.error("listening failed", metadata: ["error": "\(error)"])
                 }

@@ -5,6 +5,7 @@ import MediaFuzz
 import Recorder
 import Signaling
 import Synchronization
+import SessionKit
 import TestKit
 import XCTest
 

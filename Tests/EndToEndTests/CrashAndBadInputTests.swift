@@ -2,6 +2,7 @@ import CTLive
 import Foundation
 import Hub
 import Media
+import SessionKit
 import TestKit
 import Recorder
 import Signaling

@@ -4,6 +4,7 @@ import Foundation
 import Media
 import Recorder
 import Signaling
+import SessionKit
 import TestKit
 import XCTest
 

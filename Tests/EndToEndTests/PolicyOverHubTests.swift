@@ -3,6 +3,7 @@ import Foundation
 import PolicyHost
 import Signaling
 import Synchronization
+import SessionKit
 import TestKit
 import XCTest
 

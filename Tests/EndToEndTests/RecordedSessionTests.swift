@@ -2,6 +2,7 @@ import Bot
 import CTLive
 import Foundation
 import Media
+import SessionKit
 import TestKit
 import Recorder
 import Signaling

@@ -4,6 +4,7 @@ import Foundation
 import Recorder
 import Signaling
 import Synchronization
+import SessionKit
 import TestKit
 import XCTest
 

@@ -3,6 +3,7 @@ import CTLive
 import Foundation
 import Recorder
 import Signaling
+import SessionKit
 import TestKit
 import XCTest
 

@@ -39,7 +39,11 @@ class Emitter {
 }
 
 export class Client extends Emitter {
-  constructor({ url, role, user, name, token, queues, log } = {}) {
+  /**
+   * `audioProcessing: false` turns the browser's echo cancellation, noise suppression and gain control
+   * off (a steady test tone would be suppressed as noise).
+   */
+  constructor({ url, role, user, name, token, queues, log, audioProcessing = true } = {}) {
     super();
     if (!role || !user) throw new Error("connect needs role and user");
     const base = url || `${location.protocol === "https:" ? "wss:" : "ws:"}//${location.host}/ws`;
@@ -49,6 +53,7 @@ export class Client extends Emitter {
     if (queues && queues.length) this.hello.queues = queues;
     if (token) this.hello.token = token;
     this.log = log || (() => {});
+    this.audioProcessing = audioProcessing;
     this.nextID = 1;
     this.pending = new Map();
     this.contacts = new Map();
@@ -356,7 +361,8 @@ class Room {
     const { useAudio, useVideo } = this.started;
     try {
       this.stream = await navigator.mediaDevices.getUserMedia({
-        audio: useAudio ? { channelCount: 1, sampleRate: 48000 } : false,
+        audio: useAudio ? { channelCount: 1, sampleRate: 48000, echoCancellation: this.client.audioProcessing,
+          noiseSuppression: this.client.audioProcessing, autoGainControl: this.client.audioProcessing } : false,
         video: useVideo ? { width: 640, height: 360, frameRate: 30 } : false,
       });
     } catch (error) {
@@ -407,24 +413,27 @@ class Room {
   }
 
   async publishAudio(track) {
-    const settings = track.getSettings();
     const state = {};
-    const sampleRate = 48000, channels = 1;
-    this.audioEncoder = new AudioEncoder({
-      output: (chunk) => this.sendChunk(AUDIO_TRACK, chunk, state),
-      error: (error) => this.contact.emit("mediaError", { error: String(error) }),
-    });
-    this.audioEncoder.configure({ codec: "opus", sampleRate, numberOfChannels: channels, bitrate: 48000 });
-    this.announce({ track: AUDIO_TRACK, kind: "audio", codec: "opus", width: 0, height: 0, sampleRate, channels });
     this.audioReader = new MediaStreamTrackProcessor({ track }).readable.getReader();
+    let format = null;
     while (!this.stopped) {
       const { value: data, done } = await this.audioReader.read().catch(() => ({ done: true }));
       if (done) break;
-      if (this.audioEncoder.state === "configured" && data.sampleRate === sampleRate && data.numberOfChannels === channels) {
+      // The encoder takes the microphone as it comes (44.1 or 48 kHz, mono or stereo): Opus is 48 kHz on the wire.
+      if (!format) {
+        format = { sampleRate: data.sampleRate, channels: Math.min(2, data.numberOfChannels) };
+        this.audioEncoder = new AudioEncoder({
+          output: (chunk) => this.sendChunk(AUDIO_TRACK, chunk, state),
+          error: (error) => this.contact.emit("mediaError", { error: String(error) }),
+        });
+        this.audioEncoder.configure({ codec: "opus", sampleRate: format.sampleRate, numberOfChannels: format.channels, bitrate: 48000 });
+        this.announce({ track: AUDIO_TRACK, kind: "audio", codec: "opus", width: 0, height: 0, sampleRate: 48000, channels: format.channels });
+      }
+      if (this.audioEncoder.state === "configured" && data.sampleRate === format.sampleRate && data.numberOfChannels === format.channels) {
         this.audioEncoder.encode(data);
-      } else if (this.audioEncoder.state === "configured" && !this.warnedFormat) {
+      } else if (!this.warnedFormat) {
         this.warnedFormat = true;
-        console.warn(`ctlive: microphone gives ${data.sampleRate} Hz ${data.numberOfChannels} ch (settings ${JSON.stringify(settings)}): not sent`);
+        console.warn(`ctlive: the microphone changed to ${data.sampleRate} Hz ${data.numberOfChannels} ch: not sent`);
       }
       data.close();
     }
