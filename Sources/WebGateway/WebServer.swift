@@ -40,6 +40,8 @@ public final class WebGateway: Sendable {
 
     private enum Connection {
         case websocket(NIOAsyncChannel<WebSocketFrame, WebSocketFrame>, BrowserLink)
+        /// Upgraded only to be told why not: a browser's script cannot read an HTTP refusal, but it can read a close frame.
+        case refused(NIOAsyncChannel<WebSocketFrame, WebSocketFrame>, Refusal)
         case http(NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>)
     }
 
@@ -54,12 +56,16 @@ public final class WebGateway: Sendable {
                 channel.eventLoop.makeCompletedFuture {
                     let upgrader = NIOTypedWebSocketServerUpgrader<Connection>(
                         maxFrameSize: maxFrame,
-                        shouldUpgrade: { [self] channel, head in
-                            channel.eventLoop.makeSucceededFuture((try? admit(head).get()) != nil ? HTTPHeaders() : nil)
+                        shouldUpgrade: { channel, head in
+                            channel.eventLoop.makeSucceededFuture(Self.isWebSocketRoute(head) ? HTTPHeaders() : nil)
                         },
                         upgradePipelineHandler: { [self] channel, head in
                             channel.eventLoop.makeCompletedFuture {
-                                let admission = try admit(head).get()
+                                let admission: Admission
+                                switch admit(head) {
+                                case .success(let admitted): admission = admitted
+                                case .failure(let refusal): return Connection.refused(try NIOAsyncChannel(wrappingChannelSynchronously: channel), refusal)
+                                }
                                 try channel.pipeline.syncOperations.addHandler(
                                     NIOWebSocketFrameAggregator(minNonFinalFragmentSize: 1, maxAccumulatedFrameCount: 64,
                                                                 maxAccumulatedFrameSize: maxFrame))
@@ -89,6 +95,7 @@ public final class WebGateway: Sendable {
                             group.addTask { [self] in
                                 switch try? await connection.get() {
                                 case .websocket(let channel, let link): await serveBrowser(channel, link)
+                                case .refused(let channel, let refusal): await refuse(channel, refusal)
                                 case .http(let channel): await serveHTTP(channel)
                                 case .none: break
                                 }
@@ -113,6 +120,12 @@ public final class WebGateway: Sendable {
     struct Refusal: Error {
         let status: HTTPResponseStatus
         let reason: String
+        /// The WebSocket close code: 4000 + the HTTP status (4401 unauthorized, 4403 forbidden).
+        var closeCode: UInt16 { 4000 + UInt16(status.code) }
+    }
+
+    static func isWebSocketRoute(_ head: HTTPRequestHead) -> Bool {
+        head.method == .GET && URLComponents(string: "http://gateway" + head.uri)?.path == "/ws"
     }
 
     struct Admission {
@@ -151,6 +164,13 @@ public final class WebGateway: Sendable {
     }
 
     // MARK: WebSocket
+
+    private func refuse(_ channel: NIOAsyncChannel<WebSocketFrame, WebSocketFrame>, _ refusal: Refusal) async {
+        logger.info("browser refused", metadata: ["reason": "\(refusal.reason)"])
+        try? await channel.executeThenClose { _, outbound in
+            try await outbound.write(Self.closeFrame(code: refusal.closeCode, reason: refusal.reason, channel.channel.allocator))
+        }
+    }
 
     private func serveBrowser(_ channel: NIOAsyncChannel<WebSocketFrame, WebSocketFrame>, _ link: BrowserLink) async {
         guard links.withLock({ links in
@@ -271,12 +291,17 @@ public final class WebGateway: Sendable {
 
     private static func writeClose(_ outbound: NIOAsyncChannelOutboundWriter<WebSocketFrame>, _ link: BrowserLink,
                                    _ allocator: ByteBufferAllocator) async throws {
+        try await outbound.write(closeFrame(code: 1008, reason: link.closeReason.withLock { $0 } ?? "closed", allocator))
+    }
+
+    /// A close frame with a reason cut to fit the 125 bytes a control frame may carry.
+    private static func closeFrame(code: UInt16, reason: String, _ allocator: ByteBufferAllocator) -> WebSocketFrame {
         var buffer = allocator.buffer(capacity: 125)
-        buffer.write(webSocketErrorCode: .policyViolation)
-        var reason = link.closeReason.withLock { $0 } ?? "closed"
+        buffer.writeInteger(code)
+        var reason = reason
         while reason.utf8.count > 120 { reason.removeLast() }
         buffer.writeString(reason)
-        try await outbound.write(WebSocketFrame(fin: true, opcode: .connectionClose, data: buffer))
+        return WebSocketFrame(fin: true, opcode: .connectionClose, data: buffer)
     }
 
     private static func nowMilliseconds() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
@@ -313,10 +338,7 @@ public final class WebGateway: Sendable {
 
     private func response(to head: HTTPRequestHead) -> (HTTPResponseStatus, String, Data) {
         let path = URLComponents(string: "http://gateway" + head.uri)?.path ?? ""
-        if path == "/ws" {
-            if case .failure(let refusal) = admit(head) { return (refusal.status, "text/plain; charset=utf-8", Data((refusal.reason + "\n").utf8)) }
-            return (.badRequest, "text/plain; charset=utf-8", Data("a WebSocket upgrade is expected here\n".utf8))
-        }
+        if path == "/ws" { return (.badRequest, "text/plain; charset=utf-8", Data("a WebSocket upgrade is expected here\n".utf8)) }
         guard head.method == .GET || head.method == .HEAD else {
             return (.methodNotAllowed, "text/plain; charset=utf-8", Data("GET only\n".utf8))
         }

@@ -114,7 +114,7 @@ func averageColor(png path: String, x: Int, y: Int, width: Int, height: Int) thr
 }
 
 /// One HTTP request over a plain TCP socket, as written; the response's status line and body.
-func rawHTTP(port: Int, _ request: String) throws -> (status: Int, text: String) {
+func rawHTTP(port: Int, _ request: String) throws -> (status: Int, text: String, bytes: Data) {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     guard fd >= 0 else { throw NSError(domain: "socket", code: Int(errno)) }
     defer { close(fd) }
@@ -136,12 +136,25 @@ func rawHTTP(port: Int, _ request: String) throws -> (status: Int, text: String)
         let count = recv(fd, &buffer, buffer.count, 0)
         if count <= 0 { break }
         response.append(contentsOf: buffer[0..<count])
-        // A 101 keeps the socket open: its head is all there is to read.
-        if response.starts(with: Data("HTTP/1.1 101".utf8)), response.range(of: Data("\r\n\r\n".utf8)) != nil { break }
+        // After a 101 the socket stays open: wait a little for a close frame, no longer.
+        if response.starts(with: Data("HTTP/1.1 101".utf8)) {
+            var short = timeval(tv_sec: 0, tv_usec: 500_000)
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &short, socklen_t(MemoryLayout<timeval>.size))
+        }
     }
     let text = String(decoding: response, as: UTF8.self)
     let status = Int(text.split(separator: " ").dropFirst().first ?? "") ?? 0
-    return (status, text)
+    return (status, text, response)
+}
+
+/// The close frame that follows a 101 (an unmasked server frame): its code and reason, if one came.
+func closeFrame(after response: Data) -> (code: Int, reason: String)? {
+    guard let end = response.range(of: Data("\r\n\r\n".utf8)) else { return nil }
+    let frame = Array(response[end.upperBound...])
+    guard frame.count >= 4, frame[0] == 0x88 else { return nil }
+    let length = Int(frame[1] & 0x7f)
+    guard length >= 2, frame.count >= 2 + length else { return nil }
+    return (Int(frame[2]) << 8 | Int(frame[3]), String(decoding: frame[4..<(2 + length)], as: UTF8.self))
 }
 
 /// A WebSocket upgrade request for `path`.

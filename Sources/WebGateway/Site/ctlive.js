@@ -82,6 +82,8 @@ export class Client extends Emitter {
       ws.onmessage = (message) => this.receive(message.data);
       ws.onclose = (event) => {
         const reason = event.reason || `WebSocket closed (${event.code})`;
+        // 4401, 4403: the gateway refused this browser (its token); trying again would not help.
+        if (event.code >= 4400 && event.code < 4500) this.stopped = true;
         if (this.ws === ws) this.lost(reason);
         reject(new Error(reason));
       };
@@ -168,20 +170,20 @@ export class Client extends Emitter {
     this.emit(message.type, message);
   }
 
-  /** Every contact and room ends, as after a lost connection. */
-  endEverything(reason) {
+  /** Every contact and room ends, as after a lost connection; waiting requests fail with `why`. */
+  endEverything(reason, why = reason) {
     for (const [id, contact] of this.contacts) {
       if (contact.room) contact.handle({ type: "roomEnded", contactID: id, roomID: contact.room.roomID, reason });
       contact.handle({ type: "contactClosed", contactID: id, by: "hub", reason });
     }
     this.contacts.clear();
-    for (const [id, waiting] of this.pending) { clearTimeout(waiting.timer); waiting.reject(new Error(reason)); }
+    for (const [id, waiting] of this.pending) { clearTimeout(waiting.timer); waiting.reject(new Error(why)); }
     this.pending.clear();
   }
 
   lost(reason) {
     this.welcomed = false;
-    this.endEverything("connection lost");
+    this.endEverything("connection lost", reason);
     this.emit("connectionLost", { reason });
     if (this.stopped) return;
     const retry = () => {
