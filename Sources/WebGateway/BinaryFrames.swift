@@ -31,20 +31,23 @@ public enum BinaryFrames {
         return out
     }
 
-    /// Splits a browser's message, refusing anything the media plane would refuse by size.
-    public static func decode(_ bytes: some Collection<UInt8>) throws(Invalid) -> (channel: UInt8, frames: [Data]) {
+    /// Splits a message, refusing anything the media plane would refuse by size: the last of two or
+    /// more frames is a payload (1 MiB at most), the others JSON or ids (64 KiB). A browser's has 2 frames at most.
+    public static func decode(_ bytes: some Collection<UInt8>, maximumFrames: Int = 2) throws(Invalid) -> (channel: UInt8, frames: [Data]) {
         var rest = bytes[...]
         guard rest.count >= 2 else { throw Invalid(description: "a binary message starts with a channel and a frame count") }
         let channel = rest.removeFirst()
         let count = Int(rest.removeFirst())
         guard channel < maximumChannels else { throw Invalid(description: "channel \(channel): at most \(maximumChannels) media channels") }
-        guard count <= 2 else { throw Invalid(description: "a browser sends at most 2 frames (packet header, payload)") }
+        guard count <= maximumFrames else {
+            throw Invalid(description: maximumFrames == 2 ? "a browser sends at most 2 frames (packet header, payload)" : "more than \(maximumFrames) frames")
+        }
         var frames: [Data] = []
         for index in 0..<count {
             guard rest.count >= 4 else { throw Invalid(description: "frame \(index): cut off in its length") }
             let length = rest.prefix(4).reduce(0) { $0 << 8 | Int($1) }
             rest = rest.dropFirst(4)
-            let limit = index == 0 ? SignalingProtocol.maxMessageBytes : MediaLimits.maxPacketBytes
+            let limit = count >= 2 && index == count - 1 ? MediaLimits.maxPacketBytes : SignalingProtocol.maxMessageBytes
             guard length <= limit else { throw Invalid(description: "frame \(index): \(length) bytes, more than \(limit)") }
             guard rest.count >= length else { throw Invalid(description: "frame \(index): cut off") }
             frames.append(Data(rest.prefix(length)))

@@ -106,11 +106,19 @@ final class HubBridge: Sendable {
             if late || session.awaitingKeyframe.contains(stream) {
                 if !late, Self.isKeyframe(frames[1]) {
                     session.awaitingKeyframe.remove(stream)
+                    session.keyframeAsked[stream] = nil
                 } else {
+                    logger.trace("media dropped", metadata: ["browser": "\(link.id)", "behind": "\(late)", "queued": "\(link.queuedBytes.load(ordering: .relaxed))"])
                     link.droppedToBrowser.add(1, ordering: .relaxed)
                     counters.withLock { $0.mediaDroppedToBrowsers += 1 }
-                    if session.videoTracks.contains(stream), session.awaitingKeyframe.insert(stream).inserted {
-                        requestKeyframe(stream, on: socket)
+                    if session.videoTracks.contains(stream) {
+                        session.awaitingKeyframe.insert(stream)
+                        // Again each second while waiting: a keyframe that came while still behind was dropped too.
+                        let now = ContinuousClock.now
+                        if session.keyframeAsked[stream].map({ now - $0 >= .seconds(1) }) ?? true {
+                            session.keyframeAsked[stream] = now
+                            requestKeyframe(stream, on: socket)
+                        }
                     }
                     return
                 }
@@ -167,6 +175,7 @@ final class BrowserSession {
     var welcomed = false
     var videoTracks: Set<MediaStreamKey> = []
     var awaitingKeyframe: Set<MediaStreamKey> = []
+    var keyframeAsked: [MediaStreamKey: ContinuousClock.Instant] = [:]
 
     init(link: BrowserLink, signaling: Socket) { self.link = link; self.signaling = signaling }
 }
@@ -232,6 +241,7 @@ final class BridgeState {
             if let socket = session.media.removeValue(forKey: channel) { owner.unwatch(socket); socket.close() }
             session.videoTracks = session.videoTracks.filter { $0.channel != channel }
             session.awaitingKeyframe = session.awaitingKeyframe.filter { $0.channel != channel }
+            session.keyframeAsked = session.keyframeAsked.filter { $0.key.channel != channel }
             return
         }
         if session.media[channel] == nil {

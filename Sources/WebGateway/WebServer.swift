@@ -52,6 +52,9 @@ public final class WebGateway: Sendable {
         let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .serverChannelOption(.backlog, value: 256)
+            // A bounded kernel buffer per browser: what a slow browser cannot take waits in the gateway's
+            // own counted queue (and is dropped there), not in megabytes of socket buffer that only add delay.
+            .childChannelOption(.socketOption(.so_sndbuf), value: 256 * 1024)
             .bind(host: configuration.host, port: configuration.port) { [self] channel in
                 channel.eventLoop.makeCompletedFuture {
                     let upgrader = NIOTypedWebSocketServerUpgrader<Connection>(

@@ -31,13 +31,21 @@ struct WebServeCommand: AsyncParsableCommand {
                                valueName: "FILE"))
     var curve: String?
 
+    @Option(help: ArgumentHelp("Media waiting for one browser past which more is dropped (it then resumes at a keyframe).", valueName: "KiB"))
+    var mediaQueue = 2048
+
     @Option(help: "Log level on stderr.")
     var logLevel: Logger.Level = .notice
+
+    func validate() throws {
+        guard (16...65536).contains(mediaQueue) else { throw ValidationError("--media-queue must be 16 to 65536 KiB") }
+    }
 
     func run() async throws {
         let listen: (host: String, port: Int)
         do { listen = try GatewayConfiguration.parseListen(http) } catch { throw ValidationError(error.description) }
         var configuration = GatewayConfiguration(host: listen.host, port: listen.port, hub: hub)
+        configuration.mediaQueueBytes = mediaQueue * 1024
         if let tokenSecret {
             do { configuration.tokenSecret = try TokenSecret.load(path: tokenSecret) } catch { throw ValidationError(error.description) }
         }

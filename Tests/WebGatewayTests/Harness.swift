@@ -162,3 +162,142 @@ func upgradeRequest(_ path: String, host: String, origin: String? = nil) -> Stri
     "GET \(path) HTTP/1.1\r\nHost: \(host)\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
         + "Sec-WebSocket-Version: 13\r\n" + (origin.map { "Origin: \($0)\r\n" } ?? "") + "\r\n"
 }
+
+/// A bare WebSocket client over a TCP socket, for peers no browser would be: one that stops reading,
+/// sends garbage, or vanishes. Blocking; one thread.
+final class RawWebSocket {
+    enum Frame: Equatable {
+        case text(String)
+        case binary([UInt8])
+        case close(Int, String)
+        case ping, pong
+    }
+
+    private let fd: Int32
+    private var buffer: [UInt8] = []
+
+    init(port: Int, path: String = "/ws") throws {
+        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        // A small receive buffer, so that not reading backs up into the gateway quickly.
+        var small: Int32 = 16 * 1024
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, socklen_t(MemoryLayout<Int32>.size))
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else { throw NSError(domain: "connect", code: Int(errno)) }
+        try write(Array(upgradeRequest(path, host: "127.0.0.1:\(port)").utf8))
+        while !buffer.starts(with: Array("HTTP/1.1 101".utf8)) || !containsHeadEnd() {
+            guard try fill(timeout: 5) else { throw NSError(domain: "no upgrade", code: 1) }
+        }
+        let end = headEnd()!
+        buffer.removeFirst(end)
+    }
+
+    deinit { close(fd) }
+
+    /// Closes the TCP connection with no close frame: a browser that vanished.
+    func vanish() {
+        var linger = Glibc.linger(l_onoff: 1, l_linger: 0)
+        setsockopt(fd, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<Glibc.linger>.size))
+        shutdown(fd, Int32(SHUT_RDWR))
+    }
+
+    private func containsHeadEnd() -> Bool { headEnd() != nil }
+
+    private func headEnd() -> Int? {
+        let marker: [UInt8] = [13, 10, 13, 10]
+        guard buffer.count >= 4 else { return nil }
+        for index in 0...(buffer.count - 4) where Array(buffer[index..<(index + 4)]) == marker { return index + 4 }
+        return nil
+    }
+
+    private func write(_ bytes: [UInt8]) throws {
+        var sent = 0
+        while sent < bytes.count {
+            let count = bytes[sent...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            guard count > 0 else { throw NSError(domain: "send", code: Int(errno)) }
+            sent += count
+        }
+    }
+
+    /// Reads what is there within `timeout` seconds; false when nothing came (or the peer closed).
+    private func fill(timeout: Double) throws -> Bool {
+        var poll = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        guard Glibc.poll(&poll, 1, Int32(timeout * 1000)) > 0 else { return false }
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        let count = recv(fd, &chunk, chunk.count, 0)
+        guard count > 0 else { return false }
+        buffer += chunk[0..<count]
+        return true
+    }
+
+    /// Sends one masked frame, as a browser must.
+    func send(opcode: UInt8, _ payload: [UInt8]) throws {
+        var frame: [UInt8] = [0x80 | opcode]
+        if payload.count < 126 {
+            frame.append(0x80 | UInt8(payload.count))
+        } else if payload.count < 65536 {
+            frame += [0x80 | 126, UInt8(payload.count >> 8), UInt8(payload.count & 0xff)]
+        } else {
+            frame.append(0x80 | 127)
+            frame += (0..<8).reversed().map { UInt8((payload.count >> ($0 * 8)) & 0xff) }
+        }
+        let mask: [UInt8] = [0x12, 0x34, 0x56, 0x78]
+        frame += mask
+        frame += payload.enumerated().map { $0.element ^ mask[$0.offset % 4] }
+        try write(frame)
+    }
+
+    func send(text: String) throws { try send(opcode: 1, Array(text.utf8)) }
+
+    /// The next frame within `timeout` seconds, or nil. Pings are answered, as a browser does.
+    func receive(timeout: Double = 5) throws -> Frame? {
+        let deadline = Date().addingTimeInterval(timeout)
+        while true {
+            if let frame = parse() {
+                if frame == .ping { try send(opcode: 10, []) }
+                return frame
+            }
+            let left = deadline.timeIntervalSinceNow
+            guard left > 0, try fill(timeout: left) else { return nil }
+        }
+    }
+
+    /// Frames until `match` says yes (returned), or nil after `timeout`.
+    func receive(until match: (Frame) -> Bool, timeout: Double = 10) throws -> Frame? {
+        let deadline = Date().addingTimeInterval(timeout)
+        while deadline.timeIntervalSinceNow > 0 {
+            guard let frame = try receive(timeout: deadline.timeIntervalSinceNow) else { return nil }
+            if match(frame) { return frame }
+        }
+        return nil
+    }
+
+    private func parse() -> Frame? {
+        guard buffer.count >= 2 else { return nil }
+        let opcode = buffer[0] & 0x0f
+        var length = Int(buffer[1] & 0x7f), at = 2
+        if length == 126 {
+            guard buffer.count >= 4 else { return nil }
+            length = Int(buffer[2]) << 8 | Int(buffer[3]); at = 4
+        } else if length == 127 {
+            guard buffer.count >= 10 else { return nil }
+            length = buffer[2..<10].reduce(0) { $0 << 8 | Int($1) }; at = 10
+        }
+        guard buffer.count >= at + length else { return nil }
+        let payload = Array(buffer[at..<(at + length)])
+        buffer.removeFirst(at + length)
+        switch opcode {
+        case 1: return .text(String(decoding: payload, as: UTF8.self))
+        case 2: return .binary(payload)
+        case 8: return .close(payload.count >= 2 ? Int(payload[0]) << 8 | Int(payload[1]) : 0, String(decoding: payload.dropFirst(2), as: UTF8.self))
+        case 9: return .ping
+        case 10: return .pong
+        default: return parse()
+        }
+    }
+}
