@@ -380,9 +380,20 @@ class Room {
     if (audio) this.publishAudio(audio);
   }
 
+  /**
+   * Where a track's timestamps sit on the wall clock, from frames as they are read (not as the encoder
+   * gives them back: that would count the encoding as capture). The smallest read delay of the first
+   * frames wins; then it is fixed, so pts never step back. Chromium's microphone stamps frames on the
+   * performance clock, its camera on another: each track learns its own offset.
+   */
+  observe(timestamp, state) {
+    if ((state.samples || 0) >= 30) return;
+    state.samples = (state.samples || 0) + 1;
+    state.offset = Math.min(state.offset ?? Infinity, Date.now() * 1000 - timestamp);
+  }
+
   /** One clock for all tracks: capture times as wall-clock µs, pts from the first capture. */
   clock(timestamp, state) {
-    if (state.offset === undefined) state.offset = Date.now() * 1000 - timestamp;
     const captured = Math.round(timestamp + state.offset);
     if (this.origin === null) this.origin = captured;
     return { captured, pts: captured - this.origin };
@@ -404,6 +415,7 @@ class Room {
     while (!this.stopped) {
       const { value: frame, done } = await this.videoReader.read().catch(() => ({ done: true }));
       if (done) break;
+      this.observe(frame.timestamp, state);
       // A frame the encoder has no room for is skipped, not queued: this is live video.
       if (this.videoEncoder.encodeQueueSize > 2 || this.videoEncoder.state !== "configured") { frame.close(); continue; }
       const keyFrame = this.needKeyframe || count % KEYFRAME_EVERY === 0;
@@ -421,6 +433,7 @@ class Room {
     while (!this.stopped) {
       const { value: data, done } = await this.audioReader.read().catch(() => ({ done: true }));
       if (done) break;
+      this.observe(data.timestamp, state);
       // The encoder takes the microphone as it comes (44.1 or 48 kHz, mono or stereo): Opus is 48 kHz on the wire.
       if (!format) {
         format = { sampleRate: data.sampleRate, channels: Math.min(2, data.numberOfChannels) };
