@@ -26,6 +26,9 @@ var targets: [Target] = [
     .target(name: "CChildProcess"),
     .target(name: "ChildProcess", dependencies: ["CChildProcess"]),
 
+    // ISO 8601 times, written and read one way everywhere.
+    .target(name: "Timestamps"),
+
     // Transport and protocol.
     .target(name: "ZeroMQ", dependencies: ["CZeroMQ"]),
     .target(name: "Signaling"),
@@ -44,41 +47,43 @@ var targets: [Target] = [
             .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "NIOWebSocket", package: "swift-nio"),
         ],
-        resources: [.copy("Site")]),
+        // Embedded in the binary (a `ctlive` copied alone still serves them), kept as files a reader and a linter can open.
+        resources: ["ctlive.js", "customer.html", "agent.html", "index.html", "style.css"].map { .embedInCode("Site/\($0)") }),
 
     // Media: FFmpeg wrappers, then the recording pipeline (knows nothing of sockets).
     // SHA-256 (swift-crypto): hashes of recordings and plugins, with no FFmpeg.
     .target(name: "Digest", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
     // Evidence: signing keys (Ed25519), seals while recording, signed manifests, their checks (docs/EVIDENCE.md).
-    .target(name: "Evidence", dependencies: ["Digest", .product(name: "Crypto", package: "swift-crypto")]),
+    .target(name: "Evidence", dependencies: ["Digest", "Timestamps", .product(name: "Crypto", package: "swift-crypto")]),
     .target(name: "Media", dependencies: ["CFFmpeg", log]),
-    .target(name: "Recorder", dependencies: ["Media", "Digest", "Evidence", log]),
+    .target(name: "Recorder", dependencies: ["Media", "Digest", "Evidence", "Timestamps", log]),
     // Seeded fuzzing of the recorder's input path (`ctlive bench fuzz-media`, and a short run in the tests).
     .target(name: "MediaFuzz", dependencies: ["Recorder", "Media", log]),
     // The review page and contact sheet written beside a finished recording.
-    .target(name: "Review", dependencies: ["Recorder", "Media", "Evidence", log]),
+    .target(name: "Review", dependencies: ["Recorder", "Media", "Evidence", log],
+            resources: [.embedInCode("Scripts/error-trap.js"), .embedInCode("Scripts/review.js")]),
 
     // Policy plugins: the C ABI, the Swift kit for plugin authors, and the host.
     .target(name: "CPolicyPlugin"),
-    .target(name: "PolicyKit", dependencies: ["CPolicyPlugin"]),
+    .target(name: "PolicyKit", dependencies: ["CPolicyPlugin", "Timestamps"]),
     // Under `isolation: process` plugins run in `ctlive policy-worker`, a child of the host.
-    .target(name: "PolicyHost", dependencies: ["CPolicyPlugin", "PolicyKit", "ChildProcess", "Digest", log]),
+    .target(name: "PolicyHost", dependencies: ["CPolicyPlugin", "PolicyKit", "ChildProcess", "Digest", "Timestamps", log]),
 
     // One session's recording in a worker process of its own (`ctlive record-worker`): the bot's side and the worker's.
     .target(name: "IsolatedRecording", dependencies: ["Recorder", "Media", "ChildProcess", log]),
 
     // The headless participant: records rooms and answers for agents.
-    .target(name: "Bot", dependencies: ["CTLive", "Recorder", "IsolatedRecording", "ChildProcess", "Evidence", "PolicyHost", "PolicyKit", "Catalog", "Review", log]),
+    .target(name: "Bot", dependencies: ["CTLive", "Recorder", "IsolatedRecording", "ChildProcess", "Evidence", "PolicyHost", "PolicyKit", "Catalog", "Review", "Timestamps", log]),
 
     // The recordings catalog (SQLite): indexes manifests and policy decisions, verifies recordings.
     .target(
         name: "Catalog",
-        dependencies: ["Recorder", "Media", "Digest", "Evidence", "PolicyHost", log, .product(name: "GRDB", package: "GRDB.swift")]),
+        dependencies: ["Recorder", "Media", "Digest", "Evidence", "PolicyHost", "Timestamps", log, .product(name: "GRDB", package: "GRDB.swift")]),
 
     .executableTarget(
         name: "ctlive",
         dependencies: [
-            "Hub", "CTLive", "Signaling", "ZeroMQ", "Bot", "Recorder", "Media", "PolicyHost", "Catalog", "MediaFuzz", "ChildProcess", "IsolatedRecording", "Evidence", "Review", "PolicyKit", "WebGateway", "AccessToken", log,
+            "Hub", "CTLive", "Signaling", "ZeroMQ", "Bot", "Recorder", "Media", "PolicyHost", "Catalog", "MediaFuzz", "ChildProcess", "IsolatedRecording", "Evidence", "Review", "PolicyKit", "WebGateway", "AccessToken", "Timestamps", log,
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -93,8 +98,8 @@ var targets: [Target] = [
     .target(name: "TestKit", dependencies: ["Media", log], path: "Tests/TestKit"),
     // A live hub with SDK clients and an in-process recorder bot, for the tests that run whole sessions.
     .target(name: "SessionKit", dependencies: ["Hub", "CTLive", "Bot", "Recorder", "Media", "PolicyHost", "Signaling", "TestKit", log], path: "Tests/SessionKit"),
-    .testTarget(name: "EndToEndTests", dependencies: ["SessionKit", "Hub", "CTLive", "Bot", "Recorder", "Media", "MediaFuzz", "PolicyHost", "Signaling", "ZeroMQ", "TestKit", log]),
-    .testTarget(name: "PolicyHostTests", dependencies: ["PolicyHost", "PolicyKit", "TestKit"]),
+    .testTarget(name: "EndToEndTests", dependencies: ["SessionKit", "Timestamps", "Hub", "CTLive", "Bot", "Recorder", "Media", "MediaFuzz", "PolicyHost", "Signaling", "ZeroMQ", "TestKit", log]),
+    .testTarget(name: "PolicyHostTests", dependencies: ["PolicyHost", "PolicyKit", "Timestamps", "TestKit"]),
     .testTarget(name: "CatalogTests", dependencies: ["Catalog", "Recorder", "Media", "PolicyHost", "PolicyKit", "TestKit", log, .product(name: "GRDB", package: "GRDB.swift")]),
     .testTarget(name: "EvidenceTests", dependencies: ["Evidence", "Recorder", "Catalog", "IsolatedRecording", "Review", "Media", "TestKit", log]),
     .testTarget(name: "WebGatewayTests", dependencies: ["SessionKit", "WebGateway", "AccessToken", "Hub", "CTLive", "Bot", "Recorder", "Media", "Signaling", "ZeroMQ", "TestKit", log]),

@@ -3,6 +3,7 @@ import ChildProcess
 import CTLive
 import Evidence
 import Foundation
+import Timestamps
 import IsolatedRecording
 import Logging
 import Media
@@ -13,45 +14,6 @@ import Review
 import Signaling
 import Synchronization
 
-/// How a bot runs.
-public struct BotConfiguration: Sendable {
-    public var hub: String
-    public var userId: String
-    public var curve: CurveClientKeys?
-    /// Where recordings go (`<root>/<yyyy-mm-dd>/<room>/`).
-    public var recordingsRoot = "Recordings"
-    public var layout: Layout = .grid
-    public var width: Int32 = 1280
-    public var height: Int32 = 720
-    public var fps: Int32 = 30
-    public var keepTracks = false
-    /// Whether this bot records rooms (a pure policy delegate says false).
-    public var records = true
-    /// Rooms this bot records at once at most: the hub assigns no more (see `ctlive bench recorder`
-    /// for what a machine sustains). Nil: no limit.
-    public var capacity: Int?
-    /// An Ed25519 private key file: recordings are sealed while written and their manifests signed;
-    /// its public key is copied to `<recordingsRoot>/keys/<key id>.pub` for verifiers.
-    public var signingKey: String?
-    /// Free bytes the recordings' file system needs for the bot to take rooms (after a write failure,
-    /// it takes none until there are this many again).
-    public var minimumFreeBytes: Int64 = 256 << 20
-    /// Agents this bot answers upgrade requests for, beyond those its policy names.
-    public var agents: [String] = []
-    /// Index every finished recording and every decision in `<recordingsRoot>/catalog.sqlite`.
-    public var catalog = true
-    /// The command of a recording worker (`ctlive record-worker`; the room id is appended): each
-    /// session is recorded in a process of its own, so that a decoder crashing on a hostile stream costs
-    /// that session a moment, not the bot. Nil records in this process. Default: the `ctlive` that runs,
-    /// or the one beside the running executable.
-    public var recordingWorker: [String]? = RecorderBot.defaultRecordingWorker()
-
-    public init(hub: String, userId: String) {
-        self.hub = hub
-        self.userId = userId
-    }
-}
-
 /// The headless participant: records the rooms the hub assigns it and answers requests for agents.
 ///
 /// It is an ordinary SDK client with role `recorder`: it joins rooms with `joinRoom`, receives every
@@ -60,18 +22,15 @@ public struct BotConfiguration: Sendable {
 /// the joins, leaves and chat on the recording's timeline.
 public final class RecorderBot: Sendable {
     public let configuration: BotConfiguration
-    private let policy: PolicyEngine?
     private let logger: Logger
     private let client: CTLiveClient
-    private let catalog: RecordingsCatalog?
+    /// Answers requests for agents (nil: no policy).
+    private let delegate: PolicyDelegate?
+    /// Review pages and the catalog for finished recordings.
+    private let archive: RecordingArchive
     private let sessions = Mutex<[String: Session]>([:])
-    /// Audit records of decisions, by contact, waiting for the contact's recording.
-    private let decisions = Mutex<[String: [AuditRecord]]>([:])
-    private let finishedRecordings = Mutex<[RecordingResult]>([])
     /// Recordings being finished off the I/O thread; ``stop()`` waits for them.
     private let finishing = DispatchGroup()
-    /// Called when a recording is finished (for catalogs and tests).
-    private let onFinished = Mutex<(@Sendable (RecordingResult) -> Void)?>(nil)
     /// Why the bot takes no rooms now (it cannot write), nil while it does.
     private let notAccepting = Mutex<String?>(nil)
 
@@ -107,8 +66,10 @@ public final class RecorderBot: Sendable {
 
     public init(configuration: BotConfiguration, policy: PolicyEngine?, logger: Logger) {
         self.configuration = configuration
-        self.policy = policy
         self.logger = logger
+        let archive = RecordingArchive(root: configuration.recordingsRoot, catalog: configuration.catalog, logger: logger)
+        self.archive = archive
+        delegate = policy.map { PolicyDelegate(policy: $0, records: configuration.records, logger: logger, indexDecision: archive.index(decision:)) }
         let delegated = Array(Set(configuration.agents + (policy?.delegatedAgents ?? []))).sorted()
         var clientConfiguration = ClientConfiguration(
             hub: configuration.hub,
@@ -117,14 +78,6 @@ public final class RecorderBot: Sendable {
             curve: configuration.curve)
         clientConfiguration.engagesMedia = false   // the bot's media links are its own, per recording
         client = CTLiveClient(configuration: clientConfiguration, logger: logger)
-        do {
-            catalog = configuration.catalog
-                ? try RecordingsCatalog(root: configuration.recordingsRoot, creatingRoot: true, logger: logger) : nil
-        } catch {
-            // Recording matters more than indexing: the catalog is rebuilt from the manifests later.
-            logger.error("catalog unavailable, recording without it: \(error)")
-            catalog = nil
-        }
     }
 
     /// Checks the signing key and copies its public key to `<recordingsRoot>/keys/<key id>.pub`, where
@@ -141,22 +94,16 @@ public final class RecorderBot: Sendable {
     public var delegatedAgents: [String] { client.configuration.hello.delegateFor ?? [] }
 
     /// Recordings finished so far.
-    public var finished: [RecordingResult] { finishedRecordings.withLock { $0 } }
+    public var finished: [RecordingResult] { archive.recordings }
 
     public func onRecordingFinished(_ handler: @escaping @Sendable (RecordingResult) -> Void) {
-        onFinished.withLock { $0 = handler }
+        archive.onRecordingFinished(handler)
     }
 
     /// Connects to the hub and starts serving. A hub not up yet, or one that still holds this bot's
     /// previous connection (`id_in_use` until it times out), is tried again for `patience`.
     public func start(patience: Duration = .zero) async throws(ClientError) {
-        // Recordings a dead writer left `recording` (this bot before a crash, say) are completed as
-        // `interrupted` and indexed; those another live bot writes are left alone (WriterLock).
-        if let catalog {
-            do { try catalog.indexNewManifests() } catch { logger.error("cannot index the recordings left behind: \(error)") }
-        } else {
-            AbandonedRecording.completeAll(under: configuration.recordingsRoot)
-        }
+        archive.completeAbandoned()
         client.onEvent { [weak self] event in self?.handle(event) }
         let deadline = ContinuousClock.now + patience
         var delay: Duration = .milliseconds(200)
@@ -238,12 +185,13 @@ public final class RecorderBot: Sendable {
             guard let session = sessions.withLock({ $0.removeValue(forKey: ended.roomID) }) else { return }
             finishLater(session, reason: ended.reason)
         case .requestVideoUpgrade(let request):
-            guard let facts = request.facts, let policy else { return }
-            Task { await self.decide(request, facts: facts, policy: policy) }
+            guard let facts = request.facts, let delegate else { return }
+            let client = self.client
+            Task { await delegate.decide(request, facts: facts, client: client) }
         case .contactClosed(let closed):
-            _ = decisions.withLock { $0.removeValue(forKey: closed.contactID) }
+            delegate?.forget(contactID: closed.contactID)
         case .requestCancelled(let cancelled):
-            _ = decisions.withLock { $0.removeValue(forKey: cancelled.contactID) }
+            delegate?.forget(contactID: cancelled.contactID)
         case .disconnected(let reason), .connectionLost(let reason):
             // The hub forgets what it loses: these rooms are not ours to record any more (a new hub
             // assigns new ones once the client has reconnected).
@@ -320,6 +268,14 @@ public final class RecorderBot: Sendable {
                 session.recording.receive(participantID: participant, trackID: header.track, packet: header.packet(payload: payload),
                                           capturedUs: header.capturedUs)
             }
+        } failed: { [weak self] reason in
+            // Without its media link the bot would record an empty room and never know: the hub finds another recorder.
+            guard let self else { return }
+            logger.error("media link of room \(assignment.roomID) failed: \(reason)")
+            try? client.post(RecordingReport(roomID: assignment.roomID, status: .failed, reason: "its media link failed: \(reason)"))
+            if let session = sessions.withLock({ $0.removeValue(forKey: assignment.roomID) }) {
+                finishLater(session, reason: "media link failed: \(reason)")
+            }
         }
         session.link.withLock { $0 = link }
         attach(session, recording)
@@ -335,8 +291,8 @@ public final class RecorderBot: Sendable {
         recording.record(event: TimelineEvent(kind: "answer", fields: [
             "requestID": answer.requestID, "response": "\(answer.response)", "by": answer.by,
             "reason": answer.reason ?? "", "automatic": "\(answer.automatic)"]))
-        for audit in decisions.withLock({ $0.removeValue(forKey: assignment.contactID) ?? [] }) {
-            recording.record(event: Self.timelineEvent(audit))
+        for audit in delegate?.takeDecisions(contactID: assignment.contactID) ?? [] {
+            recording.record(event: PolicyDelegate.timelineEvent(audit))
         }
         return session
     }
@@ -413,7 +369,7 @@ public final class RecorderBot: Sendable {
         logger.error("recording worker lost", metadata: ["room": "\(session.roomID)", "how": "\(how)", "directory": "\(lost.directory)"])
         do {
             if try AbandonedRecording.completeIfAbandoned(directory: lost.directory) {
-                _ = try? catalog?.index(manifestAt: lost.directory + "/manifest.json")
+                archive.index(manifestAt: lost.directory + "/manifest.json")
             }
         } catch {
             logger.error("cannot complete the lost part \(lost.directory): \(error)")
@@ -470,71 +426,14 @@ public final class RecorderBot: Sendable {
         logger.info("recording", metadata: ["room": "\(session.roomID)", "directory": "\(session.recording.directory)"])
     }
 
-    static func isoTime(milliseconds: Int64) -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return formatter.string(from: Date(timeIntervalSince1970: Double(milliseconds) / 1000))
-    }
+    static func isoTime(milliseconds: Int64) -> String { ISO8601.utcMilliseconds(Date(timeIntervalSince1970: Double(milliseconds) / 1000)) }
 
     private func finish(_ session: Session) {
         session.link.withLock { $0 }?.stop()
         do {
-            let result = try session.recording.finish(interruptedBy: nil)
-            do {
-                let review = try ReviewPage.write(manifestPath: result.manifestPath, logger: logger)
-                if let problem = review.contactSheetError { logger.warning("no contact sheet for \(session.roomID): \(problem)") }
-            } catch {
-                logger.error("cannot write the review page of \(session.roomID): \(error)")
-            }
-            do { try catalog?.index(manifestAt: result.manifestPath) } catch {
-                logger.error("cannot index \(result.manifestPath) in the catalog: \(error)")
-            }
-            finishedRecordings.withLock { $0.append(result) }
-            logger.info("recording finished", metadata: ["room": "\(session.roomID)", "file": "\(result.recordingPath)",
-                                                         "seconds": "\(result.duration)", "sha256": "\(result.sha256)"])
-            onFinished.withLock { $0 }?(result)
+            archive.archive(try session.recording.finish(interruptedBy: nil), roomID: session.roomID)
         } catch {
             logger.error("recording of room \(session.roomID) failed: \(error)")
         }
-    }
-
-    // MARK: Policy
-
-    private func decide(_ request: VideoUpgradeRequested, facts: DecisionFacts, policy: PolicyEngine) async {
-        let context = DecisionContext(
-            contactID: request.contactID, queue: facts.queue,
-            customer: .init(id: facts.customer, attributes: facts.attributes),
-            agent: .init(id: facts.agent, activeVideoSessions: facts.agentActiveVideoSessions),
-            request: .init(useAudio: request.useAudio, useVideo: request.useVideo, divID: request.divID),
-            time: .init(Date()), recorders: .init(idle: facts.idleRecorders),
-            chat: .init(messages: facts.chatMessages, durationSeconds: facts.chatDurationSeconds),
-            agentConnected: facts.agentConnected)
-        let decision = await policy.decide(context)
-        logger.info("policy decision", metadata: ["contact": "\(request.contactID)", "answer": "\(decision.answer.rawValue)", "reason": "\(decision.reason)"])
-        // Kept for the recording's timeline only when this bot may record the room the answer starts.
-        if configuration.records && decision.answer == .accept {
-            decisions.withLock { state in
-                if state.count >= 1000 { state.removeAll() }   // rooms recorded by another bot never claim theirs
-                state[request.contactID, default: []].append(decision.audit)
-            }
-        }
-        do { try catalog?.index(decision: decision.audit) } catch { logger.error("cannot index decision \(decision.audit.decisionID): \(error)") }
-        guard decision.answer != .askAgent else { return }
-        do {
-            try await client.request(ResponseVideoUpgrade(contactID: request.contactID, response: decision.answer == .accept,
-                                                          divID: request.divID, onBehalfOf: facts.agent, reason: decision.reason,
-                                                          requestID: request.requestID,
-                                                          recordingRequired: decision.recordingRequired ? true : nil))
-        } catch {
-            logger.warning("policy answer for \(request.contactID) not taken: \(error)")
-        }
-    }
-
-    /// A decision on the recording's timeline: the final answer, its reasons, and each plugin consulted.
-    static func timelineEvent(_ audit: AuditRecord) -> TimelineEvent {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        let json = (try? encoder.encode(audit)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
-        return TimelineEvent(kind: "decision", fields: ["decisionID": audit.decisionID, "audit": json])
     }
 }

@@ -134,8 +134,13 @@ public final class CTLiveClient: Sendable {
     /// On a positive answer the room starts, and media with it: "no action is required by the integration".
     private func engageMedia(_ started: RoomStarted) {
         guard configuration.engagesMedia, let endpoint = started.mediaEndpoint, let token = started.mediaToken else { return }
+        let roomID = started.roomID
         let link = MediaLink(endpoint: endpoint, token: token, curve: configuration.curve, source: configuration.media,
-                             useAudio: started.useAudio, useVideo: started.useVideo, logger: logger)
+                             useAudio: started.useAudio, useVideo: started.useVideo, logger: logger,
+                             failed: { [weak self] reason in
+                                 guard let self, let link = self.state.withLock({ $0.links[roomID] }) else { return }
+                                 self.dispatch(.media(MediaStatus(roomID: roomID, state: .failed, statistics: link.statistics, reason: reason)))
+                             })
         let previous = state.withLock { state in
             defer { state.links[started.roomID] = link }
             return state.links[started.roomID]

@@ -118,8 +118,14 @@ public enum ClientEvent: Sendable {
 
 /// The state of a room's media on this client.
 public struct MediaStatus: Sendable {
-    public enum State: String, Sendable { case engaged, ended }
+    /// `failed`: the link ended by itself (see ``reason``): no media goes to or comes from this room.
+    public enum State: String, Sendable { case engaged, ended, failed }
     public var roomID: String
     public var state: State
     public var statistics: MediaLink.Statistics
+    public var reason: String?
+
+    public init(roomID: String, state: State, statistics: MediaLink.Statistics, reason: String? = nil) {
+        self.roomID = roomID; self.state = state; self.statistics = statistics; self.reason = reason
+    }
 }

@@ -30,7 +30,10 @@ final class ClientIO: Sendable {
 
     private let configuration: ClientConfiguration
     private let logger: Logger
-    private let wakeup: WakeupSignal
+    /// Made by ``start()``, which can fail (no descriptors left) with an error instead of a crash.
+    private let wakeupSlot = Mutex<WakeupSignal?>(nil)
+    /// Valid once started: only the I/O thread (started after it is set) and senders to a running client use it.
+    private var wakeup: WakeupSignal { wakeupSlot.withLock { $0! } }
     private let shared = Mutex(Shared())
     private let finished = DispatchSemaphore(value: 0)
     /// The I/O thread's pthread id, so that ``stop()`` called on it (a handler releasing the client) does not wait for itself.
@@ -41,7 +44,6 @@ final class ClientIO: Sendable {
     init(configuration: ClientConfiguration, logger: Logger) {
         self.configuration = configuration
         self.logger = logger
-        self.wakeup = try! WakeupSignal()   // fails only when out of file descriptors
     }
 
     /// Where events go; set before ``start()``.
@@ -59,6 +61,13 @@ final class ClientIO: Sendable {
             defer { state.running = true }
             return !state.running
         }) else { return }
+        do {
+            let signal = try WakeupSignal()
+            wakeupSlot.withLock { $0 = $0 ?? signal }
+        } catch {
+            shared.withLock { $0.running = false }
+            throw .transport(error)
+        }
         let ready = DispatchSemaphore(value: 0)
         let failure = Mutex<ClientError?>(nil)
         let thread = Thread { [self] in
@@ -86,7 +95,7 @@ final class ClientIO: Sendable {
     }
 
     private func makeSocket() throws(ZMQError) -> Socket {
-        let socket = try Socket(try Context(), .dealer)
+        let socket = try Socket(try Context.shared(), .dealer)
         try socket.setLinger(milliseconds: 200)
         try socket.setMaxMessageSize(SignalingProtocol.transportMaxMessageBytes)
         try socket.setHeartbeat(intervalMilliseconds: 1000, timeoutMilliseconds: 5000)

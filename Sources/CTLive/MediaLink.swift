@@ -33,6 +33,7 @@ public final class MediaLink: Sendable {
     private let useVideo: Bool
     private let logger: Logger
     private let received: @Sendable (Incoming) -> Void
+    private let failed: @Sendable (String) -> Void
     private let stopping = Atomic<Bool>(false)
     private let finished = DispatchSemaphore(value: 0)
     private let stats = Mutex(Statistics())
@@ -40,8 +41,14 @@ public final class MediaLink: Sendable {
     /// Keyframe requests for other members' tracks, sent by the link's thread: (publisher, track).
     private let keyframeRequests = Mutex<[(participant: String, track: String)]>([])
 
+    /// - Parameters:
+    ///   - received: what the other members publish, on the link's thread.
+    ///   - failed: called once, on the link's thread, when the link ends by itself (it cannot connect,
+    ///     its source fails, the relay refuses its token): the owner then knows the room gets no media
+    ///     from or to it. Not called after ``stop()``.
     public init(endpoint: String, token: String, curve: CurveClientKeys?, source: MediaSourceOptions?, useAudio: Bool, useVideo: Bool,
-                logger: Logger, received: @escaping @Sendable (Incoming) -> Void = { _ in }) {
+                logger: Logger, received: @escaping @Sendable (Incoming) -> Void = { _ in },
+                failed: @escaping @Sendable (String) -> Void = { _ in }) {
         self.endpoint = endpoint
         self.token = token
         self.curve = curve
@@ -50,6 +57,7 @@ public final class MediaLink: Sendable {
         self.useVideo = useVideo
         self.logger = logger
         self.received = received
+        self.failed = failed
     }
 
     deinit { stop() }
@@ -82,7 +90,7 @@ public final class MediaLink: Sendable {
 
     private func run() {
         do {
-            let socket = try Socket(try Context(), .dealer)
+            let socket = try Socket(try Context.shared(), .dealer)
             try socket.setLinger(milliseconds: 0)
             try socket.setSendHighWaterMark(1000)
             try socket.setReceiveHighWaterMark(5000)
@@ -92,13 +100,18 @@ public final class MediaLink: Sendable {
             }
             try socket.connect(endpoint)
             try socket.send([WireCodec.encode(MediaHello(token: token))])
-            try loop(socket)
+            if let refusal = try loop(socket), !stopping.load(ordering: .acquiring) {
+                logger.error("media link refused: \(refusal)")
+                failed(refusal)
+            }
         } catch {
             logger.error("media link failed: \(error)")
+            if !stopping.load(ordering: .acquiring) { failed("\(error)") }
         }
     }
 
-    private func loop(_ socket: Socket) throws {
+    /// Publishes and receives until stopped (nil) or refused by the relay (the reason).
+    private func loop(_ socket: Socket) throws -> String? {
         var poller = Poller()
         try poller.add(.socket(socket))
         let source = try sourceOptions.map { try $0.makeSource(useAudio: useAudio, useVideo: useVideo) }
@@ -166,7 +179,9 @@ public final class MediaLink: Sendable {
                         (source as? FileSource)?.keyframeRequest.request()
                     case let error as ErrorReply:
                         logger.warning("media relay refused: \(error.code.rawValue): \(error.message)")
-                        if error.code == .forbidden || error.code == .notInRoom { return }
+                        // Not in the room any more is how a room ends for a member; a refused token is a failure.
+                        if error.code == .notInRoom { return nil }
+                        if error.code == .forbidden { return "the media relay refused: \(error.message)" }
                     default:
                         break
                     }
@@ -186,5 +201,6 @@ public final class MediaLink: Sendable {
                 }
             }
         }
+        return nil
     }
 }

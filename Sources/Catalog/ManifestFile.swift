@@ -1,4 +1,5 @@
 import Foundation
+import Timestamps
 import Recorder
 
 /// Reading a recording's `manifest.json`.
@@ -49,10 +50,5 @@ enum ManifestFile {
 
 /// ISO 8601 times as the recorder and the policy host write them, with or without fractional seconds.
 public enum WallClock {
-    public static func parse(_ text: String) -> Date? {
-        let fractional = ISO8601DateFormatter()
-        fractional.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        if let date = fractional.date(from: text) { return date }
-        return ISO8601DateFormatter().date(from: text)
-    }
+    public static func parse(_ text: String) -> Date? { ISO8601.parse(text) }
 }

@@ -1,5 +1,6 @@
 import Digest
 import Foundation
+import Timestamps
 
 /// Seals while recording: every couple of seconds, a signed record of how many bytes the recording
 /// has and the SHA-256 of those bytes, appended to `seals.jsonl` beside it (docs/EVIDENCE.md). The
@@ -131,9 +132,5 @@ public struct ManifestSignature: Codable, Sendable {
 
 /// Times in evidence records: ISO 8601, UTC, milliseconds.
 public enum EvidenceTime {
-    public static func string(_ date: Date) -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return formatter.string(from: date)
-    }
+    public static func string(_ date: Date) -> String { ISO8601.utcMilliseconds(date) }
 }

@@ -20,13 +20,31 @@ public struct HubConfiguration: Sendable {
     /// Allows binding a non-local endpoint without keys.
     public var insecure = false
     public var hubVersion = "0.1.0"
+    /// The hub's time, for timers and what it tells people: the system's, or a test's own.
+    public var clock: any HubClock = SystemHubClock()
 
     public init() {}
 }
 
-/// A hub refusal to start, with the reason.
-public struct HubStartError: Error, CustomStringConvertible {
-    public let description: String
+/// Why a hub did not start: a configuration it refuses, or a ZeroMQ call that failed (kept, with its errno).
+public enum HubStartError: Error, CustomStringConvertible {
+    /// The configuration asks for something the hub will not do (a public endpoint without keys).
+    case refused(String)
+    /// A socket could not be made, configured or bound: `EADDRINUSE` when an endpoint is taken.
+    case transport(ZMQError)
+
+    public var description: String {
+        switch self {
+        case .refused(let reason): reason
+        case .transport(let error): "\(error)"
+        }
+    }
+
+    /// An endpoint is already bound by someone else.
+    public var isAddressInUse: Bool {
+        if case .transport(let error) = self { return error.errno == EADDRINUSE }
+        return false
+    }
 }
 
 /// The CTLive hub: a ROUTER-side broker of contacts, escalations and video rooms.
@@ -37,7 +55,8 @@ public struct HubStartError: Error, CustomStringConvertible {
 public final class Hub: Sendable {
     public let configuration: HubConfiguration
     private let logger: Logger
-    private let wakeup: WakeupSignal
+    /// Made by ``start()`` (it needs a descriptor, which can run out: that is an error, not a crash).
+    private let wakeup = Mutex<WakeupSignal?>(nil)
     private let stopping = Atomic<Bool>(false)
     private let started = Atomic<Bool>(false)
     private let finished = DispatchSemaphore(value: 0)
@@ -63,26 +82,28 @@ public final class Hub: Sendable {
     public init(configuration: HubConfiguration, logger: Logger) {
         self.configuration = configuration
         self.logger = logger
-        // An eventfd can only fail when the process is out of descriptors; then nothing works anyway.
-        self.wakeup = try! WakeupSignal()
     }
 
     public var statistics: Statistics { stats.withLock { $0 } }
 
     /// Checks the endpoint is allowed, binds, and starts serving on a new thread.
     /// - Returns: the endpoint bound (with the port chosen when the configuration asked for port 0).
-    public func start() throws -> String {
+    public func start() throws(HubStartError) -> String {
         try Self.checkEndpoint(configuration)
+        do {
+            let signal = try WakeupSignal()
+            wakeup.withLock { $0 = signal }
+        } catch { throw .transport(error) }
         let bound = Mutex<Result<String, HubStartError>?>(nil)
         let ready = DispatchSemaphore(value: 0)
         let newThread = Thread { [self] in
             let server: HubServer
-            do {
+            do throws(ZMQError) {
                 server = try HubServer(hub: self, logger: logger)
                 bound.withLock { $0 = .success(server.endpoint) }
                 boundMedia.withLock { $0 = server.mediaEndpoint }
             } catch {
-                bound.withLock { $0 = .failure(HubStartError(description: "\(error)")) }
+                bound.withLock { $0 = .failure(.transport(error)) }
                 ready.signal()
                 finished.signal()
                 return
@@ -95,8 +116,8 @@ public final class Hub: Sendable {
         newThread.start()
         ready.wait()
         started.store(true, ordering: .releasing)
-        let result = bound.withLock { $0 }
-        return try result!.get()
+        let result = bound.withLock { $0 }!
+        return try result.get()
     }
 
     /// The media endpoint bound, once started (nil without a media plane).
@@ -105,7 +126,7 @@ public final class Hub: Sendable {
     /// Stops serving and waits for the hub thread to close its sockets.
     public func stop() {
         guard started.load(ordering: .acquiring), !stopping.exchange(true, ordering: .acquiringAndReleasing) else { return }
-        wakeup.raise()
+        wakeupSignal.raise()
         finished.wait()
     }
 
@@ -115,20 +136,21 @@ public final class Hub: Sendable {
         finished.signal()
     }
 
-    static func checkEndpoint(_ configuration: HubConfiguration) throws {
+    static func checkEndpoint(_ configuration: HubConfiguration) throws(HubStartError) {
         if configuration.keys != nil || configuration.insecure { return }
         for endpoint in [configuration.signalingEndpoint, configuration.mediaEndpoint].compactMap({ $0 }) {
             if endpoint.hasPrefix("ipc://") || endpoint.hasPrefix("inproc://") { continue }
             let local = ["tcp://127.", "tcp://localhost:", "tcp://[::1]:"]
             if local.contains(where: endpoint.hasPrefix) { continue }
-            throw HubStartError(description: "refusing to bind \(endpoint) without CURVE keys: use --keys FILE, a loopback/ipc endpoint, or --insecure")
+            throw .refused("refusing to bind \(endpoint) without CURVE keys: use --keys FILE, a loopback/ipc endpoint, or --insecure")
         }
     }
 
     // MARK: For the server thread
 
     fileprivate var isStopping: Bool { stopping.load(ordering: .acquiring) }
-    fileprivate var wakeupSignal: WakeupSignal { wakeup }
+    /// Set by ``start()`` before the server thread runs.
+    fileprivate var wakeupSignal: WakeupSignal { wakeup.withLock { $0! } }
     fileprivate func update(_ body: @Sendable (inout Statistics) -> Void) { stats.withLock { body(&$0) } }
 }
 
@@ -146,10 +168,11 @@ private final class HubServer {
     let endpoint: String
     let mediaEndpoint: String?
 
-    init(hub: Hub, logger: Logger) throws {
+    init(hub: Hub, logger: Logger) throws(ZMQError) {
         self.hub = hub
         self.logger = logger
         let configuration = hub.configuration
+        // Its own context, not the process's: the ZAP handler's inproc endpoint belongs to a context, and a process may run more than one hub.
         context = try Context()
         // The ZAP handler must be bound before any CURVE socket binds (RFC 27).
         if let keys = configuration.keys {
@@ -196,7 +219,7 @@ private final class HubServer {
             mediaEndpoint = nil
             relay = nil
         }
-        state = HubState(policy: policy, hubVersion: configuration.hubVersion, logger: logger)
+        state = HubState(policy: policy, hubVersion: configuration.hubVersion, logger: logger, clock: configuration.clock)
         logger.info("hub listening", metadata: ["endpoint": "\(endpoint)", "curve": "\(configuration.keys != nil)"])
     }
 
@@ -211,7 +234,7 @@ private final class HubServer {
             logger.critical("hub poller: \(error)")
             return
         }
-        let clock = ContinuousClock()
+        let clock = hub.configuration.clock
         // Timers (request expiry, heartbeats) scan all state: run them when due, at most every 50 ms, not per message.
         var nextTick = clock.now
         while !hub.isStopping {

@@ -1,6 +1,7 @@
 import CPolicyPlugin
 import Digest
 import Foundation
+import Synchronization
 import Logging
 import PolicyKit
 
@@ -92,8 +93,8 @@ public final class PluginLibrary: @unchecked Sendable {
     /// The ABI version this host speaks.
     public static let hostABI = (major: Int(CTLIVE_POLICY_ABI_MAJOR), minor: Int(CTLIVE_POLICY_ABI_MINOR))
 
-    private static let cacheLock = NSLock()
-    nonisolated(unsafe) private static var cache: [String: PluginLibrary] = [:]
+    /// Loaded once per real path, never unloaded: their code may still be running in a deadline-missed call.
+    private static let cache = Mutex<[String: PluginLibrary]>([:])
 
     /// Loads (or returns the already loaded) plugin at `path`, checking its descriptor.
     public static func load(path: String) throws(PluginLoadError) -> PluginLibrary {
@@ -102,12 +103,12 @@ public final class PluginLibrary: @unchecked Sendable {
         }
         let realPath = String(cString: real)
         free(real)
-        cacheLock.lock()
-        defer { cacheLock.unlock() }
-        if let cached = cache[realPath] { return cached }
-        let library = try loadUncached(path: realPath)
-        cache[realPath] = library
-        return library
+        return try cache.withLock { (cache: inout [String: PluginLibrary]) throws(PluginLoadError) -> PluginLibrary in
+            if let cached = cache[realPath] { return cached }
+            let library = try loadUncached(path: realPath)
+            cache[realPath] = library
+            return library
+        }
     }
 
     private static func loadUncached(path: String) throws(PluginLoadError) -> PluginLibrary {

@@ -1,6 +1,7 @@
 import ChildProcess
 import Dispatch
 import Foundation
+import Timestamps
 import Logging
 import PolicyKit
 import Synchronization
@@ -115,7 +116,7 @@ public final class PolicyEngine: Sendable {
         let received = monotonicNow()
         let number = sequence.add(1, ordering: .relaxed).newValue
         let decisionID = "\(idPrefix)-\(String(number).leftPadded(to: 6))"
-        let time = iso8601UTCMilliseconds(options.clock())
+        let time = ISO8601.utcMilliseconds(options.clock())
         let record = await current.runner.perform {
             current.evaluate(context, decisionID: decisionID, time: time, received: received)
         }
@@ -284,35 +285,6 @@ final class EngineState: Sendable {
             fallbackCause: fallbackCauses.isEmpty ? nil : fallbackCauses.joined(separator: "; "),
             latencyMicroseconds: (Double(monotonicNow() - received) / 100).rounded() / 10)
     }
-}
-
-/// `2026-11-27T10:00:00.123Z` (what `Date.ISO8601FormatStyle` writes, several times faster).
-func iso8601UTCMilliseconds(_ date: Date) -> String {
-    let seconds = date.timeIntervalSince1970.rounded(.down)
-    var t = time_t(seconds)
-    var parts = tm()
-    gmtime_r(&t, &parts)
-    let ms = min(999, Int(((date.timeIntervalSince1970 - seconds) * 1000).rounded(.down)))
-    var out = [UInt8]()
-    out.reserveCapacity(24)
-    func put(_ value: Int, _ digits: Int) {
-        var divisor = 1
-        for _ in 1..<digits { divisor *= 10 }
-        var v = value
-        while divisor > 0 {
-            out.append(UInt8(ascii: "0") + UInt8(v / divisor % 10))
-            v %= divisor
-            divisor /= 10
-        }
-    }
-    put(Int(parts.tm_year) + 1900, 4); out.append(UInt8(ascii: "-"))
-    put(Int(parts.tm_mon) + 1, 2); out.append(UInt8(ascii: "-"))
-    put(Int(parts.tm_mday), 2); out.append(UInt8(ascii: "T"))
-    put(Int(parts.tm_hour), 2); out.append(UInt8(ascii: ":"))
-    put(Int(parts.tm_min), 2); out.append(UInt8(ascii: ":"))
-    put(Int(parts.tm_sec), 2); out.append(UInt8(ascii: "."))
-    put(ms, 3); out.append(UInt8(ascii: "Z"))
-    return String(decoding: out, as: UTF8.self)
 }
 
 extension String {

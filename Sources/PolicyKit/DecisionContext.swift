@@ -1,4 +1,5 @@
 import Foundation
+import Timestamps
 
 /// Everything a policy plugin is told about one upgrade request: the decision context.
 ///
@@ -83,17 +84,12 @@ public struct DecisionContext: Codable, Sendable, Equatable {
 
         /// The time `date`, written in UTC and in `agentTimeZone` (UTC when nil or unknown).
         public init(_ date: Date, agentTimeZone: String? = nil) {
-            let utcFormatter = ISO8601DateFormatter()
-            utcFormatter.timeZone = TimeZone(identifier: "UTC")
-            utc = utcFormatter.string(from: date)
-            let localFormatter = ISO8601DateFormatter()
-            localFormatter.formatOptions = [.withInternetDateTime, .withColonSeparatorInTimeZone]
-            localFormatter.timeZone = agentTimeZone.flatMap(TimeZone.init(identifier:)) ?? TimeZone(identifier: "UTC")
-            agentLocal = localFormatter.string(from: date)
+            utc = ISO8601.utcSeconds(date)
+            agentLocal = ISO8601.local(date, timeZone: agentTimeZone)
         }
 
         /// `utc` parsed (accepts fractional seconds), or nil when it is not ISO 8601.
-        public var date: Date? { DecisionContext.parseISO8601(utc) }
+        public var date: Date? { ISO8601.parse(utc) }
     }
 
     /// The recorder bots available.
@@ -334,8 +330,4 @@ public struct DecisionContext: Codable, Sendable, Equatable {
             agentConnected: connected ?? false)
     }
 
-    static func parseISO8601(_ text: String) -> Date? {
-        if let date = try? Date(text, strategy: .iso8601) { return date }
-        return try? Date(text, strategy: Date.ISO8601FormatStyle(includingFractionalSeconds: true))
-    }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Timestamps
 import Media
 
 /// Something that happened during the session, placed on the session clock: a request, an answer, a chat
@@ -96,9 +97,5 @@ public struct RecordingManifest: Codable, Sendable {
         try encoder.encode(self).write(to: URL(fileURLWithPath: path), options: .atomic)
     }
 
-    public static func timestamp(_ date: Date = Date()) -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return formatter.string(from: date)
-    }
+    public static func timestamp(_ date: Date = Date()) -> String { ISO8601.utcMilliseconds(date) }
 }

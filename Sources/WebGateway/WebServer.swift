@@ -26,7 +26,7 @@ public final class WebGateway: Sendable {
         try configuration.check()
         self.configuration = configuration
         self.logger = logger
-        site = try Site.load()
+        site = Site.load()
         bridge = try HubBridge(configuration: configuration, logger: logger)
     }
 
@@ -350,7 +350,8 @@ public final class WebGateway: Sendable {
     }
 }
 
-/// The files the gateway serves, read once from the module's resources: fixed names, no paths from the request.
+/// The files the gateway serves, embedded in the binary at build time (`Sources/WebGateway/Site`):
+/// fixed names, no paths from the request.
 struct Site {
     struct File {
         let type: String
@@ -359,22 +360,16 @@ struct Site {
 
     private let files: [String: File]
 
-    static func load() throws -> Site {
-        guard let folder = Bundle.module.url(forResource: "Site", withExtension: nil) else {
-            throw GatewayConfiguration.Invalid(description: "the gateway's site files are missing from its resources")
-        }
-        var files: [String: File] = [:]
-        for name in try FileManager.default.contentsOfDirectory(atPath: folder.path) {
-            let type: String
-            switch (name as NSString).pathExtension {
-            case "js": type = "text/javascript; charset=utf-8"
-            case "html": type = "text/html; charset=utf-8"
-            case "css": type = "text/css; charset=utf-8"
-            default: continue
-            }
-            files["/" + name] = File(type: type, body: try Data(contentsOf: folder.appendingPathComponent(name)))
-        }
-        if let index = files["/index.html"] { files["/"] = index }
+    static func load() -> Site {
+        let javascript = "text/javascript; charset=utf-8", html = "text/html; charset=utf-8"
+        var files: [String: File] = [
+            "/ctlive.js": File(type: javascript, body: Data(PackageResources.ctlive_js)),
+            "/customer.html": File(type: html, body: Data(PackageResources.customer_html)),
+            "/agent.html": File(type: html, body: Data(PackageResources.agent_html)),
+            "/index.html": File(type: html, body: Data(PackageResources.index_html)),
+            "/style.css": File(type: "text/css; charset=utf-8", body: Data(PackageResources.style_css)),
+        ]
+        files["/"] = files["/index.html"]
         return Site(files: files)
     }
 

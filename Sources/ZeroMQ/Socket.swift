@@ -34,8 +34,10 @@ public struct Message: Sendable {
 
 /// A ZeroMQ socket. **Belongs to one thread**: create it, use it and close it on the same thread.
 ///
-/// It is closed exactly once, by ``close()`` or else by `deinit` (with linger 0 unless set),
-/// so a double close cannot happen. Every call after ``close()`` throws `ENOTSOCK`.
+/// It is closed exactly once, by ``close()`` or else by `deinit`, so a double close cannot happen.
+/// Every call after ``close()`` throws `ENOTSOCK`. Linger starts at 0 (libzmq's default, infinite,
+/// would let a closed socket hold the process's context open forever): set it when queued messages
+/// should outlive the socket.
 public final class Socket {
     /// Internal so that ``Poller`` can pass it to `zmq_poll`; it never leaves the module.
     private(set) var handle: UnsafeMutableRawPointer?
@@ -45,6 +47,12 @@ public final class Socket {
 
     public init(_ context: Context, _ type: SocketType) throws(ZMQError) {
         guard let socket = zmq_socket(context.handle, type.raw) else { throw ZMQError.last("zmq_socket") }
+        var linger: Int32 = 0
+        guard zmq_setsockopt(socket, ZMQ_LINGER, &linger, MemoryLayout<Int32>.size) == 0 else {
+            let error = ZMQError.last("zmq_setsockopt(ZMQ_LINGER)")
+            zmq_close(socket)
+            throw error
+        }
         self.context = context
         self.type = type
         self.handle = socket

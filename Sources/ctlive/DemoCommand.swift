@@ -152,6 +152,9 @@ struct DemoCommand: AsyncParsableCommand {
             progress.say("hub on \(bound), media on \(hub.mediaEndpoint ?? "-")")
             return (hub, bound)
         } catch {
+            // Only taken ports are worked around; any other failure is the demo's.
+            let taken = error.isAddressInUse
+            if !taken { throw error }
             progress.say("default ports 5555/5556 are taken (\(error)); using free ones")
         }
         configuration.signalingEndpoint = "tcp://127.0.0.1:0"

@@ -2,6 +2,7 @@ import ArgumentParser
 import Catalog
 import Evidence
 import Foundation
+import Timestamps
 import Logging
 import Recorder
 import Review
@@ -260,10 +261,7 @@ enum SinceDate {
         day.timeZone = TimeZone(identifier: "UTC")
         day.dateFormat = "yyyy-MM-dd"
         if text.count == 10, let date = day.date(from: text) { return date }
-        let iso = ISO8601DateFormatter()
-        if let date = iso.date(from: text) { return date }
-        iso.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return iso.date(from: text)
+        return ISO8601.parse(text)
     }
 }
 

@@ -7,6 +7,7 @@ import Signaling
 import Synchronization
 import SessionKit
 import TestKit
+import Timestamps
 import XCTest
 
 /// Faults at random while sessions run: bots killed with SIGKILL (and started again), the hub
@@ -145,8 +146,6 @@ final class ChaosTests: XCTestCase {
         }
 
         // Every second of every session is recorded by some part, or its members were told it was not.
-        let iso = ISO8601DateFormatter()
-        iso.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
         var checked = 0
         for side in sides {
             let heard = side.heard.withLock { $0 }
@@ -156,8 +155,8 @@ final class ChaosTests: XCTestCase {
             var ended = heard.ended ?? Date()
             if let hubRestarted, started < hubRestarted, hubRestarted < ended { ended = hubRestarted }
             let covered = (parts[room] ?? []).compactMap { part -> (Date, Date)? in
-                guard let from = iso.date(from: part.wallClockStart) else { return nil }
-                let to = part.wallClockEnd.flatMap { iso.date(from: $0) } ?? from.addingTimeInterval(part.durationSeconds ?? 0)
+                guard let from = ISO8601.parse(part.wallClockStart) else { return nil }
+                let to = part.wallClockEnd.flatMap { ISO8601.parse($0) } ?? from.addingTimeInterval(part.durationSeconds ?? 0)
                 return (from, to)
             }.sorted { $0.0 < $1.0 }
             // Walk the session: an uncovered stretch longer than 2 s must have been told (`stopped` or `interrupted`).

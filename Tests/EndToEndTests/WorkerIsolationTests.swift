@@ -5,6 +5,7 @@ import Recorder
 import Signaling
 import SessionKit
 import TestKit
+import Timestamps
 import XCTest
 
 /// Each session is recorded in a worker process: a decoder crash (SIGSEGV) costs its session a moment
@@ -97,9 +98,5 @@ final class WorkerIsolationTests: XCTestCase {
         XCTAssertEqual(try manifest(bot.finished[0].manifestPath).part, 2)
     }
 
-    private func parseTime(_ text: String) -> Date? {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return formatter.date(from: text) ?? ISO8601DateFormatter().date(from: text)
-    }
+    private func parseTime(_ text: String) -> Date? { ISO8601.parse(text) }
 }

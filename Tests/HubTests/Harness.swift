@@ -7,14 +7,25 @@ import Synchronization
 import XCTest
 import ZeroMQ
 
+/// A clock that moves only when a test moves it (the hub's timers and rate limits then run on it).
+final class ManualClock: HubClock {
+    private let instant = Mutex((ContinuousClock.now, Date(timeIntervalSince1970: 1_900_000_000)))
+    var now: ContinuousClock.Instant { instant.withLock { $0.0 } }
+    var wallNow: Date { instant.withLock { $0.1 } }
+    func advance(_ duration: Duration) {
+        instant.withLock { $0 = ($0.0 + duration, $0.1.addingTimeInterval(Double(duration / .milliseconds(1)) / 1000)) }
+    }
+}
+
 /// A real hub on a loopback port chosen by the system, and real clients.
 final class HubHarness {
     let hub: Hub
     let endpoint: String
 
     init(requestTimeout: Duration = .seconds(30), heartbeatTimeout: Duration = .seconds(3), keys: KeysFile? = nil,
-         recordingRequired: Bool = false, recordingGrace: Duration = .seconds(10)) throws {
+         recordingRequired: Bool = false, recordingGrace: Duration = .seconds(10), clock: (any HubClock)? = nil) throws {
         var configuration = HubConfiguration()
+        if let clock { configuration.clock = clock }
         configuration.signalingEndpoint = "tcp://127.0.0.1:0"
         configuration.mediaEndpoint = "tcp://127.0.0.1:0"
         configuration.policy.requestTimeout = requestTimeout

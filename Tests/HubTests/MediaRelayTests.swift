@@ -17,11 +17,11 @@ final class MediaRelayTests: XCTestCase {
             try socket.send([WireCodec.encode(MediaHello(token: try XCTUnwrap(started.mediaToken)))])
         }
 
-        /// The next message whose JSON frame has `type`, as its frames (waits up to 3 s).
-        func next(_ type: String) throws -> [Data] {
+        /// The next message whose JSON frame has `type`, as its frames (waits up to `within` seconds).
+        func next(_ type: String, within: Double = 3) throws -> [Data] {
             var poller = Poller()
             try poller.add(.socket(socket))
-            let deadline = Date().addingTimeInterval(3)
+            let deadline = Date().addingTimeInterval(within)
             while Date() < deadline {
                 _ = try poller.poll(timeoutMilliseconds: 100)
                 while let (message, _) = try socket.receive(wait: false) {
@@ -33,7 +33,8 @@ final class MediaRelayTests: XCTestCase {
     }
 
     func testMembersGetEachOthersMediaAndCanAskForKeyframes() async throws {
-        let harness = try HubHarness()
+        let clock = ManualClock()
+        let harness = try HubHarness(clock: clock)
         let agent = harness.client(.agent, "A1", engagesMedia: false)
         try await agent.connect()
         let agentEvents = EventReader(agent)
@@ -64,8 +65,10 @@ final class MediaRelayTests: XCTestCase {
         XCTAssertEqual(String(decoding: packet[0], as: UTF8.self), "customer:C1")
         XCTAssertEqual(packet[2], Data([0, 0, 0, 1, 0x65]))
 
-        // A subscriber that cannot decode asks for a keyframe; the hub passes it on (after its one-second limit).
-        try await Task.sleep(for: .milliseconds(1100))
+        // A subscriber that cannot decode asks for a keyframe; the hub passes it on, but not within a second of the last.
+        try subscriber.socket.send([WireCodec.encode(KeyframeRequest(track: "video", participant: "customer:C1"))])
+        XCTAssertThrowsError(try publisher.next("keyframeRequest", within: 0.3), "rate-limited: the admission's request was just sent")
+        clock.advance(.milliseconds(1001))
         try subscriber.socket.send([WireCodec.encode(KeyframeRequest(track: "video", participant: "customer:C1"))])
         let request = try publisher.next("keyframeRequest")
         XCTAssertTrue(String(decoding: request[0], as: UTF8.self).contains("\"track\":\"video\""))

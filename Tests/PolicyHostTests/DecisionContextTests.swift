@@ -1,4 +1,5 @@
 import Foundation
+import Timestamps
 @testable import PolicyHost
 @testable import PolicyKit
 import XCTest
@@ -54,11 +55,19 @@ final class DecisionContextTests: XCTestCase {
 }
 
 final class TimestampTests: XCTestCase {
-    func testAuditTimestampMatchesFoundation() throws {
+    func testTimesAreWrittenAsFoundationWritesThemAndReadBack() throws {
         for seconds in [0.0, 1_795_000_000.123, 1_795_000_000.999_9, 951_782_400.5 /* 2000-02-29 */] {
             let date = Date(timeIntervalSince1970: seconds)
-            let expected = Date.ISO8601FormatStyle(includingFractionalSeconds: true).format(date)
-            XCTAssertEqual(iso8601UTCMilliseconds(date), expected)
+            XCTAssertEqual(ISO8601.utcMilliseconds(date), Date.ISO8601FormatStyle(includingFractionalSeconds: true).format(date))
+            XCTAssertEqual(ISO8601.utcSeconds(date), Date.ISO8601FormatStyle().format(date))
+            let back = try XCTUnwrap(ISO8601.parse(ISO8601.utcMilliseconds(date)))
+            XCTAssertEqual(back.timeIntervalSince1970, seconds, accuracy: 0.001, "milliseconds are cut, not rounded")
         }
+        let date = Date(timeIntervalSince1970: 1_795_000_000)
+        XCTAssertEqual(ISO8601.utcSeconds(date), "2026-11-18T11:06:40Z")
+        XCTAssertEqual(ISO8601.local(date, timeZone: "Europe/Rome"), "2026-11-18T12:06:40+01:00")
+        XCTAssertEqual(ISO8601.local(date, timeZone: "Nowhere/Atlantis"), "2026-11-18T11:06:40Z", "an unknown zone is UTC")
+        XCTAssertEqual(ISO8601.parse("2026-11-18T12:06:40+01:00"), date)
+        XCTAssertNil(ISO8601.parse("18/11/2026"))
     }
 }

@@ -107,7 +107,7 @@ struct RecordedSession {
         return RecordedSession(root: root, manifestPath: result.manifestPath, recordingPath: result.recordingPath)
     }
 
-    /// A policy audit record as the bot embeds it (see `RecorderBot.timelineEvent`).
+    /// A policy audit record as the bot embeds it (see `PolicyDelegate.timelineEvent`).
     static let auditJSON = """
         {"answer":"accept","chain":"default","decisionID":"d1","deadlineMs":500,"failMode":"refuse","fallbackUsed":false,\
         "isolation":"process","latencyMicroseconds":812.5,"policyFile":"Plugins/policy.json","reason":"inside business hours",\
