@@ -35,6 +35,8 @@ public final class MediaLink: Sendable {
     private let received: @Sendable (Incoming) -> Void
     private let failed: @Sendable (String) -> Void
     private let stopping = Atomic<Bool>(false)
+    /// Wakes the link's thread for a stop or a keyframe request, instead of waiting out its poll (made by ``start()``).
+    private let wakeup = Mutex<WakeupSignal?>(nil)
     private let finished = DispatchSemaphore(value: 0)
     private let stats = Mutex(Statistics())
     private let started = Atomic<Bool>(false)
@@ -67,6 +69,15 @@ public final class MediaLink: Sendable {
     /// Starts the link's thread (connect, `mediaHello`, announce, publish, receive).
     public func start() {
         guard !started.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        let signal: WakeupSignal
+        do { signal = try WakeupSignal() } catch {
+            // No descriptor left: the room gets no media from or to this member, and its owner is told.
+            logger.error("media link cannot start: \(error)")
+            failed("\(error)")
+            finished.signal()
+            return
+        }
+        wakeup.withLock { $0 = signal }
         let thread = Thread { [self] in
             run()
             finished.signal()
@@ -80,11 +91,13 @@ public final class MediaLink: Sendable {
         keyframeRequests.withLock { requests in
             if requests.count < 64 { requests.append((participant, track)) }
         }
+        wakeup.withLock { $0 }?.raise()
     }
 
     /// Stops publishing and receiving; waits for the thread to close its socket.
     public func stop() {
         guard started.load(ordering: .acquiring), !stopping.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        wakeup.withLock { $0 }?.raise()
         finished.wait()
     }
 
@@ -114,6 +127,8 @@ public final class MediaLink: Sendable {
     private func loop(_ socket: Socket) throws -> String? {
         var poller = Poller()
         try poller.add(.socket(socket))
+        let signal = wakeup.withLock { $0 }!
+        try poller.add(.fileDescriptor(signal.fileDescriptor))
         let source = try sourceOptions.map { try $0.makeSource(useAudio: useAudio, useVideo: useVideo) }
         // Track ids are the kinds: one audio and one video track per participant.
         let wanted = source?.tracks.enumerated().filter { ($0.element.kind == .audio && useAudio) || ($0.element.kind == .video && useVideo) } ?? []
@@ -159,8 +174,11 @@ public final class MediaLink: Sendable {
             }
             // Pacing is computed here rather than by sleeping, so that receiving never waits behind a sleep.
             let untilDue = due - clock.now
-            let waitMs = welcomed && next != nil ? max(0, min(20, Int(untilDue.components.seconds * 1000 + untilDue.components.attoseconds / 1_000_000_000_000_000))) : 20
-            guard !(try poller.poll(timeoutMilliseconds: waitMs)).isEmpty else { continue }
+            // Nothing to publish: wait for input or a wake-up alone.
+            let waitMs = welcomed && next != nil ? max(0, Int(untilDue.components.seconds * 1000 + untilDue.components.attoseconds / 1_000_000_000_000_000)) : (source == nil ? -1 : 20)
+            let ready = try poller.poll(timeoutMilliseconds: waitMs)
+            if ready.contains(1) { signal.clear() }
+            guard ready.contains(0) else { continue }
             while let (message, _) = try socket.receive(wait: false, maxFrames: 3) {
                 let frames = message.frames
                 if frames.count == 1 {
