@@ -188,11 +188,10 @@ public struct DecisionContext: Codable, Sendable, Equatable {
         return w.text
     }
 
-    /// Decodes a context from JSON text: a fast path for well-formed contexts, falling back to
-    /// `JSONDecoder` (same rules, its error messages) for anything else.
+    /// Decodes a context from JSON text in one pass, with the lenient defaults of `init(from:)`: the one
+    /// reader on the plugin boundary (about seven times faster than `JSONDecoder`: `ctlive bench policy --breakdown`).
     public static func decode(json bytes: UnsafeRawBufferPointer) throws -> DecisionContext {
-        if let context = try? fastDecode(bytes.assumingMemoryBound(to: UInt8.self)) { return context }
-        return try JSONDecoder().decode(DecisionContext.self, from: Data(bytes))
+        try fastDecode(bytes.assumingMemoryBound(to: UInt8.self))
     }
 
     /// Decodes a context from JSON text (see ``decode(json:)-(UnsafeRawBufferPointer)``).
@@ -201,80 +200,93 @@ public struct DecisionContext: Codable, Sendable, Equatable {
         return try text.withUTF8 { try decode(json: UnsafeRawBufferPointer($0)) }
     }
 
-    /// Reads a context in one pass; throws on anything unexpected (the caller then falls back).
+    /// Why a context could not be read: the field, or the JSON error.
+    public struct DecodeError: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    /// Reads a context in one pass; throws ``DecodeError`` naming what is missing, or the JSON's fault.
     static func fastDecode(_ bytes: UnsafeBufferPointer<UInt8>) throws -> DecisionContext {
-        struct Missing: Error {}
+        func Missing(_ field: String) -> DecodeError { DecodeError(description: "the decision context has no \(field)") }
         var r = JSONReader(bytes)
         var contactID: String?, queue: String?, customerID: String?, attributes: [String: String] = [:]
         var agentID: String?, sessions = 0, zone: String?, useAudio: Bool?, useVideo: Bool?, divID = ""
         var time: Time?, idle = 0, messages = 0, duration = 0.0, connected = false
         try r.readObject { r, key in
-            switch key {
-            case "contactID": contactID = try r.readString()
-            case "queue": queue = r.readNull() ? nil : try r.readString()
-            case "customer":
-                try r.readObject { r, key in
-                    switch key {
-                    case "id": customerID = try r.readString()
-                    case "attributes":
-                        if !r.readNull() { try r.readObject { r, name in attributes[name] = try r.readString() } }
-                    default: try r.skipValue()
+            // A JSON fault is named by the field it is in: "contactID: expected a string".
+            do {
+                switch key {
+                case "contactID": contactID = try r.readString()
+                case "queue": queue = r.readNull() ? nil : try r.readString()
+                case "customer":
+                    try r.readObject { r, key in
+                        switch key {
+                        case "id": customerID = try r.readString()
+                        case "attributes":
+                            if !r.readNull() { try r.readObject { r, name in attributes[name] = try r.readString() } }
+                        default: try r.skipValue()
+                        }
                     }
-                }
-            case "agent":
-                try r.readObject { r, key in
-                    switch key {
-                    case "id": agentID = try r.readString()
-                    case "activeVideoSessions": sessions = r.readNull() ? 0 : try r.readInt()
-                    case "timeZone": zone = r.readNull() ? nil : try r.readString()
-                    default: try r.skipValue()
+                case "agent":
+                    try r.readObject { r, key in
+                        switch key {
+                        case "id": agentID = try r.readString()
+                        case "activeVideoSessions": sessions = r.readNull() ? 0 : try r.readInt()
+                        case "timeZone": zone = r.readNull() ? nil : try r.readString()
+                        default: try r.skipValue()
+                        }
                     }
-                }
-            case "request":
-                try r.readObject { r, key in
-                    switch key {
-                    case "useAudio": useAudio = try r.readBool()
-                    case "useVideo": useVideo = try r.readBool()
-                    case "divID": divID = r.readNull() ? "" : try r.readString()
-                    default: try r.skipValue()
+                case "request":
+                    try r.readObject { r, key in
+                        switch key {
+                        case "useAudio": useAudio = try r.readBool()
+                        case "useVideo": useVideo = try r.readBool()
+                        case "divID": divID = r.readNull() ? "" : try r.readString()
+                        default: try r.skipValue()
+                        }
                     }
-                }
-            case "time":
-                if r.readNull() { break }
-                var utc: String?, local: String?
-                try r.readObject { r, key in
-                    switch key {
-                    case "utc": utc = try r.readString()
-                    case "agentLocal": local = try r.readString()
-                    default: try r.skipValue()
+                case "time":
+                    if r.readNull() { break }
+                    var utc: String?, local: String?
+                    try r.readObject { r, key in
+                        switch key {
+                        case "utc": utc = try r.readString()
+                        case "agentLocal": local = try r.readString()
+                        default: try r.skipValue()
+                        }
                     }
-                }
-                guard let utc else { throw Missing() }
-                time = Time(utc: utc, agentLocal: local ?? utc)
-            case "recorders":
-                if r.readNull() { break }
-                var seen = false
-                try r.readObject { r, key in
-                    if key == "idle" { idle = try r.readInt(); seen = true } else { try r.skipValue() }
-                }
-                if !seen { throw Missing() }
-            case "chat":
-                if r.readNull() { break }
-                var seen = (false, false)
-                try r.readObject { r, key in
-                    switch key {
-                    case "messages": messages = try r.readInt(); seen.0 = true
-                    case "durationSeconds": duration = try r.readNumber(); seen.1 = true
-                    default: try r.skipValue()
+                    guard let utc else { throw Missing("time.utc") }
+                    time = Time(utc: utc, agentLocal: local ?? utc)
+                case "recorders":
+                    if r.readNull() { break }
+                    var seen = false
+                    try r.readObject { r, key in
+                        if key == "idle" { idle = try r.readInt(); seen = true } else { try r.skipValue() }
                     }
+                    if !seen { throw Missing("recorders.idle") }
+                case "chat":
+                    if r.readNull() { break }
+                    var seen = (false, false)
+                    try r.readObject { r, key in
+                        switch key {
+                        case "messages": messages = try r.readInt(); seen.0 = true
+                        case "durationSeconds": duration = try r.readNumber(); seen.1 = true
+                        default: try r.skipValue()
+                        }
+                    }
+                    if !(seen.0 && seen.1) { throw Missing("chat.messages and chat.durationSeconds") }
+                case "agentConnected": connected = r.readNull() ? false : try r.readBool()
+                default: try r.skipValue()
                 }
-                if !(seen.0 && seen.1) { throw Missing() }
-            case "agentConnected": connected = r.readNull() ? false : try r.readBool()
-            default: try r.skipValue()
+            } catch let fault as JSONParseError {
+                throw DecodeError(description: "\(key): \(fault.message) (byte \(fault.offset))")
             }
         }
         try r.finish()
-        guard let contactID, let customerID, let agentID, let useAudio, let useVideo else { throw Missing() }
+        guard let contactID else { throw Missing("contactID") }
+        guard let customerID else { throw Missing("customer.id") }
+        guard let agentID else { throw Missing("agent.id") }
+        guard let useAudio, let useVideo else { throw Missing("request.useAudio and request.useVideo") }
         return DecisionContext(
             contactID: contactID, queue: queue, customer: Customer(id: customerID, attributes: attributes),
             agent: Agent(id: agentID, activeVideoSessions: sessions, timeZone: zone),
@@ -282,52 +294,4 @@ public struct DecisionContext: Codable, Sendable, Equatable {
             time: time ?? Time(Date(), agentTimeZone: zone), recorders: Recorders(idle: idle),
             chat: Chat(messages: messages, durationSeconds: duration), agentConnected: connected)
     }
-
-    /// Maps a parsed value with the lenient rules of `init(from:)`; nil when anything is off.
-    package init?(_ json: JSON) {
-        guard let contactID = json["contactID"]?.string,
-            let c = json["customer"], let customerID = c["id"]?.string,
-            let a = json["agent"], let agentID = a["id"]?.string,
-            let r = json["request"], let useAudio = r["useAudio"]?.bool, let useVideo = r["useVideo"]?.bool
-        else { return nil }
-        func optional<T>(_ value: JSON?, _ get: (JSON) -> T?) -> T?? {
-            guard let value, value != .null else { return .some(nil) }
-            guard let typed = get(value) else { return nil }
-            return .some(typed)
-        }
-        guard let queue = optional(json["queue"], \.string),
-            let attributesJSON = optional(c["attributes"], \.object),
-            let sessions = optional(a["activeVideoSessions"], \.int),
-            let zone = optional(a["timeZone"], \.string),
-            let divID = optional(r["divID"], \.string),
-            let connected = optional(json["agentConnected"], \.bool)
-        else { return nil }
-        var attributes: [String: String] = [:]
-        for (name, value) in attributesJSON ?? [:] {
-            guard let text = value.string else { return nil }
-            attributes[name] = text
-        }
-        var time: Time?
-        if let t = json["time"], t != .null {
-            guard let utc = t["utc"]?.string else { return nil }
-            time = Time(utc: utc, agentLocal: t["agentLocal"]?.string ?? utc)
-        }
-        var recorders = Recorders(idle: 0)
-        if let rec = json["recorders"], rec != .null {
-            guard let idle = rec["idle"]?.int else { return nil }
-            recorders = Recorders(idle: idle)
-        }
-        var chat = Chat(messages: 0, durationSeconds: 0)
-        if let ch = json["chat"], ch != .null {
-            guard let messages = ch["messages"]?.int, let duration = ch["durationSeconds"]?.double else { return nil }
-            chat = Chat(messages: messages, durationSeconds: duration)
-        }
-        self.init(
-            contactID: contactID, queue: queue, customer: Customer(id: customerID, attributes: attributes),
-            agent: Agent(id: agentID, activeVideoSessions: sessions ?? 0, timeZone: zone),
-            request: Request(useAudio: useAudio, useVideo: useVideo, divID: divID ?? ""),
-            time: time ?? Time(Date(), agentTimeZone: zone), recorders: recorders, chat: chat,
-            agentConnected: connected ?? false)
-    }
-
 }

@@ -1,8 +1,9 @@
 import Foundation
 
-// A small, fast JSON reader and writer for the hot path (the decision context and the worker's
-// messages). Foundation's JSONEncoder/JSONDecoder stay the reference: the fast decoder falls back
-// to them for anything it does not accept, so error messages and edge cases are theirs.
+// The one JSON reader and writer at the plugin boundary (the decision context and the worker's
+// messages): about seven times faster than Foundation's coders on a context (`ctlive bench policy
+// --breakdown`), and strict: RFC 8259 numbers only (no `01`, `1.`, `+1`), valid UTF-8 only, no
+// trailing text. Foundation's coders stay the reference the tests compare against.
 
 /// A parsed JSON value.
 package enum JSON: Equatable, Sendable {
@@ -209,11 +210,32 @@ package struct JSONReader {
         let start = index
         while index < bytes.count, Self.isNumberByte(bytes[index]) { index += 1 }
         guard index > start else { throw error("unexpected character") }
-        let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
-        guard let first = text.utf8.first, first == UInt8(ascii: "-") || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(first),
-            let value = Double(text), value.isFinite
+        let scanned = UnsafeBufferPointer(rebasing: bytes[start..<index])
+        let text = String(decoding: scanned, as: UTF8.self)
+        guard Self.isJSONNumber(scanned), let value = Double(text), value.isFinite
         else { throw JSONParseError(offset: start, message: "invalid number '\(text)'") }
         return value
+    }
+
+    /// RFC 8259's number: `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?` (no `01`, `1.`, `.5`, `+1`).
+    private static func isJSONNumber(_ text: UnsafeBufferPointer<UInt8>) -> Bool {
+        var i = 0
+        func digit(_ at: Int) -> Bool { at < text.count && (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(text[at]) }
+        if i < text.count, text[i] == UInt8(ascii: "-") { i += 1 }
+        guard digit(i) else { return false }
+        if text[i] == UInt8(ascii: "0") { i += 1 } else { while digit(i) { i += 1 } }
+        if i < text.count, text[i] == UInt8(ascii: ".") {
+            i += 1
+            guard digit(i) else { return false }
+            while digit(i) { i += 1 }
+        }
+        if i < text.count, text[i] == UInt8(ascii: "e") || text[i] == UInt8(ascii: "E") {
+            i += 1
+            if i < text.count, text[i] == UInt8(ascii: "+") || text[i] == UInt8(ascii: "-") { i += 1 }
+            guard digit(i) else { return false }
+            while digit(i) { i += 1 }
+        }
+        return i == text.count
     }
 
     private static func isNumberByte(_ b: UInt8) -> Bool {
@@ -229,7 +251,10 @@ package struct JSONReader {
         while index < bytes.count {
             let b = bytes[index]
             if b == UInt8(ascii: "\"") {
-                let s = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
+                // Invalid UTF-8 is an error, not repaired: what a plugin reads is what was sent.
+                guard let s = String(validating: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self) else {
+                    throw error("invalid UTF-8 in a string")
+                }
                 index += 1
                 return s
             }
@@ -241,8 +266,9 @@ package struct JSONReader {
         while index < bytes.count {
             let b = bytes[index]
             if b == UInt8(ascii: "\"") {
+                guard let s = String(validating: out, as: UTF8.self) else { throw error("invalid UTF-8 in a string") }
                 index += 1
-                return String(decoding: out, as: UTF8.self)
+                return s
             }
             if b < 0x20 { throw error("control character in a string") }
             if b != UInt8(ascii: "\\") {

@@ -21,8 +21,6 @@ final class DecisionContextTests: XCTestCase {
 
     func testFastReaderMatchesJSONEncoder() throws {
         let encoded = try JSONEncoder().encode(tricky)
-        let parsed = try JSONReader.parse(String(decoding: encoded, as: UTF8.self))
-        XCTAssertEqual(DecisionContext(parsed), tricky)
         XCTAssertEqual(try DecisionContext.decode(json: tricky.jsonText), tricky)
         // The one-pass reader itself (not its JSONDecoder fallback) reads both texts.
         for text in [tricky.jsonText, String(decoding: encoded, as: UTF8.self)] {
@@ -34,12 +32,19 @@ final class DecisionContextTests: XCTestCase {
     func testReaderHandlesEscapesAndRejectsBadJSON() throws {
         XCTAssertEqual(try JSONReader.parse(#"{"a":"\u00e9\ud83d\ude00\/","b":[1,-2.5e2,true,null]}"#),
             .object(["a": .string("é😀/"), "b": .array([.number(1), .number(-250), .bool(true), .null])]))
-        for bad in ["{", #"{"a":}"#, "[1,]", #""\ud800""#, "01x", #"{"a":1} x"#, "\"tab\there\""] {
+        for bad in ["{", #"{"a":}"#, "[1,]", #""\ud800""#, "01x", #"{"a":1} x"#, "\"tab\there\"", "01", "-01", "1.", ".5", "+1", "1e", "1e+"] {
             XCTAssertThrowsError(try JSONReader.parse(bad), bad)
+        }
+        for good in ["0", "-0", "10", "1.5", "-2.5e-3", "1E9"] { XCTAssertNoThrow(try JSONReader.parse(good), good) }
+        // Invalid UTF-8 (a lone continuation byte, an overlong encoding) is refused, not repaired.
+        for bytes: [UInt8] in [[0x22, 0x80, 0x22], [0x22, 0xC0, 0xAF, 0x22], [0x22, 0x5C, 0x6E, 0xFF, 0x22]] {
+            XCTAssertThrowsError(try bytes.withUnsafeBufferPointer { try JSONReader.parse($0) }, "\(bytes)") { error in
+                XCTAssertTrue("\(error)".contains("invalid UTF-8"), "\(error)")
+            }
         }
     }
 
-    func testLenientDefaultsAndFallbackErrors() throws {
+    func testLenientDefaultsAndClearErrors() throws {
         let minimal = try DecisionContext.decode(
             json: #"{"contactID":"c","customer":{"id":"x"},"agent":{"id":"A"},"request":{"useAudio":true,"useVideo":false}}"#)
         XCTAssertEqual(minimal.recorders.idle, 0)
@@ -47,7 +52,7 @@ final class DecisionContextTests: XCTestCase {
         XCTAssertFalse(minimal.agentConnected)
         XCTAssertNotNil(minimal.time.date)
         XCTAssertThrowsError(try DecisionContext.decode(json: #"{"contactID":"c","customer":{"id":"x"},"agent":{"id":"A"}}"#)) {
-            XCTAssertEqual(describe($0), "missing key 'request'")
+            XCTAssertEqual(describe($0), "the decision context has no request.useAudio and request.useVideo")
         }
         XCTAssertThrowsError(try DecisionContext.decode(
             json: #"{"contactID":"c","customer":{"id":"x","attributes":{"n":1}},"agent":{"id":"A"},"request":{"useAudio":true,"useVideo":false}}"#))

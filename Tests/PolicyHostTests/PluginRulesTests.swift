@@ -151,7 +151,7 @@ final class PluginRulesTests: XCTestCase {
 
     func testKitRejectsAnUndecodableRequest() throws {
         let plugin = try Fixtures.instance("AcceptAll")
-        XCTAssertEqual(plugin.decide(requestJSON: #"{"contactID": 3}"#), .error("invalid decision context: contactID: expected String"))
+        XCTAssertEqual(plugin.decide(requestJSON: #"{"contactID": 3}"#), .error("invalid decision context: contactID: expected a string (byte 14)"))
     }
 
     func testKitCalendarHelpers() {
