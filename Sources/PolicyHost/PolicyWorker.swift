@@ -34,76 +34,62 @@ public enum PolicyWorker {
             }
         }
 
-        func setup(_ message: [String: Any]) {
-            var plugins = PluginSet(loader: PluginLoader(directories: message["directories"] as? [String] ?? [], logger: logger))
-            var results: [[String: Any]] = []
+        func setup(_ message: WorkerMessage.Setup) {
+            var plugins = PluginSet(loader: PluginLoader(directories: message.directories, logger: logger))
+            var results: [WorkerMessage.SetupReply.Step] = []
             instances = [:]
             setupErrors = [:]
-            for (index, step) in (message["steps"] as? [[String: Any]] ?? []).enumerated() {
+            for (index, step) in message.steps.enumerated() {
                 do {
-                    let library = try plugins.resolve(step["plugin"] as? String ?? "")
-                    instances[index] = try library.makeInstance(configurationJSON: step["config"] as? String ?? "{}")
-                    results.append(["ok": true, "path": library.path, "id": library.metadata.id, "version": library.metadata.version])
+                    let library = try plugins.resolve(step.plugin)
+                    instances[index] = try library.makeInstance(configurationJSON: step.config)
+                    results.append(.init(ok: true, path: library.path, id: library.metadata.id, version: library.metadata.version))
                 } catch {
                     setupErrors[index] = "\(error)"
-                    results.append(["ok": false, "error": "\(error)"])
+                    results.append(.init(ok: false, error: "\(error)"))
                 }
             }
-            guard var data = try? JSONSerialization.data(withJSONObject: ["op": "setup", "steps": results]) else { exit(4) }
+            guard var data = try? JSONEncoder().encode(WorkerMessage.SetupReply(steps: results)) else { exit(4) }
             data.append(0x0a)
             write(Array(data))
         }
 
         /// Runs a chain, writing each step's result as soon as it is known (so that a crash or a
-        /// hang is attributed to the right plugin); the last line carries `"done":true`.
-        func chain(_ message: JSON) {
-            let seq = message["seq"]?.int ?? 0
-            let steps = message["steps"]?.array?.compactMap(\.int) ?? []
-            let continueOnFailure = message["continue"]?.bool ?? false
-            let failClosed = Set(message["failClosed"]?.array?.compactMap(\.int) ?? [])
-            let request = message["request"]?.string ?? "{}"
-            for (position, step) in steps.enumerated() {
+        /// hang is attributed to the right plugin); the last line says `done`.
+        func run(_ chain: WorkerMessage.Chain) {
+            let failClosed = Set(chain.failClosed)
+            for (position, step) in chain.steps.enumerated() {
                 let start = monotonicNow()
-                let result: PluginCallResult
-                if let instance = instances[step] {
-                    result = instance.decide(requestJSON: request)
-                } else {
-                    result = .error(setupErrors[step] ?? "no such step \(step)")
-                }
-                let micros = Double(monotonicNow() - start) / 1000
-                var w = JSONWriter()
-                w.raw("{"); w.key("seq"); w.int(seq); w.raw(","); w.key("step"); w.int(step)
+                let result: PluginCallResult = instances[step].map { $0.decide(requestJSON: chain.request) }
+                    ?? .error(setupErrors[step] ?? "no such step \(step)")
+                var reply = WorkerMessage.StepReply(seq: chain.seq, step: step, verdict: nil, error: nil,
+                                                    micros: Double(monotonicNow() - start) / 1000, done: false)
                 let stop: Bool
                 switch result {
                 case .verdict(let verdict):
-                    w.raw(","); w.key("ok"); w.bool(true)
-                    w.raw(","); w.key("verdict"); w.string(verdict.kind.rawValue)
-                    w.raw(","); w.key("reason"); w.string(verdict.reason)
+                    reply.verdict = verdict
                     stop = verdict.kind != .abstain
                 case .error(let text):
-                    w.raw(","); w.key("ok"); w.bool(false)
-                    w.raw(","); w.key("error"); w.string(text)
-                    stop = !continueOnFailure || failClosed.contains(step)
+                    reply.error = text
+                    stop = !chain.continueOnFailure || failClosed.contains(step)
                 }
-                w.raw(","); w.key("us"); w.double((micros * 10).rounded() / 10)
-                if stop || position == steps.count - 1 { w.raw(","); w.key("done"); w.bool(true) }
-                w.raw("}\n")
-                write(w.bytes)
+                reply.done = stop || position == chain.steps.count - 1
+                write(reply.encoded())
                 if stop { return }
             }
-            if steps.isEmpty { write(Array("{\"seq\":\(seq),\"step\":-1,\"ok\":false,\"error\":\"empty chain\",\"done\":true}\n".utf8)) }
+            if chain.steps.isEmpty {
+                write(WorkerMessage.StepReply(seq: chain.seq, step: -1, verdict: nil, error: "empty chain", micros: 0, done: true).encoded())
+            }
         }
 
         while true {
             while let newline = buffer.firstIndex(of: 0x0a) {
                 let line = Array(buffer[..<newline])
                 buffer.removeSubrange(...newline)
-                if let message = line.withUnsafeBufferPointer({ try? JSONReader.parse($0) }), message["op"]?.string == "chain" {
-                    chain(message)
-                } else if let object = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any],
-                    object["op"] as? String == "setup"
-                {
-                    setup(object)
+                if let chain = line.withUnsafeBufferPointer({ try? WorkerMessage.Chain.decode($0) }) {
+                    run(chain)
+                } else if let message = try? JSONDecoder().decode(WorkerMessage.Setup.self, from: Data(line)), message.op == "setup" {
+                    setup(message)
                 } else {
                     exit(5)  // a protocol error: the host restarts us
                 }

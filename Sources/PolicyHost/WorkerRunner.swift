@@ -68,20 +68,17 @@ final class WorkerRunner: StepRunner, @unchecked Sendable {
                 runner.workerFailed("worker \(status) while idle")
             }
         }
-        let setup: [String: Any] = [
-            "op": "setup", "directories": directories,
-            "steps": specs.map { ["label": $0.label, "plugin": $0.plugin, "config": $0.configJSON] },
-        ]
-        do { try process.send(Array(try JSONSerialization.data(withJSONObject: setup))) } catch {
+        let setup = WorkerMessage.Setup(directories: directories, steps: specs.map { .init(label: $0.label, plugin: $0.plugin, config: $0.configJSON) })
+        do { try process.send(Array(try JSONEncoder().encode(setup))) } catch {
             throw PolicyError.worker("cannot send the setup: \(error)")
         }
         guard case .line(let line) = process.readLine(deadline: monotonicNow() + Self.setupTimeout) else {
             let how = process.kill()
             throw PolicyError.worker("no setup reply from \(command.joined(separator: " ")) (worker \(how))")
         }
-        guard let reply = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any],
-            let results = reply["steps"] as? [[String: Any]], results.count == specs.count
-        else { throw PolicyError.worker("malformed setup reply: \(String(decoding: line, as: UTF8.self))") }
+        guard let reply = try? JSONDecoder().decode(WorkerMessage.SetupReply.self, from: Data(line)), reply.steps.count == specs.count
+        else { throw PolicyError.worker("malformed setup reply: \(String(decoding: line.prefix(200), as: UTF8.self))") }
+        let results = reply.steps
         var errors: [PolicyError] = []
         var hashes: [String: String] = [:]
         func hash(_ path: String) -> String? {
@@ -91,13 +88,12 @@ final class WorkerRunner: StepRunner, @unchecked Sendable {
             return value
         }
         for (index, result) in results.enumerated() {
-            if result["ok"] as? Bool == true {
-                let path = result["path"] as? String
+            if result.ok {
                 steps[index] = StepInfo(
-                    plugin: specs[index].plugin, id: result["id"] as? String, version: result["version"] as? String,
-                    path: path, sha256: path.flatMap(hash))
+                    plugin: specs[index].plugin, id: result.id, version: result.version,
+                    path: result.path, sha256: result.path.flatMap(hash))
             } else {
-                let message = result["error"] as? String ?? "unknown error"
+                let message = result.error ?? "unknown error"
                 errors.append(PolicyError.worker("\(specs[index].label): \(message)"))
             }
         }
@@ -165,28 +161,14 @@ final class WorkerRunner: StepRunner, @unchecked Sendable {
         _ chain: [Int], request: String, to worker: WorkerProcess, deadline: UInt64, continueOnFailure: Bool, failClosed: Set<Int>
     ) -> ([StepResult], crashed: Bool) {
         sequence += 1
-        var w = JSONWriter(capacity: request.utf8.count + 128)
-        w.raw("{"); w.key("op"); w.string("chain")
-        w.raw(","); w.key("seq"); w.int(Int(sequence))
-        w.raw(","); w.key("steps"); w.raw("[")
-        for (i, step) in chain.enumerated() {
-            if i > 0 { w.raw(",") }
-            w.int(step)
-        }
-        w.raw("],"); w.key("continue"); w.bool(continueOnFailure)
-        w.raw(","); w.key("failClosed"); w.raw("[")
-        for (i, step) in chain.filter(failClosed.contains).enumerated() {
-            if i > 0 { w.raw(",") }
-            w.int(step)
-        }
-        w.raw("]")
-        w.raw(","); w.key("request"); w.string(request); w.raw("}")
+        let message = WorkerMessage.Chain(seq: Int(sequence), steps: chain, continueOnFailure: continueOnFailure,
+                                          failClosed: chain.filter(failClosed.contains), request: request)
 
         var results: [StepResult] = []
         let sent = monotonicNow()
         var lastAnswer = sent
         func inProgress() -> Int { chain[min(results.count, chain.count - 1)] }
-        do { try worker.send(w.bytes) } catch {
+        do { try worker.send(message.encoded()) } catch {
             let how = worker.reap()
             workerFailed("worker \(how)")
             return ([StepResult(index: chain[0], outcome: .failure(.crash, "policy worker \(how) (\(error))"), micros: 0)], true)
@@ -194,11 +176,9 @@ final class WorkerRunner: StepRunner, @unchecked Sendable {
         while true {
             switch worker.readLine(deadline: deadline) {
             case .line(let line):
-                let reply = line.withUnsafeBufferPointer { try? JSONReader.parse($0) }
+                let reply = line.withUnsafeBufferPointer { try? WorkerMessage.StepReply.decode($0) }
                 // The worker runs untrusted code: accept only the answer for the step in progress.
-                guard let reply, reply["seq"]?.int == Int(sequence), let step = reply["step"]?.int, step == inProgress(),
-                    results.count < chain.count
-                else {
+                guard let reply, reply.seq == Int(sequence), reply.step == inProgress(), results.count < chain.count else {
                     worker.kill()
                     workerFailed("malformed reply")
                     results.append(StepResult(
@@ -209,14 +189,9 @@ final class WorkerRunner: StepRunner, @unchecked Sendable {
                 }
                 consecutiveFailures = 0
                 lastAnswer = monotonicNow()
-                let outcome: StepOutcome
-                if reply["ok"]?.bool == true, let kind = reply["verdict"]?.string.flatMap(VerdictKind.init(rawValue:)) {
-                    outcome = .verdict(Verdict(kind, reply["reason"]?.string ?? ""))
-                } else {
-                    outcome = .failure(.error, reply["error"]?.string ?? "the worker reported an error")
-                }
-                results.append(StepResult(index: step, outcome: outcome, micros: reply["us"]?.double ?? 0))
-                if reply["done"]?.bool == true || results.count == chain.count { return (results, false) }
+                let outcome: StepOutcome = reply.verdict.map { .verdict($0) } ?? .failure(.error, reply.error ?? "the worker reported an error")
+                results.append(StepResult(index: reply.step, outcome: outcome, micros: reply.micros))
+                if reply.done || results.count == chain.count { return (results, false) }
             case .timeout:
                 let how = worker.kill()
                 workerFailed("hung past the deadline")

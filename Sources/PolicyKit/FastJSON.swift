@@ -54,6 +54,7 @@ package enum JSON: Equatable, Sendable {
 package struct JSONParseError: Error, CustomStringConvertible {
     package var offset: Int
     package var message: String
+    package init(offset: Int, message: String) { self.offset = offset; self.message = message }
     package var description: String { "invalid JSON at byte \(offset): \(message)" }
 }
 
@@ -90,6 +91,27 @@ package struct JSONReader {
             if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
             if bytes[index] == UInt8(ascii: "}") { index += 1; return }
             throw error("expected ',' or '}'")
+        }
+    }
+
+    /// Reads an array of integers.
+    package mutating func readInts() throws -> [Int] {
+        skipSpace()
+        guard index < bytes.count, bytes[index] == UInt8(ascii: "[") else { throw error("expected an array") }
+        index += 1
+        skipSpace()
+        var values: [Int] = []
+        if index < bytes.count, bytes[index] == UInt8(ascii: "]") {
+            index += 1
+            return values
+        }
+        while true {
+            values.append(try readInt())
+            skipSpace()
+            guard index < bytes.count else { throw error("unexpected end") }
+            if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
+            if bytes[index] == UInt8(ascii: "]") { index += 1; return values }
+            throw error("expected ',' or ']'")
         }
     }
 
@@ -374,4 +396,13 @@ package struct JSONWriter {
     }
 
     package mutating func bool(_ b: Bool) { b ? raw("true") : raw("false") }
+
+    package mutating func ints(_ values: [Int]) {
+        raw("[")
+        for (i, value) in values.enumerated() {
+            if i > 0 { raw(",") }
+            int(value)
+        }
+        raw("]")
+    }
 }
