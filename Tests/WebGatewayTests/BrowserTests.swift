@@ -102,6 +102,23 @@ final class BrowserTests: XCTestCase {
         XCTAssertTrue(decoded.hasTone(440, heardFrom, heardFrom + 2), "and so is the agent (440 Hz)")
     }
 
+    func testABrowserFindsARestartedHubAgain() async throws {
+        let session = try LiveSession()
+        let web = try WebProcess(self, hub: session.endpoint)
+        let browser = Browser(timeout: 30)
+        let url = "\(web.base)/customer.html?user=C1&agent=A1"
+        let run = Task.detached {
+            try browser.run([Browser.Page(name: "c", url: url, until: "window.ctliveEvents?.some(e => e.type === 'reconnected')",
+                                          results: ["window.ctliveEvents.map(e => e.type)"])])
+        }
+        try await Task.sleep(for: .seconds(4))   // the page is up and welcomed
+        try await session.restartHub(downtime: .seconds(1))
+        let outcome = try await run.value
+        XCTAssertTrue(outcome.ok, "the page said hello to the new hub: \(outcome.pages) \(outcome.console("c"))")
+        let types = outcome.result("c", "window.ctliveEvents.map(e => e.type)") as? [String] ?? []
+        XCTAssertEqual(types, ["welcome", "connectionLost", "reconnected"], "told it was forgotten, then welcomed again")
+    }
+
     func testABrowserAgentAcceptsACustomerAndJoinsTheRoom() async throws {
         let session = try LiveSession()
         let customer = try await session.participant(.customer, "C1", color: "red", tone: 660)

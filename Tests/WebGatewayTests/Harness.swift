@@ -56,8 +56,8 @@ final class WebProcess {
 }
 
 /// Headless Chromium driven by Tests/Browser/browse.py: pages, conditions to wait for, results, screenshots.
-struct Browser {
-    struct Page {
+struct Browser: Sendable {
+    struct Page: Sendable {
         var name: String
         var url: String
         var until: String?
@@ -65,7 +65,8 @@ struct Browser {
         var screenshot: String?
     }
 
-    struct Outcome {
+    /// Values parsed from browse.py's JSON, never changed after: safe to hand between tasks.
+    struct Outcome: @unchecked Sendable {
         var ok: Bool
         var error: String?
         var pages: [String: [String: Any]]

@@ -267,6 +267,9 @@ export class Contact extends Emitter {
     return this.client.request(message);
   }
 
+  /** Where this contact's video goes when a room starts that this page did not ask for or answer (a policy accepted). */
+  setVideoPanel(divID) { this.myDivID = divID; }
+
   /** `fn(event, eventName, participant)`: onJoined, onLeft, onDynamicChanged (a list), onLoudestChanged. */
   bindVideoParticipantEvent(fn) { this.participantHandlers.push(fn); }
 
