@@ -4,17 +4,6 @@ import Signaling
 import Synchronization
 import ZeroMQ
 
-/// CURVE settings of a client: the hub's public key and the client's own pair (all Z85).
-public struct CurveClientKeys: Codable, Sendable {
-    public var serverPublicKey: String
-    public var publicKey: String
-    public var secretKey: String
-
-    public init(serverPublicKey: String, publicKey: String, secretKey: String) {
-        self.serverPublicKey = serverPublicKey; self.publicKey = publicKey; self.secretKey = secretKey
-    }
-}
-
 /// Who connects where.
 public struct ClientConfiguration: Sendable {
     public var hub: String

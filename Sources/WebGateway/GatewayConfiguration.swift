@@ -1,18 +1,9 @@
 import AccessToken
 import Foundation
+import ZeroMQ
 
 /// How `ctlive web` listens, where it finds the hub, and who it lets in.
 public struct GatewayConfiguration: Sendable {
-    /// CURVE keys of the gateway itself, listed in the hub's keys file under `gateways`.
-    public struct CurveKeys: Sendable {
-        public var serverPublicKey: String
-        public var publicKey: String
-        public var secretKey: String
-        public init(serverPublicKey: String, publicKey: String, secretKey: String) {
-            self.serverPublicKey = serverPublicKey; self.publicKey = publicKey; self.secretKey = secretKey
-        }
-    }
-
     /// `host:port` to listen on (port 0: the system chooses).
     public var host: String
     public var port: Int
@@ -20,7 +11,8 @@ public struct GatewayConfiguration: Sendable {
     public var hub: String
     /// With a secret, a browser is admitted only with `?token=` signed by it; without, only loopback is served.
     public var tokenSecret: TokenSecret?
-    public var curve: CurveKeys?
+    /// CURVE keys of the gateway itself, listed in the hub's keys file under `gateways`.
+    public var curve: CurveClientKeys?
     /// Bytes waiting to be written to one browser past which media to it is dropped (and a keyframe asked for).
     public var mediaQueueBytes = 2 << 20
     /// Bytes waiting past which the browser is cut off: it does not read even its signaling.
@@ -32,7 +24,7 @@ public struct GatewayConfiguration: Sendable {
     public var browserLimit = 1000
 
     public init(host: String = "127.0.0.1", port: Int = 8080, hub: String = "tcp://127.0.0.1:5555",
-                tokenSecret: TokenSecret? = nil, curve: CurveKeys? = nil) {
+                tokenSecret: TokenSecret? = nil, curve: CurveClientKeys? = nil) {
         self.host = host; self.port = port; self.hub = hub; self.tokenSecret = tokenSecret; self.curve = curve
     }
 

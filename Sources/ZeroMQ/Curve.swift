@@ -2,6 +2,18 @@ import CZeroMQ
 import Foundation
 
 /// A CURVE key pair, both keys as 40-character Z85 text.
+/// CURVE settings of a client: the server's public key and the client's own pair (all Z85).
+/// The `--curve FILE` of every client command, the SDK's and the web gateway's.
+public struct CurveClientKeys: Codable, Sendable {
+    public var serverPublicKey: String
+    public var publicKey: String
+    public var secretKey: String
+
+    public init(serverPublicKey: String, publicKey: String, secretKey: String) {
+        self.serverPublicKey = serverPublicKey; self.publicKey = publicKey; self.secretKey = secretKey
+    }
+}
+
 public struct CurveKeyPair: Sendable, Equatable, Codable {
     public var publicKey: String
     public var secretKey: String

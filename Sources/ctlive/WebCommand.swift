@@ -54,7 +54,7 @@ struct WebServeCommand: AsyncParsableCommand {
             do { keys = try JSONDecoder().decode(CurveClientKeys.self, from: Data(contentsOf: URL(fileURLWithPath: curve))) } catch {
                 throw ValidationError("cannot read CURVE keys from \(curve): \(error)")
             }
-            configuration.curve = .init(serverPublicKey: keys.serverPublicKey, publicKey: keys.publicKey, secretKey: keys.secretKey)
+            configuration.curve = keys
         }
         let gateway: WebGateway
         do { gateway = try WebGateway(configuration: configuration, logger: LogSetup.logger("ctlive.web", level: logLevel)) } catch {
