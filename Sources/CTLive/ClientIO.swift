@@ -39,7 +39,7 @@ final class ClientIO: Sendable {
     /// The I/O thread's pthread id, so that ``stop()`` called on it (a handler releasing the client) does not wait for itself.
     private let ioThread = Atomic<UInt>(0)
     /// Set on the I/O thread only.
-    nonisolated(unsafe) private var forgotten = false
+    private let forgotten = Atomic<Bool>(false)
 
     init(configuration: ClientConfiguration, logger: Logger) {
         self.configuration = configuration
@@ -197,7 +197,7 @@ final class ClientIO: Sendable {
                 }
             }
             let now = clock.now
-            if forgotten {
+            if forgotten.load(ordering: .relaxed) {
                 return lost("the hub no longer knows this connection (it restarted or dropped it)")
             }
             if let heartbeat {
@@ -248,7 +248,7 @@ final class ClientIO: Sendable {
         }
         for entry in waiting { entry.continuation.resume(returning: .failure(.disconnected("connection lost (\(reason)); reconnecting"))) }
         logger.warning("connection to the hub lost; reconnecting", metadata: ["reason": "\(reason)"])
-        forgotten = false
+        forgotten.store(false, ordering: .relaxed)
         deliver?(.connectionLost(reason: reason))
         var delay = policy.firstDelay
         var attempt = 0
@@ -342,7 +342,7 @@ final class ClientIO: Sendable {
         if envelope.message is Pong || envelope.message is OK { return }
         // The hub no longer knows this connection (it restarted, or dropped us): nothing we send will work.
         if let error = envelope.message as? ErrorReply, error.code == .helloRequired, shared.withLock({ $0.heartbeat != nil }) {
-            forgotten = true
+            forgotten.store(true, ordering: .relaxed)
             return
         }
         if let event = ClientEvent(envelope.message) { shared.withLock { $0.deliver }?(event) }

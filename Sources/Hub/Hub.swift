@@ -49,16 +49,14 @@ public enum HubStartError: Error, CustomStringConvertible {
 
 /// The CTLive hub: a ROUTER-side broker of contacts, escalations and video rooms.
 ///
-/// Its sockets live on one thread of its own, started by ``start()``, ended by ``stop()``.
+/// Its sockets live on one thread of its own (a ``SocketLoop``), started by ``start()``, ended by ``stop()``.
 /// Every message from the network is size-limited, decoded, validated and authorised before it
 /// touches state; a bad one gets an `error` reply and changes nothing.
 public final class Hub: Sendable {
     public let configuration: HubConfiguration
     private let logger: Logger
     /// Made by ``start()`` (it needs a descriptor, which can run out: that is an error, not a crash).
-    private let wakeup = Mutex<WakeupSignal?>(nil)
-    private let stopping = Atomic<Bool>(false)
-    private let started = Atomic<Bool>(false)
+    private let loop = Mutex<SocketLoop<HubServer>?>(nil)
     private let finished = DispatchSemaphore(value: 0)
     private let stats = Mutex(Statistics())
     private let boundMedia = Mutex<String?>(nil)
@@ -90,34 +88,38 @@ public final class Hub: Sendable {
     /// - Returns: the endpoint bound (with the port chosen when the configuration asked for port 0).
     public func start() throws(HubStartError) -> String {
         try Self.checkEndpoint(configuration)
+        let loop: SocketLoop<HubServer>
+        let context: Context
         do {
-            let signal = try WakeupSignal()
-            wakeup.withLock { $0 = signal }
+            loop = try SocketLoop(name: "ctlive-hub", inboxLimit: 16, tickInterval: .milliseconds(50))
+            // Its own context, not the process's: the ZAP handler's inproc endpoint belongs to a context,
+            // and a process may run more than one hub.
+            context = try Context()
         } catch { throw .transport(error) }
-        let bound = Mutex<Result<String, HubStartError>?>(nil)
-        let ready = DispatchSemaphore(value: 0)
-        let newThread = Thread { [self] in
-            let server: HubServer
-            do throws(ZMQError) {
-                server = try HubServer(hub: self, logger: logger)
-                bound.withLock { $0 = .success(server.endpoint) }
-                boundMedia.withLock { $0 = server.mediaEndpoint }
-            } catch {
-                bound.withLock { $0 = .failure(.transport(error)) }
-                ready.signal()
-                finished.signal()
-                return
-            }
-            ready.signal()
-            server.run()
-            finished.signal()
+        let bound = Mutex<(String, String?)?>(nil)
+        do {
+            try loop.start(
+                context: context,
+                makeState: { [self] owner in
+                    let server = try HubServer(hub: self, owner: owner, logger: logger)
+                    bound.withLock { $0 = (server.endpoint, server.mediaEndpoint) }
+                    return server
+                },
+                // Timers (request expiry, heartbeats) scan all state: when due, at most every 50 ms, not per message.
+                tick: { server, _ in server.tick() },
+                tearDown: { [self] _, _ in
+                    logger.info("hub stopped")
+                    finished.signal()
+                })
+        } catch let error as ZMQError {
+            throw .transport(error)
+        } catch {
+            throw .refused("\(error)")
         }
-        newThread.name = "ctlive-hub"
-        newThread.start()
-        ready.wait()
-        started.store(true, ordering: .releasing)
-        let result = bound.withLock { $0 }!
-        return try result.get()
+        self.loop.withLock { $0 = loop }
+        let (endpoint, media) = bound.withLock { $0 }!
+        boundMedia.withLock { $0 = media }
+        return endpoint
     }
 
     /// The media endpoint bound, once started (nil without a media plane).
@@ -125,9 +127,10 @@ public final class Hub: Sendable {
 
     /// Stops serving and waits for the hub thread to close its sockets.
     public func stop() {
-        guard started.load(ordering: .acquiring), !stopping.exchange(true, ordering: .acquiringAndReleasing) else { return }
-        wakeupSignal.raise()
+        guard let loop = loop.withLock({ slot in defer { slot = nil }; return slot }) else { return }
+        loop.stop()
         finished.wait()
+        finished.signal()   // for wait()
     }
 
     /// Blocks until the hub stops (by ``stop()`` from another thread or a signal handler).
@@ -148,14 +151,11 @@ public final class Hub: Sendable {
 
     // MARK: For the server thread
 
-    fileprivate var isStopping: Bool { stopping.load(ordering: .acquiring) }
-    /// Set by ``start()`` before the server thread runs.
-    fileprivate var wakeupSignal: WakeupSignal { wakeup.withLock { $0! } }
     fileprivate func update(_ body: @Sendable (inout Statistics) -> Void) { stats.withLock { body(&$0) } }
 }
 
-/// The hub's thread: its sockets, its state, its loop. Never leaves that thread.
-private final class HubServer {
+/// The hub's thread: its sockets and its state. Made on that thread and never leaves it.
+final class HubServer {
     private let hub: Hub
     private let logger: Logger
     private let context: Context
@@ -168,12 +168,11 @@ private final class HubServer {
     let endpoint: String
     let mediaEndpoint: String?
 
-    init(hub: Hub, logger: Logger) throws(ZMQError) {
+    init(hub: Hub, owner: SocketLoopOwner, logger: Logger) throws(ZMQError) {
         self.hub = hub
         self.logger = logger
         let configuration = hub.configuration
-        // Its own context, not the process's: the ZAP handler's inproc endpoint belongs to a context, and a process may run more than one hub.
-        context = try Context()
+        context = owner.context
         // The ZAP handler must be bound before any CURVE socket binds (RFC 27).
         if let keys = configuration.keys {
             let zap = try Socket(context, .rep)
@@ -220,44 +219,22 @@ private final class HubServer {
             relay = nil
         }
         state = HubState(policy: policy, hubVersion: configuration.hubVersion, logger: logger, clock: configuration.clock)
+        // In this order when several are ready: authentication first, then signaling, then media.
+        if zap != nil { owner.watch(zap!) { [unowned self] _ in serveZAP() } }
+        owner.watch(router) { [unowned self] _ in drainRouter(now: hub.configuration.clock.now) }
+        if let media { owner.watch(media) { [unowned self] _ in drainMedia(now: hub.configuration.clock.now) } }
         logger.info("hub listening", metadata: ["endpoint": "\(endpoint)", "curve": "\(configuration.keys != nil)"])
     }
 
-    func run() {
-        var poller = Poller()
-        do {
-            try poller.add(.socket(router))
-            try poller.add(.fileDescriptor(hub.wakeupSignal.fileDescriptor))
-            try poller.add(.socket(zap ?? router))      // index 2; a duplicate of the router when there is no ZAP
-            if let media { try poller.add(.socket(media)) }   // index 3
-        } catch {
-            logger.critical("hub poller: \(error)")
-            return
-        }
+    /// The timers, the relay's sweep, the counters; returns how soon they are wanted again.
+    func tick() -> Duration {
         let clock = hub.configuration.clock
-        // Timers (request expiry, heartbeats) scan all state: run them when due, at most every 50 ms, not per message.
-        var nextTick = clock.now
-        while !hub.isStopping {
-            let wait = max(0, min(HubState.milliseconds(nextTick - clock.now) + 1, 250))
-            let ready: [Int]
-            do { ready = try poller.poll(timeoutMilliseconds: wait) } catch {
-                logger.critical("hub poll failed: \(error)")
-                return
-            }
-            if ready.contains(2) { serveZAP() }
-            if ready.contains(0) { drainRouter(now: clock.now) }
-            if ready.contains(3) { drainMedia(now: clock.now) }
-            if ready.contains(1) { hub.wakeupSignal.clear() }
-            let now = clock.now
-            if now >= nextTick {
-                state.tick(now: now)
-                flush()
-                relay?.sweep(state: state)
-                publishMediaCounters()
-                nextTick = min(now + .milliseconds(50), state.nextDeadline() ?? now + .milliseconds(250))
-            }
-        }
-        logger.info("hub stopped")
+        let now = clock.now
+        state.tick(now: now)
+        flush()
+        relay?.sweep(state: state)
+        publishMediaCounters()
+        return min(.milliseconds(50), (state.nextDeadline() ?? now + .milliseconds(250)) - now)
     }
 
     /// Reads what is queued, a bounded batch at a time so timers still run under load.

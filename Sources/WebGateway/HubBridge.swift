@@ -31,7 +31,7 @@ final class HubBridge: Sendable {
         loop = try SocketLoop(name: "ctlive-web-hub", inboxLimit: 65_536, tickInterval: .seconds(1))
         let context = try Context.shared()
         try loop.start(context: context, makeState: { _ in BridgeState() },
-                       tick: { [configuration] state, _ in state.pingHub(configuration) },
+                       tick: { [configuration] state, _ in state.pingHub(configuration); return nil },
                        tearDown: { state, owner in state.closeAll(owner) })
     }
 

@@ -69,9 +69,10 @@ public final class SocketLoop<State: AnyObject>: Sendable {
     }
 
     /// Starts the thread: `makeState` runs on it first (a failure there is thrown here), then the loop.
-    /// `tick` runs after every wake-up and at least every `tickInterval`; `tearDown` runs once when the loop stops.
+    /// `tick` runs every `tickInterval`, or sooner when it last said how soon it wants to run again (its
+    /// timers are its own: the loop only sleeps that long); `tearDown` runs once when the loop stops.
     public func start(context: Context, makeState: @escaping @Sendable (SocketLoopOwner) throws -> State,
-                      tick: @escaping @Sendable (State, SocketLoopOwner) -> Void = { _, _ in },
+                      tick: @escaping @Sendable (State, SocketLoopOwner) -> Duration? = { _, _ in nil },
                       tearDown: @escaping @Sendable (State, SocketLoopOwner) -> Void = { _, _ in }) throws {
         let failure = Mutex<(any Error)?>(nil)
         let ready = DispatchSemaphore(value: 0)
@@ -127,7 +128,7 @@ public final class SocketLoop<State: AnyObject>: Sendable {
         finished.wait()
     }
 
-    private func run(_ state: State, _ owner: SocketLoopOwner, tick: (State, SocketLoopOwner) -> Void) {
+    private func run(_ state: State, _ owner: SocketLoopOwner, tick: (State, SocketLoopOwner) -> Duration?) {
         var poller = Poller()
         var handlers: [(Socket) -> Void] = []
         var sockets: [Socket] = []
@@ -143,7 +144,7 @@ public final class SocketLoop<State: AnyObject>: Sendable {
                 }
                 owner.changed = false
             }
-            let wait = max(0, Int((nextTick - ContinuousClock.now) / .milliseconds(1)))
+            let wait = max(0, Int(((nextTick - ContinuousClock.now) / .milliseconds(1)).rounded(.up)))
             let ready: [Int]
             do { ready = try poller.poll(timeoutMilliseconds: wait) } catch { ready = [] }
             for index in ready where index > 0 && !sockets[index - 1].isClosed {
@@ -160,8 +161,8 @@ public final class SocketLoop<State: AnyObject>: Sendable {
                 return
             }
             if ContinuousClock.now >= nextTick {
-                tick(state, owner)
-                nextTick = ContinuousClock.now + tickInterval
+                let soon = tick(state, owner).map { max(.milliseconds(1), min($0, tickInterval)) } ?? tickInterval
+                nextTick = ContinuousClock.now + soon
             }
         }
     }
