@@ -35,7 +35,9 @@ var targets: [Target] = [
 
     // The broker, the client SDK.
     .target(name: "Hub", dependencies: ["ZeroMQ", "Signaling", "AccessToken", log]),
-    .target(name: "CTLive", dependencies: ["ZeroMQ", "Signaling", "Media", log]),
+    // The SDK links no media library; publishing test pictures and files (FFmpeg) is CTLiveMedia.
+    .target(name: "CTLive", dependencies: ["ZeroMQ", "Signaling", log]),
+    .target(name: "CTLiveMedia", dependencies: ["CTLive", "Media", "Signaling"]),
 
     // Browsers: signed access tokens (HMAC-SHA256, JWT form), and `ctlive web`, the WebSocket gateway to the hub that
     // serves ctlive.js and the customer and agent pages (SwiftNIO's HTTP/1 and WebSocket handlers).
@@ -73,7 +75,7 @@ var targets: [Target] = [
     .target(name: "IsolatedRecording", dependencies: ["Recorder", "Media", "ChildProcess", log]),
 
     // The headless participant: records rooms and answers for agents.
-    .target(name: "Bot", dependencies: ["CTLive", "Recorder", "IsolatedRecording", "ChildProcess", "Evidence", "PolicyHost", "PolicyKit", "Catalog", "Review", "Timestamps", log]),
+    .target(name: "Bot", dependencies: ["CTLive", "CTLiveMedia", "Recorder", "IsolatedRecording", "ChildProcess", "Evidence", "PolicyHost", "PolicyKit", "Catalog", "Review", "Timestamps", log]),
 
     // The recordings catalog (SQLite): indexes manifests and policy decisions, verifies recordings.
     .target(
@@ -83,7 +85,7 @@ var targets: [Target] = [
     .executableTarget(
         name: "ctlive",
         dependencies: [
-            "Hub", "CTLive", "Signaling", "ZeroMQ", "Bot", "Recorder", "Media", "PolicyHost", "Catalog", "MediaFuzz", "ChildProcess", "IsolatedRecording", "Evidence", "Review", "PolicyKit", "WebGateway", "AccessToken", "Timestamps", log,
+            "Hub", "CTLive", "CTLiveMedia", "Signaling", "ZeroMQ", "Bot", "Recorder", "Media", "PolicyHost", "Catalog", "MediaFuzz", "ChildProcess", "IsolatedRecording", "Evidence", "Review", "PolicyKit", "WebGateway", "AccessToken", "Timestamps", log,
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -91,24 +93,25 @@ var targets: [Target] = [
     .testTarget(name: "SignalingTests", dependencies: ["Signaling"]),
     // The README's SDK example, in a target that may import CTLive and nothing else of ours.
     .testTarget(name: "SDKExampleTests", dependencies: ["CTLive"]),
-    .testTarget(name: "HubTests", dependencies: ["Hub", "CTLive", "Signaling", "ZeroMQ", log]),
+    .testTarget(name: "HubTests", dependencies: ["Hub", "CTLive", "CTLiveMedia", "Signaling", "ZeroMQ", log]),
     .testTarget(name: "MediaTests", dependencies: ["Media", "Digest"]),
     .testTarget(name: "RecorderTests", dependencies: ["Recorder", "Media", "MediaFuzz", "Digest", "TestKit", log]),
     // Shared by the test targets: checks on media files (ffprobe, decoded colours and tones), running the built ctlive.
     .target(name: "TestKit", dependencies: ["Media", log], path: "Tests/TestKit"),
     // A live hub with SDK clients and an in-process recorder bot, for the tests that run whole sessions.
-    .target(name: "SessionKit", dependencies: ["Hub", "CTLive", "Bot", "Recorder", "Media", "PolicyHost", "Signaling", "TestKit", log], path: "Tests/SessionKit"),
-    .testTarget(name: "EndToEndTests", dependencies: ["SessionKit", "Timestamps", "Hub", "CTLive", "Bot", "Recorder", "Media", "MediaFuzz", "PolicyHost", "Signaling", "ZeroMQ", "TestKit", log]),
+    .target(name: "SessionKit", dependencies: ["Hub", "CTLive", "CTLiveMedia", "Bot", "Recorder", "Media", "PolicyHost", "Signaling", "TestKit", log], path: "Tests/SessionKit"),
+    .testTarget(name: "EndToEndTests", dependencies: ["SessionKit", "Timestamps", "Hub", "CTLive", "CTLiveMedia", "Bot", "Recorder", "Media", "MediaFuzz", "PolicyHost", "Signaling", "ZeroMQ", "TestKit", log]),
     .testTarget(name: "PolicyHostTests", dependencies: ["PolicyHost", "PolicyKit", "Timestamps", "TestKit"]),
     .testTarget(name: "CatalogTests", dependencies: ["Catalog", "Recorder", "Media", "PolicyHost", "PolicyKit", "TestKit", log, .product(name: "GRDB", package: "GRDB.swift")]),
     .testTarget(name: "EvidenceTests", dependencies: ["Evidence", "Recorder", "Catalog", "IsolatedRecording", "Review", "Media", "TestKit", log]),
-    .testTarget(name: "WebGatewayTests", dependencies: ["SessionKit", "WebGateway", "AccessToken", "Hub", "CTLive", "Bot", "Recorder", "Media", "Signaling", "ZeroMQ", "TestKit", log]),
+    .testTarget(name: "WebGatewayTests", dependencies: ["SessionKit", "WebGateway", "AccessToken", "Hub", "CTLive", "CTLiveMedia", "Bot", "Recorder", "Media", "Signaling", "ZeroMQ", "TestKit", log]),
     .testTarget(name: "ReviewTests", dependencies: ["Review", "Recorder", "Media", "TestKit", log]),
 ]
 
 var products: [Product] = [
     .executable(name: "ctlive", targets: ["ctlive"]),
     .library(name: "CTLive", targets: ["CTLive"]),
+    .library(name: "CTLiveMedia", targets: ["CTLiveMedia"]),
     .library(name: "PolicyKit", targets: ["PolicyKit"]),
 ]
 

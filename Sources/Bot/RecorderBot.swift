@@ -1,6 +1,7 @@
 import Catalog
 import ChildProcess
 import CTLive
+import CTLiveMedia
 import Evidence
 import Foundation
 import Timestamps

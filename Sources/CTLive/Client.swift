@@ -9,8 +9,9 @@ public struct ClientConfiguration: Sendable {
     public var hub: String
     public var hello: Hello
     public var curve: CurveClientKeys?
-    /// What this participant publishes when a room starts; nil publishes nothing (it still receives).
-    public var media: MediaSourceOptions?
+    /// What this participant publishes when a room starts (`CTLiveMedia.MediaSourceOptions`: a test
+    /// picture and tone, or a file); nil publishes nothing (it still receives).
+    public var media: (any MediaPublisher)?
     /// Whether to connect to the media relay at all when a room starts.
     public var engagesMedia = true
     /// How long `connect()` and each request wait for the hub's reply.

@@ -1,6 +1,5 @@
 import Foundation
 import Logging
-import Media
 import Signaling
 import Synchronization
 import ZeroMQ
@@ -28,7 +27,7 @@ public final class MediaLink: Sendable {
     private let endpoint: String
     private let token: String
     private let curve: CurveClientKeys?
-    private let sourceOptions: MediaSourceOptions?
+    private let publisher: (any MediaPublisher)?
     private let useAudio: Bool
     private let useVideo: Bool
     private let logger: Logger
@@ -48,13 +47,13 @@ public final class MediaLink: Sendable {
     ///   - failed: called once, on the link's thread, when the link ends by itself (it cannot connect,
     ///     its source fails, the relay refuses its token): the owner then knows the room gets no media
     ///     from or to it. Not called after ``stop()``.
-    public init(endpoint: String, token: String, curve: CurveClientKeys?, source: MediaSourceOptions?, useAudio: Bool, useVideo: Bool,
+    public init(endpoint: String, token: String, curve: CurveClientKeys?, source: (any MediaPublisher)?, useAudio: Bool, useVideo: Bool,
                 logger: Logger, received: @escaping @Sendable (Incoming) -> Void = { _ in },
                 failed: @escaping @Sendable (String) -> Void = { _ in }) {
         self.endpoint = endpoint
         self.token = token
         self.curve = curve
-        self.sourceOptions = source
+        self.publisher = source
         self.useAudio = useAudio
         self.useVideo = useVideo
         self.logger = logger
@@ -129,12 +128,9 @@ public final class MediaLink: Sendable {
         try poller.add(.socket(socket))
         let signal = wakeup.withLock { $0 }!
         try poller.add(.fileDescriptor(signal.fileDescriptor))
-        let source = try sourceOptions.map { try $0.makeSource(useAudio: useAudio, useVideo: useVideo) }
-        // Track ids are the kinds: one audio and one video track per participant.
-        let wanted = source?.tracks.enumerated().filter { ($0.element.kind == .audio && useAudio) || ($0.element.kind == .video && useVideo) } ?? []
-        let trackIDs = Dictionary(uniqueKeysWithValues: wanted.map { ($0.offset, $0.element.kind.rawValue) })
+        let source = try publisher.map { try $0.openSource(useAudio: useAudio, useVideo: useVideo) }
         var welcomed = false
-        var next: (trackIndex: Int, packet: EncodedPacket)?
+        var next: (trackIndex: Int, packet: PublishedPacket)?
         let clock = ContinuousClock()
         var due = clock.now
         // One origin for all tracks: the source's own alignment of audio and video is kept on the wire.
@@ -146,7 +142,7 @@ public final class MediaLink: Sendable {
                 while true {
                     if next == nil { next = try source.nextPacket() }
                     guard let (index, packet) = next else { break }
-                    guard let track = trackIDs[index] else { next = nil; continue }
+                    let track = source.tracks[index].track
                     let timeBase = source.tracks[index].timeBase
                     let first = origin ?? Double(packet.dts) * timeBase
                     origin = first
@@ -157,7 +153,8 @@ public final class MediaLink: Sendable {
                     due = started.instant + .microseconds(Int64(max(0, Double(packet.dts) * timeBase - first) * 1e6))
                     if due > clock.now { break }
                     let capturedUs = started.wallUs + Int64(((Double(packet.pts) * timeBase - first) * 1e6).rounded())
-                    let header = PacketHeader(track: track, packet, capturedUs: capturedUs)
+                    let header = PacketHeader(track: track, pts: packet.pts, dts: packet.dts, duration: packet.duration,
+                                              key: packet.isKeyframe, capturedUs: capturedUs)
                     do {
                         try socket.send([WireCodec.encode(header), Data(packet.data)], wait: false)
                         stats.withLock { $0.packetsSent += 1 }
@@ -187,14 +184,13 @@ public final class MediaLink: Sendable {
                     case let welcome as MediaWelcome:
                         welcomed = true
                         logger.debug("media admitted", metadata: ["room": "\(welcome.roomID)"])
-                        for (index, track) in trackIDs.sorted(by: { $0.key < $1.key }) {
-                            try socket.send([WireCodec.encode(TrackAnnouncement(track: track, source!.tracks[index]))])
+                        for announcement in source?.tracks ?? [] {
+                            try socket.send([WireCodec.encode(announcement)])
                         }
-                        stats.withLock { $0.tracksPublished = trackIDs.values.sorted() }
+                        stats.withLock { $0.tracksPublished = (source?.tracks ?? []).map(\.track).sorted() }
                     case is Signaling.KeyframeRequest:
                         stats.withLock { $0.keyframeRequests += 1 }
-                        (source as? TestSource)?.keyframeRequested()
-                        (source as? FileSource)?.keyframeRequest.request()
+                        source?.keyframeRequested()
                     case let error as ErrorReply:
                         logger.warning("media relay refused: \(error.code.rawValue): \(error.message)")
                         // Not in the room any more is how a room ends for a member; a refused token is a failure.

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Bot
 import CTLive
+import CTLiveMedia
 import Evidence
 import Foundation
 import Hub

@@ -1,4 +1,5 @@
 import CTLive
+import CTLiveMedia
 import Foundation
 import Hub
 import Media

@@ -1,5 +1,6 @@
 import Bot
 import CTLive
+import CTLiveMedia
 import Foundation
 import Media
 import Recorder

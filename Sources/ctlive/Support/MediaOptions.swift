@@ -1,5 +1,6 @@
 import ArgumentParser
 import CTLive
+import CTLiveMedia
 import Foundation
 import Media
 

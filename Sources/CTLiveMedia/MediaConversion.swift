@@ -1,6 +1,6 @@
+import CTLive
 import Foundation
 import Media
-import Signaling
 
 /// The media plane's wire forms of the Media module's types.
 extension TrackAnnouncement {
@@ -58,7 +58,7 @@ public struct MediaSourceOptions: Sendable {
     }
 
     /// Opens the source, keeping only the kinds the room uses.
-    func makeSource(useAudio: Bool, useVideo: Bool) throws -> any EncodedMediaSource {
+    public func makeSource(useAudio: Bool, useVideo: Bool) throws -> any EncodedMediaSource {
         switch kind {
         case .testsrc:
             let source = try TestSource(color: color, toneHz: toneHz, width: width, height: height, fps: fps, useAudio: useAudio, useVideo: useVideo)
@@ -67,5 +67,40 @@ public struct MediaSourceOptions: Sendable {
         case .file(let path):
             return try FileSource(path: path, loop: true)
         }
+    }
+}
+
+extension MediaSourceOptions: MediaPublisher {
+    public func openSource(useAudio: Bool, useVideo: Bool) throws -> any PublishedMedia {
+        EncodedSourcePublisher(try makeSource(useAudio: useAudio, useVideo: useVideo), useAudio: useAudio, useVideo: useVideo)
+    }
+}
+
+/// A Media source as the SDK publishes it: its tracks named by their kind, keyframes on request.
+final class EncodedSourcePublisher: PublishedMedia {
+    private let source: any EncodedMediaSource
+    let tracks: [TrackAnnouncement]
+    /// The source's track index for each published one (the kinds the room does not use are left out).
+    private let published: [Int: Int]
+
+    init(_ source: any EncodedMediaSource, useAudio: Bool, useVideo: Bool) {
+        self.source = source
+        // Track ids are the kinds: one audio and one video track per participant.
+        let wanted = source.tracks.enumerated().filter { ($0.element.kind == .audio && useAudio) || ($0.element.kind == .video && useVideo) }
+        tracks = wanted.map { TrackAnnouncement(track: $0.element.kind.rawValue, $0.element) }
+        published = Dictionary(uniqueKeysWithValues: wanted.enumerated().map { ($0.element.offset, $0.offset) })
+    }
+
+    func nextPacket() throws -> (trackIndex: Int, packet: PublishedPacket)? {
+        while let (index, packet) = try source.nextPacket() {
+            guard let track = published[index] else { continue }
+            return (track, PublishedPacket(pts: packet.pts, dts: packet.dts, duration: packet.duration, isKeyframe: packet.isKeyframe, data: packet.data))
+        }
+        return nil
+    }
+
+    func keyframeRequested() {
+        (source as? TestSource)?.keyframeRequested()
+        (source as? FileSource)?.keyframeRequest.request()
     }
 }
