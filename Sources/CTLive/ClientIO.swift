@@ -4,21 +4,24 @@ import Signaling
 import Synchronization
 import ZeroMQ
 
-/// The client's I/O thread: owns the DEALER socket; everything else reaches it through `shared`.
+/// The client's I/O: a ``SocketLoop`` thread owns the DEALER socket; requests reach it as jobs (the
+/// loop's bounded inbox is the outbox), replies come back through the waiting continuations.
 final class ClientIO: Sendable {
-    private struct Waiting {
+    struct Waiting {
         let continuation: CheckedContinuation<Result<any WireMessage, ClientError>, Never>
         let deadline: ContinuousClock.Instant
         let what: String
     }
 
-    private struct Shared {
-        /// Encoded messages to send, with the request id of those that wait for a reply.
-        var outbox: [(id: Int?, data: Data)] = []
+    /// What callers and the loop thread share.
+    struct Shared {
         var waiting: [Int: Waiting] = [:]
         var nextID = 1
         var running = false
+        /// ``stop()`` was called: nothing new is taken.
         var stopRequested = false
+        /// Set once, when the connection ends for good (stopped, or lost with no reconnection).
+        var ended = false
         /// Between a lost connection and the next welcome: requests fail at once.
         var reconnecting = false
         var heartbeat: (interval: Duration, timeout: Duration)?
@@ -28,18 +31,10 @@ final class ClientIO: Sendable {
     /// Requests queued for the thread; more fail with ``ClientError/overloaded``.
     static let outboxLimit = 4096
 
-    private let configuration: ClientConfiguration
-    private let logger: Logger
-    /// Made by ``start()``, which can fail (no descriptors left) with an error instead of a crash.
-    private let wakeupSlot = Mutex<WakeupSignal?>(nil)
-    /// Valid once started: only the I/O thread (started after it is set) and senders to a running client use it.
-    private var wakeup: WakeupSignal { wakeupSlot.withLock { $0! } }
-    private let shared = Mutex(Shared())
-    private let finished = DispatchSemaphore(value: 0)
-    /// The I/O thread's pthread id, so that ``stop()`` called on it (a handler releasing the client) does not wait for itself.
-    private let ioThread = Atomic<UInt>(0)
-    /// Set on the I/O thread only.
-    private let forgotten = Atomic<Bool>(false)
+    let configuration: ClientConfiguration
+    let logger: Logger
+    let shared = Mutex(Shared())
+    private let loop = Mutex<SocketLoop<ClientConnection>?>(nil)
 
     init(configuration: ClientConfiguration, logger: Logger) {
         self.configuration = configuration
@@ -62,39 +57,23 @@ final class ClientIO: Sendable {
             return !state.running
         }) else { return }
         do {
-            let signal = try WakeupSignal()
-            wakeupSlot.withLock { $0 = $0 ?? signal }
+            let loop = try SocketLoop<ClientConnection>(name: "ctlive-client", inboxLimit: Self.outboxLimit, tickInterval: .milliseconds(100))
+            try loop.start(
+                context: try Context.shared(),
+                makeState: { [self] owner in try ClientConnection(io: self, owner: owner) },
+                tick: { connection, owner in connection.tick(owner) },
+                tearDown: { [self] connection, owner in
+                    connection.close(owner)
+                    end(reason: "closed")
+                })
+            self.loop.withLock { $0 = loop }
         } catch {
             shared.withLock { $0.running = false }
-            throw .transport(error)
-        }
-        let ready = DispatchSemaphore(value: 0)
-        let failure = Mutex<ClientError?>(nil)
-        let thread = Thread { [self] in
-            ioThread.store(UInt(pthread_self()), ordering: .releasing)
-            let socket: Socket
-            do throws(ZMQError) {
-                socket = try makeSocket()
-            } catch {
-                failure.withLock { $0 = .transport(error) }
-                ready.signal()
-                finished.signal()
-                return
-            }
-            ready.signal()
-            loop(socket)
-            finished.signal()
-        }
-        thread.name = "ctlive-client"
-        thread.start()
-        ready.wait()
-        if let error = failure.withLock({ $0 }) {
-            shared.withLock { $0.running = false }
-            throw error
+            throw .transport(error as? ZMQError ?? ZMQError(operation: "start the client", errno: EIO))
         }
     }
 
-    private func makeSocket() throws(ZMQError) -> Socket {
+    func makeSocket() throws(ZMQError) -> Socket {
         let socket = try Socket(try Context.shared(), .dealer)
         try socket.setLinger(milliseconds: 200)
         try socket.setMaxMessageSize(SignalingProtocol.transportMaxMessageBytes)
@@ -106,250 +85,54 @@ final class ClientIO: Sendable {
         return socket
     }
 
+    /// Ends the client; waits for the thread unless called on it (a handler releasing the client).
     func stop() {
-        let wasRunning = shared.withLock { state in
-            let was = state.running && !state.stopRequested
-            state.stopRequested = true
-            return was
-        }
-        guard wasRunning else { return }
-        wakeup.raise()
-        if ioThread.load(ordering: .acquiring) == UInt(pthread_self()) { return }   // the loop ends when this handler returns
-        finished.wait()
+        shared.withLock { $0.stopRequested = true }
+        loop.withLock { $0 }?.stop()
     }
 
+    /// Stops the loop from its own thread, after the connection ended for good.
+    func stopFromLoop() { loop.withLock { $0 }?.stop() }
+
     func request(_ message: some WireMessage, timeout: Duration) async throws(ClientError) -> any WireMessage {
+        let data = { (id: Int) in WireCodec.encode(message, id: id) }
+        let what = "to \(type(of: message).type)"
         let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<any WireMessage, ClientError>, Never>) in
             let deadline = ContinuousClock.now + timeout
-            let refusal: ClientError? = shared.withLock { state in
-                guard state.running, !state.stopRequested else { return .disconnected("not connected") }
-                guard !state.reconnecting else { return .disconnected("reconnecting to the hub") }
-                guard state.outbox.count < Self.outboxLimit else { return .overloaded }
+            let admitted: Result<Int, ClientError> = shared.withLock { state in
+                guard state.running, !state.stopRequested, !state.ended else { return .failure(.disconnected("not connected")) }
+                guard !state.reconnecting else { return .failure(.disconnected("reconnecting to the hub")) }
                 let id = state.nextID
                 state.nextID += 1
-                state.waiting[id] = Waiting(continuation: continuation, deadline: deadline, what: "to \(type(of: message).type)")
-                state.outbox.append((id, WireCodec.encode(message, id: id)))
-                return nil
+                state.waiting[id] = Waiting(continuation: continuation, deadline: deadline, what: what)
+                return .success(id)
             }
-            if let refusal { continuation.resume(returning: .failure(refusal)) } else { wakeup.raise() }
+            switch admitted {
+            case .failure(let refusal): continuation.resume(returning: .failure(refusal))
+            case .success(let id):
+                let encoded = data(id)
+                if !(loop.withLock { $0 }?.submit({ connection, _ in connection.enqueue(id: id, encoded) }) ?? false),
+                   let waiting = shared.withLock({ $0.waiting.removeValue(forKey: id) }) {
+                    waiting.continuation.resume(returning: .failure(.overloaded))
+                }
+            }
         }
         return try result.get()
     }
 
     func post(_ message: some WireMessage) throws(ClientError) {
         let refusal: ClientError? = shared.withLock { state in
-            guard state.running, !state.stopRequested else { return .disconnected("not connected") }
+            guard state.running, !state.stopRequested, !state.ended else { return .disconnected("not connected") }
             guard !state.reconnecting else { return .disconnected("reconnecting to the hub") }
-            guard state.outbox.count < Self.outboxLimit else { return .overloaded }
-            state.outbox.append((nil, WireCodec.encode(message)))
             return nil
         }
         if let refusal { throw refusal }
-        wakeup.raise()
+        let encoded = WireCodec.encode(message)
+        guard loop.withLock({ $0 })?.submit({ connection, _ in connection.enqueue(id: nil, encoded) }) ?? false else { throw .overloaded }
     }
 
-    // MARK: The thread
-
-    /// Serves connections until the client stops: a lost one is replaced when the policy says so.
-    private func loop(_ first: Socket) {
-        var socket = first
-        while let next = serve(socket) { socket = next }
-    }
-
-    /// Serves one connection; returns the next one after a reconnection, nil when the client ends.
-    private func serve(_ socket: Socket) -> Socket? {
-        var poller = Poller()
-        do {
-            try poller.add(.socket(socket))
-            try poller.add(.fileDescriptor(wakeup.fileDescriptor))
-        } catch {
-            end(reason: "poller: \(error)")
-            return nil
-        }
-        let clock = ContinuousClock()
-        var lastHeard = clock.now
-        var lastSent = clock.now
-        var unsent: [(id: Int?, data: Data)] = []
-        while true {
-            let (outgoing, stop, heartbeat, nextDeadline) = shared.withLock { state in
-                defer { state.outbox.removeAll(keepingCapacity: true) }
-                return (state.outbox, state.stopRequested, state.heartbeat, state.waiting.values.map(\.deadline).min())
-            }
-            if stop {
-                end(reason: "closed")
-                return nil
-            }
-            // Until the connection is up a DEALER refuses to queue (EAGAIN): keep those and retry.
-            unsent.append(contentsOf: outgoing)
-            // Never connected: requests have timed out, keep only the newest to send once the hub is there.
-            if unsent.count > Self.outboxLimit { unsent.removeFirst(unsent.count - Self.outboxLimit) }
-            while let (_, data) = unsent.first {
-                do throws(ZMQError) {
-                    try socket.send([data], wait: false)
-                    unsent.removeFirst()
-                    lastSent = clock.now
-                } catch {
-                    if !error.isWouldBlock {
-                        logger.warning("send to hub failed: \(error)")
-                        unsent.removeFirst()
-                    }
-                    break
-                }
-            }
-            let now = clock.now
-            if forgotten.load(ordering: .relaxed) {
-                return lost("the hub no longer knows this connection (it restarted or dropped it)")
-            }
-            if let heartbeat {
-                if now - lastHeard > heartbeat.timeout {
-                    return lost("heartbeat lost: no word from the hub in \(heartbeat.timeout)")
-                }
-                if now - lastSent >= heartbeat.interval {
-                    try? socket.send([WireCodec.encode(Ping())], wait: false)
-                    lastSent = now
-                }
-            }
-            // A request that timed out before it could be sent is not sent later: its caller has moved on.
-            let expired = expireWaiting(now: now)
-            if !expired.isEmpty { unsent.removeAll { $0.id.map(expired.contains) ?? false } }
-            var waitMs = unsent.isEmpty ? 100 : 5
-            if let heartbeat { waitMs = min(waitMs, Self.milliseconds(heartbeat.interval - (now - lastSent))) }
-            if let nextDeadline { waitMs = min(waitMs, Self.milliseconds(nextDeadline - now) + 1) }
-            let ready: [Int]
-            do { ready = try poller.poll(timeoutMilliseconds: max(0, waitMs)) } catch {
-                end(reason: "poll: \(error)")
-                return nil
-            }
-            if ready.contains(1) { wakeup.clear() }
-            if ready.contains(0) {
-                while let (message, _) = try? socket.receive(wait: false) {
-                    lastHeard = clock.now
-                    receive(message)
-                }
-            }
-        }
-    }
-
-    // MARK: Reconnecting
-
-    /// The connection is lost: reconnect (returning the new socket) or end (nil).
-    private func lost(_ reason: String) -> Socket? {
-        guard let policy = configuration.reconnect else {
-            end(reason: reason)
-            return nil
-        }
-        let (waiting, deliver) = shared.withLock { state in
-            defer {
-                state.waiting.removeAll()
-                state.outbox.removeAll()
-                state.reconnecting = true
-            }
-            return (Array(state.waiting.values), state.deliver)
-        }
-        for entry in waiting { entry.continuation.resume(returning: .failure(.disconnected("connection lost (\(reason)); reconnecting"))) }
-        logger.warning("connection to the hub lost; reconnecting", metadata: ["reason": "\(reason)"])
-        forgotten.store(false, ordering: .relaxed)
-        deliver?(.connectionLost(reason: reason))
-        var delay = policy.firstDelay
-        var attempt = 0
-        while true {
-            if sleepUnlessStopped(delay) {
-                end(reason: "closed")
-                return nil
-            }
-            attempt += 1
-            switch helloAgain(timeout: policy.attemptTimeout) {
-            case .welcomed(let socket, let welcome):
-                shared.withLock { state in
-                    state.reconnecting = false
-                    state.heartbeat = (.milliseconds(welcome.heartbeatMs), .milliseconds(welcome.heartbeatTimeoutMs))
-                }
-                logger.notice("reconnected to the hub", metadata: ["attempts": "\(attempt)"])
-                deliver?(.reconnected(welcome))
-                return socket
-            case .stopped:
-                end(reason: "closed")
-                return nil
-            case .failed(let why):
-                logger.debug("reconnection attempt failed", metadata: ["attempt": "\(attempt)", "why": "\(why)"])
-            }
-            delay = min(delay * 2, policy.maximumDelay)
-        }
-    }
-
-    private enum Attempt {
-        case welcomed(Socket, Welcome)
-        case failed(String)
-        case stopped
-    }
-
-    /// One attempt: a new socket (a new routing id, nothing stale queued), hello, and the welcome.
-    private func helloAgain(timeout: Duration) -> Attempt {
-        let socket: Socket
-        var poller = Poller()
-        do throws(ZMQError) {
-            socket = try makeSocket()
-            try poller.add(.socket(socket))
-            try poller.add(.fileDescriptor(wakeup.fileDescriptor))
-        } catch {
-            return .failed("\(error)")
-        }
-        let hello = WireCodec.encode(configuration.hello, id: 0)   // request ids start at 1: 0 is this hello's
-        let deadline = ContinuousClock.now + timeout
-        var sent = false
-        while ContinuousClock.now < deadline {
-            if shared.withLock({ $0.stopRequested }) { return .stopped }
-            if !sent { sent = (try? socket.send([hello], wait: false)) != nil }
-            let left = Self.milliseconds(deadline - ContinuousClock.now)
-            guard let ready = try? poller.poll(timeoutMilliseconds: max(0, min(left, sent ? left : 5))) else { return .failed("poll") }
-            if ready.contains(1) { wakeup.clear() }
-            // Read up to the welcome only: what the hub sends after it is for the main loop.
-            while let (message, _) = try? socket.receive(wait: false) {
-                guard message.frames.count == 1, let envelope = try? WireCodec.hubToClient.decode(message.frames[0]), envelope.re == 0 else { continue }
-                if let welcome = envelope.message as? Welcome { return .welcomed(socket, welcome) }
-                if let error = envelope.message as? ErrorReply { return .failed("hello refused: \(error.code.rawValue): \(error.message)") }
-            }
-        }
-        return .failed("no welcome within \(timeout)")
-    }
-
-    /// Waits `duration` unless the client is stopped first; returns whether it was.
-    private func sleepUnlessStopped(_ duration: Duration) -> Bool {
-        let deadline = ContinuousClock.now + duration
-        var descriptor = pollfd(fd: wakeup.fileDescriptor, events: Int16(POLLIN), revents: 0)
-        while true {
-            if shared.withLock({ $0.stopRequested }) { return true }
-            let left = Self.milliseconds(deadline - ContinuousClock.now)
-            if left <= 0 { return false }
-            if poll(&descriptor, 1, Int32(min(left, 1000))) > 0 { wakeup.clear() }
-        }
-    }
-
-    private func receive(_ message: Message) {
-        guard message.frames.count == 1 else {
-            logger.warning("ignoring a \(message.frames.count)-frame message from the hub")
-            return
-        }
-        let envelope: Envelope
-        do { envelope = try WireCodec.hubToClient.decode(message.frames[0]) } catch {
-            logger.warning("ignoring a bad message from the hub: \(error)")
-            return
-        }
-        if let re = envelope.re, let waiting = shared.withLock({ $0.waiting.removeValue(forKey: re) }) {
-            waiting.continuation.resume(returning: .success(envelope.message))
-            return
-        }
-        if envelope.message is Pong || envelope.message is OK { return }
-        // The hub no longer knows this connection (it restarted, or dropped us): nothing we send will work.
-        if let error = envelope.message as? ErrorReply, error.code == .helloRequired, shared.withLock({ $0.heartbeat != nil }) {
-            forgotten.store(true, ordering: .relaxed)
-            return
-        }
-        if let event = ClientEvent(envelope.message) { shared.withLock { $0.deliver }?(event) }
-    }
-
-    /// Fails the requests whose time is up; returns their ids.
-    private func expireWaiting(now: ContinuousClock.Instant) -> Set<Int> {
+    /// The requests whose time is up fail; returns their ids.
+    func expireWaiting(now: ContinuousClock.Instant) -> Set<Int> {
         let expired = shared.withLock { state in
             let ids = state.waiting.filter { $0.value.deadline <= now }.map(\.key)
             return ids.compactMap { id in state.waiting.removeValue(forKey: id).map { (id, $0) } }
@@ -358,22 +141,247 @@ final class ClientIO: Sendable {
         return Set(expired.map(\.0))
     }
 
-    /// The thread ends: every waiting request fails, and the owner hears `disconnected`.
-    private func end(reason: String) {
-        let (waiting, deliver) = shared.withLock { state in
-            defer {
-                state.waiting.removeAll()
-                state.outbox.removeAll()
-                state.stopRequested = true
-            }
-            return (Array(state.waiting.values), state.deliver)
+    /// Every waiting request fails with `error`; returns what was waiting.
+    func failWaiting(_ error: ClientError) {
+        let waiting = shared.withLock { state in defer { state.waiting.removeAll() }; return Array(state.waiting.values) }
+        for entry in waiting { entry.continuation.resume(returning: .failure(error)) }
+    }
+
+    /// The connection ends for good (once): every waiting request fails, and the owner hears `disconnected`.
+    func end(reason: String) {
+        let (first, deliver) = shared.withLock { state in
+            defer { state.ended = true }
+            return (!state.ended, state.deliver)
         }
-        for entry in waiting { entry.continuation.resume(returning: .failure(.disconnected(reason))) }
+        failWaiting(.disconnected(reason))
+        guard first else { return }
         logger.debug("client I/O ended: \(reason)")
         deliver?(.disconnected(reason: reason))
     }
+}
 
-    private static func milliseconds(_ duration: Duration) -> Int {
-        Int(duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000)
+/// The client's connection as its loop thread sees it: the socket, what waits to be sent, liveness,
+/// and the reconnection state machine. Loop thread only.
+final class ClientConnection {
+    private enum Phase {
+        /// Serving: requests go out, events come in.
+        case connected(Socket)
+        /// A new socket said hello again and waits for the welcome until `deadline`.
+        case greeting(Socket, deadline: ContinuousClock.Instant, helloSent: Bool)
+        /// Lost: the next attempt starts at `next`.
+        case pausing(next: ContinuousClock.Instant)
+        case ended
+    }
+
+    private unowned let io: ClientIO
+    private var phase: Phase
+    /// Encoded messages not yet taken by the socket (a DEALER refuses them until it is connected).
+    private var unsent: [(id: Int?, data: Data)] = []
+    private var lastHeard = ContinuousClock.now
+    private var lastSent = ContinuousClock.now
+    /// The hub answered a ping with `hello_required`: it no longer knows this connection.
+    private var forgotten = false
+    private var delay: Duration = .zero
+    private var attempts = 0
+    /// Request ids start at 1: 0 is a reconnection's hello.
+    private static let helloID = 0
+
+    init(io: ClientIO, owner: SocketLoopOwner) throws {
+        self.io = io
+        let socket = try io.makeSocket()
+        phase = .connected(socket)
+        owner.watch(socket) { [unowned self] socket in readable(socket, owner) }
+    }
+
+    func enqueue(id: Int?, _ data: Data) {
+        unsent.append((id, data))
+        if unsent.count > ClientIO.outboxLimit { unsent.removeFirst(unsent.count - ClientIO.outboxLimit) }
+        if case .connected(let socket) = phase { flush(socket) }
+    }
+
+    private func flush(_ socket: Socket) {
+        while let (_, data) = unsent.first {
+            do throws(ZMQError) {
+                try socket.send([data], wait: false)
+                unsent.removeFirst()
+                lastSent = .now
+            } catch {
+                if error.isWouldBlock { return }   // not connected yet: kept, tried again at the next tick
+                io.logger.warning("send to hub failed: \(error)")
+                unsent.removeFirst()
+            }
+        }
+    }
+
+    private func readable(_ socket: Socket, _ owner: SocketLoopOwner) {
+        switch phase {
+        case .connected:
+            while let (message, _) = try? socket.receive(wait: false) {
+                lastHeard = .now
+                receive(message)
+            }
+        case .greeting:
+            // Up to the welcome only: what the hub sends after it is for the connected phase.
+            while case .greeting = phase, let (message, _) = try? socket.receive(wait: false) {
+                guard message.frames.count == 1, let envelope = try? WireCodec.hubToClient.decode(message.frames[0]),
+                      envelope.re == Self.helloID else { continue }
+                if let welcome = envelope.message as? Welcome {
+                    welcomed(socket, welcome, owner)
+                } else if let error = envelope.message as? ErrorReply {
+                    retry("hello refused: \(error.code.rawValue): \(error.message)", socket, owner)
+                }
+            }
+            if case .connected = phase { readable(socket, owner) }
+        case .pausing, .ended:
+            break
+        }
+    }
+
+    private func receive(_ message: Message) {
+        guard message.frames.count == 1 else {
+            io.logger.warning("ignoring a \(message.frames.count)-frame message from the hub")
+            return
+        }
+        let envelope: Envelope
+        do { envelope = try WireCodec.hubToClient.decode(message.frames[0]) } catch {
+            io.logger.warning("ignoring a bad message from the hub: \(error)")
+            return
+        }
+        if let re = envelope.re, let waiting = io.shared.withLock({ $0.waiting.removeValue(forKey: re) }) {
+            waiting.continuation.resume(returning: .success(envelope.message))
+            return
+        }
+        if envelope.message is Pong || envelope.message is OK { return }
+        // The hub no longer knows this connection (it restarted, or dropped us): nothing we send will work.
+        if let error = envelope.message as? ErrorReply, error.code == .helloRequired, io.shared.withLock({ $0.heartbeat != nil }) {
+            forgotten = true
+            return
+        }
+        if let event = ClientEvent(envelope.message) { io.shared.withLock { $0.deliver }?(event) }
+    }
+
+    /// Timers: sending what waits, heartbeats, request expiry, reconnection. Returns how soon it wants to run again.
+    func tick(_ owner: SocketLoopOwner) -> Duration? {
+        let now = ContinuousClock.now
+        var soon: Duration = .milliseconds(100)
+        // A request that timed out before it could be sent is not sent later: its caller has moved on.
+        let expired = io.expireWaiting(now: now)
+        if !expired.isEmpty { unsent.removeAll { $0.id.map(expired.contains) ?? false } }
+        if let next = io.shared.withLock({ $0.waiting.values.map(\.deadline).min() }) { soon = min(soon, next - now) }
+        switch phase {
+        case .connected(let socket):
+            flush(socket)
+            if !unsent.isEmpty { soon = min(soon, .milliseconds(5)) }
+            if forgotten {
+                lost("the hub no longer knows this connection (it restarted or dropped it)", socket, owner)
+                return .milliseconds(1)
+            }
+            if let heartbeat = io.shared.withLock({ $0.heartbeat }) {
+                if now - lastHeard > heartbeat.timeout {
+                    lost("heartbeat lost: no word from the hub in \(heartbeat.timeout)", socket, owner)
+                    return .milliseconds(1)
+                }
+                if now - lastSent >= heartbeat.interval {
+                    try? socket.send([WireCodec.encode(Ping())], wait: false)
+                    lastSent = now
+                }
+                soon = min(soon, heartbeat.interval - (now - lastSent))
+            }
+        case .greeting(let socket, let deadline, let helloSent):
+            if now >= deadline {
+                retry("no welcome within \(io.configuration.reconnect?.attemptTimeout ?? .seconds(1))", socket, owner)
+            } else if !helloSent {
+                let sent = (try? socket.send([WireCodec.encode(io.configuration.hello, id: Self.helloID)], wait: false)) != nil
+                phase = .greeting(socket, deadline: deadline, helloSent: sent)
+                soon = min(soon, sent ? deadline - now : .milliseconds(5))
+            } else {
+                soon = min(soon, deadline - now)
+            }
+        case .pausing(let next):
+            if now >= next { attempt(owner) } else { soon = min(soon, next - now) }
+        case .ended:
+            return nil
+        }
+        return soon
+    }
+
+    // MARK: Reconnecting
+
+    /// The connection is lost: pause, then try a new one (or end, without a reconnection policy).
+    private func lost(_ reason: String, _ socket: Socket, _ owner: SocketLoopOwner) {
+        drop(socket, owner)
+        guard let policy = io.configuration.reconnect else {
+            phase = .ended
+            io.end(reason: reason)
+            io.stopFromLoop()
+            return
+        }
+        let deliver = io.shared.withLock { state in
+            state.reconnecting = true
+            return state.deliver
+        }
+        io.failWaiting(.disconnected("connection lost (\(reason)); reconnecting"))
+        unsent.removeAll()
+        forgotten = false
+        io.logger.warning("connection to the hub lost; reconnecting", metadata: ["reason": "\(reason)"])
+        deliver?(.connectionLost(reason: reason))
+        delay = policy.firstDelay
+        attempts = 0
+        phase = .pausing(next: .now + delay)
+    }
+
+    /// One attempt: a new socket (a new routing id, nothing stale queued), hello, and the welcome.
+    private func attempt(_ owner: SocketLoopOwner) {
+        attempts += 1
+        let timeout = io.configuration.reconnect?.attemptTimeout ?? .seconds(1)
+        do throws(ZMQError) {
+            let socket = try io.makeSocket()
+            owner.watch(socket) { [unowned self] socket in readable(socket, owner) }
+            phase = .greeting(socket, deadline: .now + timeout, helloSent: false)
+        } catch {
+            io.logger.debug("reconnection attempt failed", metadata: ["attempt": "\(attempts)", "why": "\(error)"])
+            pauseAgain()
+        }
+    }
+
+    private func retry(_ why: String, _ socket: Socket, _ owner: SocketLoopOwner) {
+        io.logger.debug("reconnection attempt failed", metadata: ["attempt": "\(attempts)", "why": "\(why)"])
+        drop(socket, owner)
+        pauseAgain()
+    }
+
+    private func pauseAgain() {
+        delay = min(delay * 2, io.configuration.reconnect?.maximumDelay ?? .seconds(2))
+        phase = .pausing(next: .now + delay)
+    }
+
+    private func welcomed(_ socket: Socket, _ welcome: Welcome, _ owner: SocketLoopOwner) {
+        let deliver = io.shared.withLock { state in
+            state.reconnecting = false
+            state.heartbeat = (.milliseconds(welcome.heartbeatMs), .milliseconds(welcome.heartbeatTimeoutMs))
+            return state.deliver
+        }
+        phase = .connected(socket)
+        lastHeard = .now
+        lastSent = .now
+        io.logger.notice("reconnected to the hub", metadata: ["attempts": "\(attempts)"])
+        deliver?(.reconnected(welcome))
+    }
+
+    private func drop(_ socket: Socket, _ owner: SocketLoopOwner) {
+        owner.unwatch(socket)
+        socket.close()
+    }
+
+    /// The loop ends: the socket closes (its linger lets a last `bye` go out).
+    func close(_ owner: SocketLoopOwner) {
+        switch phase {
+        case .connected(let socket), .greeting(let socket, _, _):
+            flush(socket)
+            drop(socket, owner)
+        case .pausing, .ended:
+            break
+        }
+        phase = .ended
     }
 }
