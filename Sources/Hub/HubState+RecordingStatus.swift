@@ -33,6 +33,7 @@ extension HubState {
 
     /// `recordingStatus` to the room's people: its members but recorders, and the contact's two members wherever they are.
     func tellRecordingStatus(_ room: Room, _ status: RecordingStatus.Status, recorder: Participant?, reason: String?) {
+        room.statusTold = true
         let message = WireCodec.encode(RecordingStatus(contactID: room.contactID, roomID: room.id, status: status, recorder: recorder?.id, reason: reason))
         var told: Set<ConnectionID> = []
         var keys = room.members.filter { $0.role != .recorder }.map(\.id)

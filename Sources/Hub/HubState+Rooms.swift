@@ -47,7 +47,13 @@ extension HubState {
     }
 
     func endRoom(_ room: Room, reason: String) {
-        if room.everRecorded { tellRecordingStatus(room, .stopped, recorder: room.recordingBy, reason: reason) }
+        if room.everRecorded {
+            tellRecordingStatus(room, .stopped, recorder: room.recordingBy, reason: reason)
+        } else if !room.statusTold {
+            // A room that ends before its recorder wrote anything (it was lost, or slow to join) and
+            // whose people heard nothing yet: they learn now that it was not recorded.
+            tellRecordingStatus(room, .stopped, recorder: nil, reason: "not recorded: the room ended (\(reason)) before a recorder wrote it")
+        }
         let ended = RoomEnded(contactID: room.contactID, roomID: room.id, reason: reason)
         if let contact = contacts[room.contactID] {
             contact.room = nil

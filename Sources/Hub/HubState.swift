@@ -96,6 +96,8 @@ final class HubState {
         var recordingBy: Participant?
         /// Whether any recorder ever wrote it: its end is then told as `stopped`.
         var everRecorded = false
+        /// Whether its people were told anything of its recording yet.
+        var statusTold = false
         /// Recorders that reported they cannot record this room: it is not given back to them.
         var failedRecorders: Set<String> = []
         /// Recorders assigned so far (each assignment starts a part of the room's recording), and the last one.

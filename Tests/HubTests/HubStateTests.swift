@@ -164,6 +164,18 @@ final class HubStateTests: XCTestCase {
         XCTAssertEqual(machine.state.openContacts, 1, "contact \(contactID) is open")
     }
 
+    func testARoomThatEndsBeforeItsRecorderWroteIsToldItWasNotRecorded() {
+        let machine = Machine()
+        machine.hello("r1", "recorder", "R1")
+        let contactID = machine.startRoom()
+        XCTAssertFalse(machine.types("c1").contains("recordingStatus"), "a recorder took it: nothing to say yet")
+        machine.send("c1", #"{"v":1,"type":"videoDisconnectAndDestruct","id":9,"contactID":"\#(contactID)"}"#)
+        machine.send("a1", #"{"v":1,"type":"videoDisconnectAndDestruct","id":9,"contactID":"\#(contactID)"}"#)
+        let status = machine.take("c1").first { $0["type"] as? String == "recordingStatus" }
+        XCTAssertEqual(status?["status"] as? String, "stopped", "the end of an unrecorded room is not silent")
+        XCTAssertEqual(status?["reason"] as? String, "not recorded: the room ended (no participant left) before a recorder wrote it")
+    }
+
     func testChatCarriesTheHubsWallClock() {
         let machine = Machine()
         let contactID = machine.requestVideo()
