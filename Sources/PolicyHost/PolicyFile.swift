@@ -14,11 +14,11 @@ public struct PolicyFile: Codable, Sendable, Equatable {
     /// One link of a chain: a plugin (id, library name or path) and its configuration.
     public struct Step: Codable, Sendable, Equatable {
         public var plugin: String
-        public var config: JSONValue?
+        public var config: JSON?
         /// A compliance control (RecordingRequired, say): when this step fails (error, crash,
         /// timeout), the request is refused even under `failMode: open`.
         public var failClosed: Bool?
-        public init(plugin: String, config: JSONValue? = nil, failClosed: Bool? = nil) {
+        public init(plugin: String, config: JSON? = nil, failClosed: Bool? = nil) {
             self.plugin = plugin
             self.config = config
             self.failClosed = failClosed

@@ -5,14 +5,69 @@ import Foundation
 // --breakdown`), and strict: RFC 8259 numbers only (no `01`, `1.`, `+1`), valid UTF-8 only, no
 // trailing text. Foundation's coders stay the reference the tests compare against.
 
-/// A parsed JSON value.
-package enum JSON: Equatable, Sendable {
+/// Any JSON value: what the reader parses, and a policy file's plugin `config` as written (Codable).
+public indirect enum JSON: Codable, Equatable, Sendable {
     case null
     case bool(Bool)
     case number(Double)
     case string(String)
     case array([JSON])
     case object([String: JSON])
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        if c.decodeNil() { self = .null }
+        else if let b = try? c.decode(Bool.self) { self = .bool(b) }
+        else if let n = try? c.decode(Double.self) { self = .number(n) }
+        else if let s = try? c.decode(String.self) { self = .string(s) }
+        else if let a = try? c.decode([JSON].self) { self = .array(a) }
+        else { self = .object(try c.decode([String: JSON].self)) }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.singleValueContainer()
+        switch self {
+        case .null: try c.encodeNil()
+        case .bool(let b): try c.encode(b)
+        case .number(let n):
+            if n.rounded() == n, abs(n) < 1e15 { try c.encode(Int64(n)) } else { try c.encode(n) }
+        case .string(let s): try c.encode(s)
+        case .array(let a): try c.encode(a)
+        case .object(let o): try c.encode(o)
+        }
+    }
+
+    /// Compact JSON text, keys sorted, by the one writer.
+    public var jsonText: String {
+        var w = JSONWriter()
+        write(&w)
+        return w.text
+    }
+
+    private func write(_ w: inout JSONWriter) {
+        switch self {
+        case .null: w.raw("null")
+        case .bool(let b): w.bool(b)
+        case .number(let n):
+            if n.rounded() == n, abs(n) < 1e15 { w.int(Int(n)) } else { w.double(n) }
+        case .string(let s): w.string(s)
+        case .array(let elements):
+            w.raw("[")
+            for (i, element) in elements.enumerated() {
+                if i > 0 { w.raw(",") }
+                element.write(&w)
+            }
+            w.raw("]")
+        case .object(let members):
+            w.raw("{")
+            for (i, (key, value)) in members.sorted(by: { $0.key < $1.key }).enumerated() {
+                if i > 0 { w.raw(",") }
+                w.string(key); w.raw(":")
+                value.write(&w)
+            }
+            w.raw("}")
+        }
+    }
 
     package subscript(key: String) -> JSON? {
         if case .object(let members) = self { return members[key] }

@@ -44,6 +44,14 @@ final class DecisionContextTests: XCTestCase {
         }
     }
 
+    func testOneJSONValueTypeForPolicyConfigsAndTheReader() throws {
+        let text = #"{"b":[1,2.5,"x/y é",null,true],"a":{"z":-3}}"#
+        let config = try JSONDecoder().decode(JSON.self, from: Data(text.utf8))
+        XCTAssertEqual(config.jsonText, #"{"a":{"z":-3},"b":[1,2.5,"x/y é",null,true]}"#, "compact, keys sorted, slashes kept")
+        XCTAssertEqual(try JSONReader.parse(config.jsonText), config, "what the writer writes the reader reads back")
+        XCTAssertEqual(try JSONDecoder().decode(JSON.self, from: JSONEncoder().encode(config)), config)
+    }
+
     func testLenientDefaultsAndClearErrors() throws {
         let minimal = try DecisionContext.decode(
             json: #"{"contactID":"c","customer":{"id":"x"},"agent":{"id":"A"},"request":{"useAudio":true,"useVideo":false}}"#)
