@@ -53,6 +53,9 @@ final class MediaRelayTests: XCTestCase {
         _ = try publisher.next("mediaWelcome")
         try publisher.socket.send([WireCodec.encode(TrackAnnouncement(track: "video", kind: "video", codec: "h264", timeBaseNum: 1, timeBaseDen: 90000,
                                                                        width: 320, height: 180, sampleRate: 0, channels: 0, extradata: ""))])
+        // The hub has the track before the other member arrives (two connections are not ordered; one is).
+        try publisher.socket.send([WireCodec.encode(Ping(), id: 1)])
+        _ = try publisher.next("pong")
         let subscriber = try MediaPeer(agentRoom)
         _ = try subscriber.next("mediaWelcome")
         // The late member first learns the track, and the publisher is asked for a keyframe for it.
