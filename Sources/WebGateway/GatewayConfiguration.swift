@@ -1,5 +1,8 @@
 import AccessToken
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import ZeroMQ
 
 /// How `ctlive web` listens, where it finds the hub, and who it lets in.
@@ -42,8 +45,21 @@ public struct GatewayConfiguration: Sendable {
         return (host.isEmpty ? "127.0.0.1" : host, port)
     }
 
+    /// The host of a `Host` header: `127.0.0.1:8080` → `127.0.0.1`, `[::1]:8080` → `::1`, `localhost` → `localhost`.
+    static func hostName(ofHostHeader header: String) -> String {
+        if header.hasPrefix("["), let close = header.firstIndex(of: "]") {
+            return String(header[header.index(after: header.startIndex)..<close])
+        }
+        return String(header.prefix { $0 != ":" })
+    }
+
+    /// `localhost`, `::1`, or an IPv4 address in 127.0.0.0/8, written as an address: a name such as
+    /// `127.evil.example` is not loopback, whatever it resolves to.
     static func isLoopback(_ host: String) -> Bool {
-        host == "localhost" || host == "::1" || host.hasPrefix("127.")
+        if host == "localhost" || host == "::1" { return true }
+        var address = in_addr()
+        guard inet_pton(AF_INET, host, &address) == 1 else { return false }
+        return UInt32(bigEndian: address.s_addr) >> 24 == 127
     }
 
     /// Without a token secret anyone who reaches the port could speak for anybody: loopback only.

@@ -1,7 +1,7 @@
 
 import Foundation
 import XCTest
-import WebGateway
+@testable import WebGateway
 @testable import AccessToken
 
 final class AccessTokenTests: XCTestCase {
@@ -46,6 +46,18 @@ final class AccessTokenTests: XCTestCase {
         let loaded = try TokenSecret.load(path: path)
         let token = AccessToken.make(AccessClaims(role: "customer", user: "C1", expires: Int64(Date().timeIntervalSince1970) + 60), secret: loaded)
         XCTAssertEqual(try AccessToken.verify(token, secret: loaded).user, "C1")
+    }
+
+    func testTheHostOfAHostHeaderAndWhetherItIsLoopback() {
+        for (header, host) in [("127.0.0.1:8080", "127.0.0.1"), ("[::1]:8080", "::1"), ("localhost", "localhost"),
+                               ("localhost:80", "localhost"), ("evil.example:8080", "evil.example"), ("", "")] {
+            XCTAssertEqual(GatewayConfiguration.hostName(ofHostHeader: header), host, header)
+        }
+        for host in ["127.0.0.1", "127.1.2.3", "::1", "localhost"] { XCTAssertTrue(GatewayConfiguration.isLoopback(host), host) }
+        // A name that starts like a loopback address is a name: it could resolve anywhere (DNS rebinding).
+        for host in ["127.evil.example", "128.0.0.1", "evil.example", "0.0.0.0", ""] {
+            XCTAssertFalse(GatewayConfiguration.isLoopback(host), host)
+        }
     }
 
     func testBinaryFramesRoundTripAndRefuseWhatTheMediaPlaneWould() throws {
