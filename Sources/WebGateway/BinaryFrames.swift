@@ -13,7 +13,6 @@ import Signaling
 /// id, `track` JSON; 3: sender id, `packet` JSON, payload).
 public enum BinaryFrames {
     public static let maximumChannels: UInt8 = 4
-    public static let maximumFrames = 3
 
     public struct Invalid: Error, CustomStringConvertible {
         public let description: String

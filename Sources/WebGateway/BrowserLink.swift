@@ -35,7 +35,6 @@ final class BrowserLink: Sendable {
     /// When the browser last sent anything (ms since 1970).
     let lastHeard = Atomic<Int64>(0)
     let droppedToBrowser = Atomic<Int>(0)
-    let droppedFromBrowser = Atomic<Int>(0)
     private let closed = Atomic<Bool>(false)
     /// Set when the gateway ends the connection, with the reason the browser is given.
     let closeReason = Mutex<String?>(nil)

@@ -14,15 +14,24 @@ final class HubBridge: Sendable {
     private let loop: SocketLoop<BridgeState>
     private let configuration: GatewayConfiguration
     private let logger: Logger
-    let counters = Mutex(Counters())
+    let counters = Counters()
 
-    struct Counters: Sendable {
-        var browsers = 0
-        var messagesToHub = 0
-        var messagesToBrowsers = 0
-        var mediaDroppedToBrowsers = 0
-        var mediaDroppedFromBrowsers = 0
-        var keyframeRequests = 0
+    /// What went through, counted without a lock (several are bumped per packet).
+    final class Counters: Sendable {
+        let browsers = Atomic<Int>(0)
+        let messagesToHub = Atomic<Int>(0)
+        let messagesToBrowsers = Atomic<Int>(0)
+        let mediaDroppedToBrowsers = Atomic<Int>(0)
+        let mediaDroppedFromBrowsers = Atomic<Int>(0)
+        let keyframeRequests = Atomic<Int>(0)
+
+        var snapshot: [String: Int] {
+            ["browsers": browsers.load(ordering: .relaxed), "messagesToHub": messagesToHub.load(ordering: .relaxed),
+             "messagesToBrowsers": messagesToBrowsers.load(ordering: .relaxed),
+             "mediaDroppedToBrowsers": mediaDroppedToBrowsers.load(ordering: .relaxed),
+             "mediaDroppedFromBrowsers": mediaDroppedFromBrowsers.load(ordering: .relaxed),
+             "keyframeRequests": keyframeRequests.load(ordering: .relaxed)]
+        }
     }
 
     init(configuration: GatewayConfiguration, logger: Logger) throws {
@@ -38,7 +47,7 @@ final class HubBridge: Sendable {
     func stop() { loop.stop() }
 
     func open(_ link: BrowserLink) {
-        counters.withLock { $0.browsers += 1 }
+        counters.browsers.add(1, ordering: .relaxed)
         let configuration = configuration, logger = logger
         let accepted = loop.submit { [self] state, owner in
             do {
@@ -52,7 +61,7 @@ final class HubBridge: Sendable {
     }
 
     func closed(_ link: BrowserLink) {
-        counters.withLock { $0.browsers -= 1 }
+        counters.browsers.subtract(1, ordering: .relaxed)
         // Runs even when the inbox is full, or the sockets would outlive the browser.
         loop.submit(evenIfFull: true) { state, owner in state.close(link.id, owner) }
     }
@@ -62,11 +71,13 @@ final class HubBridge: Sendable {
         submitFromBrowser(link) { state in state.sendSignaling(text, for: link.id) }
     }
 
-    /// A binary message from the browser: one media message on one of its channels.
+    /// A binary message from the browser: one media message on one of its channels. False: dropped (counted).
     func fromBrowser(channel: UInt8, frames: [Data], _ link: BrowserLink) -> Bool {
-        submitFromBrowser(link) { [self] state, owner in
+        let accepted = submitFromBrowser(link) { [self] state, owner in
             state.sendMedia(channel: channel, frames: frames, for: link.id, configuration: configuration, owner: owner, bridge: self)
         }
+        if !accepted { counters.mediaDroppedFromBrowsers.add(1, ordering: .relaxed) }
+        return accepted
     }
 
     private func submitFromBrowser(_ link: BrowserLink, _ job: @escaping @Sendable (BridgeState, SocketLoopOwner) -> Void) -> Bool {
@@ -89,7 +100,7 @@ final class HubBridge: Sendable {
     // MARK: Hub to browser (on the loop thread)
 
     fileprivate func deliverSignaling(_ data: Data, to session: BrowserSession) {
-        counters.withLock { $0.messagesToBrowsers += 1 }
+        counters.messagesToBrowsers.add(1, ordering: .relaxed)
         if session.link.queuedBytes.load(ordering: .relaxed) > configuration.maximumQueueBytes {
             logger.warning("browser cut off: it does not read", metadata: ["browser": "\(session.link.id)"])
             session.link.close(reason: "the browser did not read its messages")
@@ -98,64 +109,51 @@ final class HubBridge: Sendable {
         session.link.send(.text(data))
     }
 
+    /// Hub to browser on a media channel. Headers are read only while media to this browser is being
+    /// dropped (behind, or waiting for a keyframe), and for the rare track announcements.
     fileprivate func deliverMedia(_ frames: [Data], channel: UInt8, to session: BrowserSession, socket: Socket) {
         let link = session.link
         if frames.count == 3 {
-            let stream = MediaStreamKey(channel: channel, sender: frames[0], track: Self.trackID(frames[1]))
             let late = link.queuedBytes.load(ordering: .relaxed) > configuration.mediaQueueBytes
-            if late || session.awaitingKeyframe.contains(stream) {
-                if !late, Self.isKeyframe(frames[1]) {
+            if late || !session.awaitingKeyframe.isEmpty {
+                let header = (try? WireCodec.mediaFromHub.decode(frames[1]))?.message as? PacketHeader
+                let stream = MediaStreamKey(channel: channel, sender: frames[0], track: header?.track)
+                if !late && !session.awaitingKeyframe.contains(stream) {
+                    // Behind on another stream only: this one goes on.
+                } else if !late, header?.key == true {
                     session.awaitingKeyframe.remove(stream)
                     session.keyframeAsked[stream] = nil
                 } else {
-                    logger.trace("media dropped", metadata: ["browser": "\(link.id)", "behind": "\(late)", "queued": "\(link.queuedBytes.load(ordering: .relaxed))"])
-                    link.droppedToBrowser.add(1, ordering: .relaxed)
-                    counters.withLock { $0.mediaDroppedToBrowsers += 1 }
-                    if session.videoTracks.contains(stream) {
-                        session.awaitingKeyframe.insert(stream)
-                        // Again each second while waiting: a keyframe that came while still behind was dropped too.
-                        let now = ContinuousClock.now
-                        if session.keyframeAsked[stream].map({ now - $0 >= .seconds(1) }) ?? true {
-                            session.keyframeAsked[stream] = now
-                            requestKeyframe(stream, on: socket)
-                        }
-                    }
+                    drop(stream, session, socket)
                     return
                 }
             }
-        } else if frames.count == 2, let kind = Self.field("kind", frames[1]), kind == "video" {
-            session.videoTracks.insert(MediaStreamKey(channel: channel, sender: frames[0], track: Self.trackID(frames[1])))
+        } else if frames.count == 2,
+                  let track = (try? WireCodec.mediaFromHub.decode(frames[1]))?.message as? TrackAnnouncement, track.kind == "video" {
+            session.videoTracks.insert(MediaStreamKey(channel: channel, sender: frames[0], track: track.track))
         }
-        counters.withLock { $0.messagesToBrowsers += 1 }
+        counters.messagesToBrowsers.add(1, ordering: .relaxed)
         link.send(.binary(BinaryFrames.encode(channel: channel, frames: frames)))
     }
 
-    private func requestKeyframe(_ stream: MediaStreamKey, on socket: Socket) {
-        guard let track = stream.track else { return }
+    /// A packet the browser will not get; its video track then waits for a keyframe, asked for once a second.
+    private func drop(_ stream: MediaStreamKey, _ session: BrowserSession, _ socket: Socket) {
+        logger.trace("media dropped", metadata: ["browser": "\(session.link.id)", "queued": "\(session.link.queuedBytes.load(ordering: .relaxed))"])
+        session.link.droppedToBrowser.add(1, ordering: .relaxed)
+        counters.mediaDroppedToBrowsers.add(1, ordering: .relaxed)
+        guard session.videoTracks.contains(stream), let track = stream.track else { return }
+        session.awaitingKeyframe.insert(stream)
+        // Again each second while waiting: a keyframe that came while still behind was dropped too.
+        let now = ContinuousClock.now
+        guard session.keyframeAsked[stream].map({ now - $0 >= .seconds(1) }) ?? true else { return }
+        session.keyframeAsked[stream] = now
         let request = KeyframeRequest(track: track, participant: String(decoding: stream.sender, as: UTF8.self))
         try? socket.send([WireCodec.encode(request)], wait: false)
-        counters.withLock { $0.keyframeRequests += 1 }
+        counters.keyframeRequests.add(1, ordering: .relaxed)
     }
 
-    // Relayed JSON is read only for the few fields the gateway acts on (the hub checked it already).
-    static func field(_ name: String, _ json: Data) -> String? {
-        (try? JSONSerialization.jsonObject(with: json) as? [String: Any])?[name] as? String
-    }
-
-    static func trackID(_ json: Data) -> String? { field("track", json) }
-
-    static func isKeyframe(_ json: Data) -> Bool {
-        (try? JSONSerialization.jsonObject(with: json) as? [String: Any])?["key"] as? Bool == true
-    }
-
-    /// The hub's answers to the gateway's own keep-alive pings (they carry no `re`) are not the browser's.
-    static func isOwnPong(_ data: Data) -> Bool {
-        guard data.count < 96, let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return false }
-        return object["type"] as? String == "pong" && object["re"] == nil
-    }
-
-    fileprivate func countToHub() { counters.withLock { $0.messagesToHub += 1 } }
-    fileprivate func countDroppedFromBrowser() { counters.withLock { $0.mediaDroppedFromBrowsers += 1 } }
+    fileprivate func countToHub() { counters.messagesToHub.add(1, ordering: .relaxed) }
+    fileprivate func countDroppedFromBrowser() { counters.mediaDroppedFromBrowsers.add(1, ordering: .relaxed) }
 }
 
 struct MediaStreamKey: Hashable {
@@ -194,24 +192,26 @@ final class BridgeState {
             while let received = try? socket.receive(wait: false, maxFrames: 2) {
                 guard received.message.frames.count == 1, !received.truncated else { continue }
                 let data = received.message.frames[0]
-                Self.learn(from: data, session)
-                if Self.isOwnPong(data) { continue }
+                if Self.learn(from: data, session) == .ownPong { continue }
                 bridge.deliverSignaling(data, to: session)
             }
         }
     }
 
-    private static func isOwnPong(_ data: Data) -> Bool { HubBridge.isOwnPong(data) }
+    private enum Heard { case forTheBrowser, ownPong }
 
-    /// What the gateway needs to know of the hub's messages: that a hello was welcomed, where media goes.
-    private static func learn(from data: Data, _ session: BrowserSession) {
-        guard data.count < 4096, let envelope = try? WireCodec.hubToClient.decode(data) else { return }
+    /// What the gateway needs to know of the hub's messages: that a hello was welcomed, where media goes,
+    /// and which `pong`s answer its own keep-alive pings (they carry no `re`) rather than the browser's.
+    private static func learn(from data: Data, _ session: BrowserSession) -> Heard {
+        guard data.count < 4096, let envelope = try? WireCodec.hubToClient.decode(data) else { return .forTheBrowser }
         switch envelope.message {
+        case is Pong where envelope.re == nil: return .ownPong
         case is Welcome: session.welcomed = true
         case let started as RoomStarted: if let endpoint = started.mediaEndpoint { session.mediaEndpoint = endpoint }
         case let error as ErrorReply where error.code == .helloRequired: session.welcomed = false
         default: break
         }
+        return .forTheBrowser
     }
 
     static func dealer(_ configuration: GatewayConfiguration, _ context: Context, endpoint: String, maxMessage: Int64) throws -> Socket {

@@ -32,10 +32,7 @@ public final class WebGateway: Sendable {
 
     /// What went through the gateway so far.
     public var statistics: [String: Int] {
-        let counters = bridge.counters.withLock { $0 }
-        return ["browsers": counters.browsers, "messagesToHub": counters.messagesToHub, "messagesToBrowsers": counters.messagesToBrowsers,
-                "mediaDroppedToBrowsers": counters.mediaDroppedToBrowsers, "mediaDroppedFromBrowsers": counters.mediaDroppedFromBrowsers,
-                "keyframeRequests": counters.keyframeRequests]
+        bridge.counters.snapshot
     }
 
     private enum Connection {
@@ -146,8 +143,7 @@ public final class WebGateway: Sendable {
         }
         guard let secret = configuration.tokenSecret else {
             // No tokens: loopback only, and a Host naming loopback (a rebound DNS name would not).
-            let hostName = host.split(separator: ":").dropLast().joined(separator: ":")
-            guard GatewayConfiguration.isLoopback(hostName.trimmingCharacters(in: CharacterSet(charactersIn: "[]"))) else {
+            guard GatewayConfiguration.isLoopback(GatewayConfiguration.hostName(ofHostHeader: host)) else {
                 return .failure(Refusal(status: .forbidden, reason: "host \(host) is not loopback"))
             }
             return .success(Admission(claims: nil, token: nil))
@@ -252,9 +248,8 @@ public final class WebGateway: Sendable {
                 link.close(reason: "bad binary message: \(error.description)")
                 return false
             }
-            if !bridge.fromBrowser(channel: decoded.channel, frames: decoded.frames, link) {
-                link.droppedFromBrowser.add(1, ordering: .relaxed)
-            }
+            // Refused when too much from this browser waits for the hub thread: live media is lost, not queued.
+            _ = bridge.fromBrowser(channel: decoded.channel, frames: decoded.frames, link)
             return true
         case .ping:
             link.send(.pong(Data(frame.unmaskedData.readableBytesView)))
