@@ -500,7 +500,8 @@ class Room {
     if (frames.length === 2 && header.type === "track") {
       const old = peer.tracks.get(header.track);
       if (old) closeTrack(old);
-      peer.tracks.set(header.track, { announcement: header, decoder: null, waitingForKey: true, captured: new Map() });
+      peer.tracks.set(header.track, { announcement: header, extradata: base64Bytes(header.extradata || ""), decoder: null,
+        waitingForKey: true, captured: new Map() });
       return;
     }
     if (frames.length !== 3 || header.type !== "packet") return;
@@ -518,7 +519,7 @@ class Room {
 
   decodeVideo(peer, track, header, payload) {
     if (track.announcement.codec !== "h264") return;
-    const extradata = base64Bytes(track.announcement.extradata || "");
+    const extradata = track.extradata;
     if (!track.decoder) {
       if (!header.key) { this.askKeyframe(peer, header.track, track); return; }
       const avcC = extradata.length > 0 && extradata[0] === 1;
@@ -571,7 +572,7 @@ class Room {
     if (track.announcement.codec !== "opus") return;
     const { sampleRate, channels } = track.announcement;
     if (!track.decoder) {
-      const extradata = base64Bytes(track.announcement.extradata || "");
+      const extradata = track.extradata;
       this.audioContext = this.audioContext || new AudioContext({ latencyHint: "interactive" });
       track.playAt = 0;
       track.decoder = new AudioDecoder({
