@@ -141,7 +141,7 @@ final class ClientIO: Sendable {
         return Set(expired.map(\.0))
     }
 
-    /// Every waiting request fails with `error`; returns what was waiting.
+    /// Every waiting request fails with `error`.
     func failWaiting(_ error: ClientError) {
         let waiting = shared.withLock { state in defer { state.waiting.removeAll() }; return Array(state.waiting.values) }
         for entry in waiting { entry.continuation.resume(returning: .failure(error)) }

@@ -207,7 +207,7 @@ public struct DecisionContext: Codable, Sendable, Equatable {
 
     /// Reads a context in one pass; throws ``DecodeError`` naming what is missing, or the JSON's fault.
     static func fastDecode(_ bytes: UnsafeBufferPointer<UInt8>) throws -> DecisionContext {
-        func Missing(_ field: String) -> DecodeError { DecodeError(description: "the decision context has no \(field)") }
+        func missing(_ field: String) -> DecodeError { DecodeError(description: "the decision context has no \(field)") }
         var r = JSONReader(bytes)
         var contactID: String?, queue: String?, customerID: String?, attributes: [String: String] = [:]
         var agentID: String?, sessions = 0, zone: String?, useAudio: Bool?, useVideo: Bool?, divID = ""
@@ -255,7 +255,7 @@ public struct DecisionContext: Codable, Sendable, Equatable {
                         default: try r.skipValue()
                         }
                     }
-                    guard let utc else { throw Missing("time.utc") }
+                    guard let utc else { throw missing("time.utc") }
                     time = Time(utc: utc, agentLocal: local ?? utc)
                 case "recorders":
                     if r.readNull() { break }
@@ -263,7 +263,7 @@ public struct DecisionContext: Codable, Sendable, Equatable {
                     try r.readObject { r, key in
                         if key == "idle" { idle = try r.readInt(); seen = true } else { try r.skipValue() }
                     }
-                    if !seen { throw Missing("recorders.idle") }
+                    if !seen { throw missing("recorders.idle") }
                 case "chat":
                     if r.readNull() { break }
                     var seen = (false, false)
@@ -274,7 +274,7 @@ public struct DecisionContext: Codable, Sendable, Equatable {
                         default: try r.skipValue()
                         }
                     }
-                    if !(seen.0 && seen.1) { throw Missing("chat.messages and chat.durationSeconds") }
+                    if !(seen.0 && seen.1) { throw missing("chat.messages and chat.durationSeconds") }
                 case "agentConnected": connected = r.readNull() ? false : try r.readBool()
                 default: try r.skipValue()
                 }
@@ -283,10 +283,10 @@ public struct DecisionContext: Codable, Sendable, Equatable {
             }
         }
         try r.finish()
-        guard let contactID else { throw Missing("contactID") }
-        guard let customerID else { throw Missing("customer.id") }
-        guard let agentID else { throw Missing("agent.id") }
-        guard let useAudio, let useVideo else { throw Missing("request.useAudio and request.useVideo") }
+        guard let contactID else { throw missing("contactID") }
+        guard let customerID else { throw missing("customer.id") }
+        guard let agentID else { throw missing("agent.id") }
+        guard let useAudio, let useVideo else { throw missing("request.useAudio and request.useVideo") }
         return DecisionContext(
             contactID: contactID, queue: queue, customer: Customer(id: customerID, attributes: attributes),
             agent: Agent(id: agentID, activeVideoSessions: sessions, timeZone: zone),

@@ -191,6 +191,12 @@ struct RecordingsExport: AsyncParsableCommand {
     }
 }
 
+/// Writes a recording's review page again, so that it shows a hold or its release.
+private func refreshReviewPage(_ catalog: RecordingsCatalog, id: String) throws {
+    guard let recording = try catalog.recording(id: id) else { return }
+    _ = try? ReviewPage.write(manifestPath: catalog.manifestPath(of: recording), logger: LogSetup.logger("ctlive.review", level: .warning))
+}
+
 /// `ctlive recordings hold ID --reason TEXT`: a legal hold; a held recording is never purged.
 struct RecordingsHold: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "hold", abstract: "Put a recording under legal hold (audited): purge never removes it.")
@@ -201,7 +207,7 @@ struct RecordingsHold: AsyncParsableCommand {
     func run() async throws {
         let (catalog, _) = try root.openCatalog()
         do { try Retention.hold(catalog, id: id, reason: reason) } catch { throw CommandFailure.exit("\(error)") }
-        if let recording = try catalog.recording(id: id) { _ = try? ReviewPage.write(manifestPath: catalog.manifestPath(of: recording), logger: LogSetup.logger("ctlive.review", level: .warning)) }
+        try refreshReviewPage(catalog, id: id)
         print("\(id) held: \(reason)")
     }
 }
@@ -215,7 +221,7 @@ struct RecordingsRelease: AsyncParsableCommand {
     func run() async throws {
         let (catalog, _) = try root.openCatalog()
         do { try Retention.release(catalog, id: id) } catch { throw CommandFailure.exit("\(error)") }
-        if let recording = try catalog.recording(id: id) { _ = try? ReviewPage.write(manifestPath: catalog.manifestPath(of: recording), logger: LogSetup.logger("ctlive.review", level: .warning)) }
+        try refreshReviewPage(catalog, id: id)
         print("\(id) released")
     }
 }

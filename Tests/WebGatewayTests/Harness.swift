@@ -114,21 +114,33 @@ func averageColor(png path: String, x: Int, y: Int, width: Int, height: Int) thr
     return RGB(red: data[0], green: data[1], blue: data[2])
 }
 
-/// One HTTP request over a plain TCP socket, as written; the response's status line and body.
-func rawHTTP(port: Int, _ request: String) throws -> (status: Int, text: String, bytes: Data) {
+/// A TCP socket connected to 127.0.0.1:`port`, after `configure` set its options.
+func connectLoopback(port: Int, configure: (Int32) -> Void = { _ in }) throws -> Int32 {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     guard fd >= 0 else { throw NSError(domain: "socket", code: Int(errno)) }
-    defer { close(fd) }
+    configure(fd)
     var address = sockaddr_in()
     address.sin_family = sa_family_t(AF_INET)
     address.sin_port = in_port_t(UInt16(port).bigEndian)
     address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    var timeout = timeval(tv_sec: 5, tv_usec: 0)
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
     let connected = withUnsafePointer(to: &address) {
         $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
     }
-    guard connected == 0 else { throw NSError(domain: "connect", code: Int(errno)) }
+    guard connected == 0 else {
+        let error = errno
+        close(fd)
+        throw NSError(domain: "connect", code: Int(error))
+    }
+    return fd
+}
+
+/// One HTTP request over a plain TCP socket, as written; the response's status line and body.
+func rawHTTP(port: Int, _ request: String) throws -> (status: Int, text: String, bytes: Data) {
+    let fd = try connectLoopback(port: port) { fd in
+        var timeout = timeval(tv_sec: 5, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    }
+    defer { close(fd) }
     let bytes = Array(request.utf8)
     _ = bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
     var response = Data()
@@ -178,18 +190,11 @@ final class RawWebSocket {
     private var buffer: [UInt8] = []
 
     init(port: Int, path: String = "/ws") throws {
-        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        // A small receive buffer, so that not reading backs up into the gateway quickly.
-        var small: Int32 = 16 * 1024
-        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, socklen_t(MemoryLayout<Int32>.size))
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        fd = try connectLoopback(port: port) { fd in
+            // A small receive buffer, so that not reading backs up into the gateway quickly.
+            var small: Int32 = 16 * 1024
+            setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, socklen_t(MemoryLayout<Int32>.size))
         }
-        guard connected == 0 else { throw NSError(domain: "connect", code: Int(errno)) }
         try write(Array(upgradeRequest(path, host: "127.0.0.1:\(port)").utf8))
         while !buffer.starts(with: Array("HTTP/1.1 101".utf8)) || !containsHeadEnd() {
             guard try fill(timeout: 5) else { throw NSError(domain: "no upgrade", code: 1) }
