@@ -12,7 +12,9 @@ public struct BotConfiguration: Sendable {
     public var width: Int32 = 1280
     public var height: Int32 = 720
     public var fps: Int32 = 30
-    public var keepTracks = false
+    /// When composites are made: `auto` makes them live while the machine has headroom, else queues
+    /// them for this bot to render when it is idle. The originals are always written.
+    public var composite: CompositeMode = .auto
     /// Whether this bot records rooms (a pure policy delegate says false).
     public var records = true
     /// Rooms this bot records at once at most: the hub assigns no more (see `ctlive bench recorder`

@@ -29,6 +29,10 @@ public final class RecorderBot: Sendable {
     private let delegate: PolicyDelegate?
     /// Review pages and the catalog for finished recordings.
     private let archive: RecordingArchive
+    /// How busy the machine is: `auto` composites are live only with headroom.
+    private let load = MachineLoad()
+    /// The command that renders a queued composite: `ctlive render-composite --directory DIR`.
+    public static let rendererSubcommand = "render-composite"
     private let sessions = Mutex<[String: Session]>([:])
     /// Recordings being finished off the I/O thread; ``stop()`` waits for them.
     private let finishing = DispatchGroup()
@@ -68,7 +72,10 @@ public final class RecorderBot: Sendable {
     public init(configuration: BotConfiguration, policy: PolicyEngine?, logger: Logger) {
         self.configuration = configuration
         self.logger = logger
-        let archive = RecordingArchive(root: configuration.recordingsRoot, catalog: configuration.catalog, logger: logger)
+        let archive = RecordingArchive(
+            root: configuration.recordingsRoot, catalog: configuration.catalog,
+            renderer: configuration.recordingWorker.map { [$0[0], RecorderBot.rendererSubcommand] }, signingKey: configuration.signingKey,
+            load: load, logger: logger)
         self.archive = archive
         delegate = policy.map { PolicyDelegate(policy: $0, records: configuration.records, logger: logger, indexDecision: archive.index(decision:)) }
         let delegated = Array(Set(configuration.agents + (policy?.delegatedAgents ?? []))).sorted()
@@ -99,6 +106,20 @@ public final class RecorderBot: Sendable {
 
     public func onRecordingFinished(_ handler: @escaping @Sendable (RecordingResult) -> Void) {
         archive.onRecordingFinished(handler)
+    }
+
+    /// Called with a recording's folder when its queued composite has been rendered.
+    public func onCompositeRendered(_ handler: @escaping @Sendable (String) -> Void) {
+        archive.onCompositeRendered(handler)
+    }
+
+    /// Composites waiting to be rendered by this bot.
+    public var compositesQueued: Int { archive.compositesQueued }
+
+    /// The composite mode of a new part: `auto` is live while the machine has headroom.
+    private func compositeMode() -> CompositeMode {
+        guard configuration.composite == .auto else { return configuration.composite }
+        return load.hasHeadroom ? .live : .after
     }
 
     /// Connects to the hub and starts serving. A hub not up yet, or one that still holds this bot's
@@ -229,7 +250,7 @@ public final class RecorderBot: Sendable {
         settings.width = configuration.width
         settings.height = configuration.height
         settings.fps = configuration.fps
-        settings.keepTracks = configuration.keepTracks
+        settings.composite = compositeMode()
         settings.signingKey = configuration.signingKey
         settings.recorderVersion = "ctlive-bot 0.1"
         settings.part = part

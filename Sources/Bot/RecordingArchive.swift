@@ -1,4 +1,5 @@
 import Catalog
+import Evidence
 import Foundation
 import Logging
 import PolicyHost
@@ -14,11 +15,21 @@ final class RecordingArchive: Sendable {
     private let logger: Logger
     private let finished = Mutex<[RecordingResult]>([])
     private let onFinished = Mutex<(@Sendable (RecordingResult) -> Void)?>(nil)
+    private let onComposite = Mutex<(@Sendable (String) -> Void)?>(nil)
+    /// Composites deferred (`after`, or `auto` without headroom), rendered here in idle time.
+    private let composites: Mutex<CompositeQueue?> = Mutex(nil)
 
     /// - Parameter catalog: index in `<root>/catalog.sqlite`; without, recordings are only written.
-    init(root: String, catalog: Bool, logger: Logger) {
+    /// - Parameter renderer: the command that renders a queued composite (`ctlive render-composite`); nil renders in this process.
+    init(root: String, catalog: Bool, renderer: [String]?, signingKey: String?, load: MachineLoad, logger: Logger) {
         self.root = root
         self.logger = logger
+        defer {
+            let queue = CompositeQueue(command: renderer, signingKey: signingKey, load: load, logger: logger) { [weak self] directory in
+                self?.rendered(directory: directory)
+            }
+            composites.withLock { $0 = queue }
+        }
         do {
             self.catalog = catalog ? try RecordingsCatalog(root: root, creatingRoot: true, logger: logger) : nil
         } catch {
@@ -28,9 +39,41 @@ final class RecordingArchive: Sendable {
         }
     }
 
+    /// Composites waiting to be rendered.
+    var compositesQueued: Int { composites.withLock { $0?.depth ?? 0 } }
+
+    /// A composite was rendered: the review page shows it, the catalog knows it.
+    private func rendered(directory: String) {
+        do { _ = try ReviewPage.write(manifestPath: directory + "/manifest.json", logger: logger) } catch {
+            logger.error("cannot write the review page of \(directory): \(error)")
+        }
+        index(manifestAt: directory + "/manifest.json")
+        logger.info("composite rendered", metadata: ["directory": "\(directory)"])
+        onComposite.withLock { $0 }?(directory)
+    }
+
+    func onCompositeRendered(_ handler: @escaping @Sendable (String) -> Void) { onComposite.withLock { $0 = handler } }
+
+    /// Composites left queued by an earlier run (a restart, a crash) are queued again.
+    private func requeuePendingComposites() {
+        let days = (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []
+        for day in days.sorted() where day.count == 10 {
+            for name in ((try? FileManager.default.contentsOfDirectory(atPath: root + "/" + day)) ?? []).sorted() {
+                let directory = root + "/" + day + "/" + name
+                guard let data = FileManager.default.contents(atPath: directory + "/manifest.json"),
+                    let manifest = try? JSONDecoder().decode(RecordingManifest.self, from: data), manifest.composite?.state == "queued",
+                    ["finished", "interrupted"].contains(manifest.status),
+                    !FileManager.default.fileExists(atPath: directory + "/" + Derivation.fileName)
+                else { continue }
+                composites.withLock { $0 }?.enqueue(directory: directory)
+            }
+        }
+    }
+
     /// Recordings a dead writer left `recording` (a bot before a crash, say) are completed as
     /// `interrupted` and indexed; those another live bot writes are left alone (WriterLock).
     func completeAbandoned() {
+        defer { requeuePendingComposites() }
         if let catalog {
             do { try catalog.indexNewManifests() } catch { logger.error("cannot index the recordings left behind: \(error)") }
         } else {
@@ -56,6 +99,7 @@ final class RecordingArchive: Sendable {
             logger.error("cannot write the review page of \(roomID): \(error)")
         }
         index(manifestAt: result.manifestPath)
+        if result.composite.state == "queued" { composites.withLock { $0 }?.enqueue(directory: result.directory) }
         finished.withLock { $0.append(result) }
         logger.info("recording finished", metadata: ["room": "\(roomID)", "file": "\(result.recordingPath)",
                                                      "seconds": "\(result.duration)", "sha256": "\(result.sha256)"])

@@ -18,6 +18,8 @@ public struct VideoEncoderSettings: Sendable {
     public var globalHeader: Bool = false
     /// Encoder threads; 0 lets x264 choose.
     public var threads: Int32 = 0
+    /// Leave out everything that depends on the build or the moment (version strings): same input, same bytes.
+    public var bitExact = false
 
     public init(width: Int32, height: Int32, fps: Int32, keyframeInterval: Int32? = nil) {
         self.width = width
@@ -36,6 +38,8 @@ public struct AudioEncoderSettings: Sendable {
     public var bitRate: Int = 64000
     /// Codec private data in extradata (MP4 wants it).
     public var globalHeader: Bool = false
+    /// See ``VideoEncoderSettings/bitExact``.
+    public var bitExact = false
 
     public init(codec: MediaCodec, sampleRate: Int32 = 48000, channels: Int32 = 1, bitRate: Int = 64000) {
         self.codec = codec
@@ -78,6 +82,7 @@ public final class Encoder {
         c.pointee.thread_count = settings.threads
         if let bitRate = settings.bitRate { c.pointee.bit_rate = Int64(bitRate) }
         if settings.globalHeader { c.pointee.flags |= Int32(AV_CODEC_FLAG_GLOBAL_HEADER) }
+        if settings.bitExact { c.pointee.flags |= Int32(AV_CODEC_FLAG_BITEXACT) }
         var options: [String: String] = ["preset": settings.preset, "forced-idr": "1"]
         if settings.bitRate == nil { options["crf"] = String(settings.crf) }
         if let tune = settings.tune { options["tune"] = tune }
@@ -106,6 +111,7 @@ public final class Encoder {
         c.pointee.bit_rate = Int64(settings.bitRate)
         c.pointee.time_base = AVRational(num: 1, den: settings.sampleRate)
         if settings.globalHeader { c.pointee.flags |= Int32(AV_CODEC_FLAG_GLOBAL_HEADER) }
+        if settings.bitExact { c.pointee.flags |= Int32(AV_CODEC_FLAG_BITEXACT) }
         parameters = TrackParameters(
             kind: .audio, codec: settings.codec, timeBaseNum: 1, timeBaseDen: settings.sampleRate,
             sampleRate: settings.sampleRate, channels: settings.channels)

@@ -34,3 +34,11 @@ public enum FFmpegLog {
         av_log_set_level(level.value)
     }
 }
+
+/// The FFmpeg libraries this process runs with, for records of what made a file.
+public enum MediaLibraries {
+    public static var versions: String {
+        func text(_ version: UInt32) -> String { "\(version >> 16).\(version >> 8 & 0xFF).\(version & 0xFF)" }
+        return "libavcodec \(text(avcodec_version())), libavformat \(text(avformat_version())), libswscale \(text(swscale_version())), libswresample \(text(swresample_version()))"
+    }
+}

@@ -90,6 +90,6 @@ public enum Composer {
         let time = Double(ticks) * tb - input.start
         input.readUpTo = max(input.readUpTo, Double(packet.dts ?? ticks) * tb - input.start)
         input.end = max(input.end, time + Double(max(0, packet.duration)) * tb)
-        pipeline.push(packet, participant: input.id, track: track, arrival: time, checkDrift: false)
+        pipeline.push(packet, participant: input.id, track: track, placed: time)
     }
 }

@@ -15,26 +15,24 @@ public struct RecordingConfiguration: Sendable, Codable {
     public var width: Int32 = 1280
     public var height: Int32 = 720
     public var fps: Int32 = 30
-    /// x264 preset of the composite. Live recordings default to `superfast`: talking-head tiles compress
-    /// well anyway, and the CPU it saves over `veryfast` is what lets one bot record more sessions at once.
+    /// x264 preset of the composite. `superfast`: talking-head tiles compress well anyway, and the CPU
+    /// it saves over `veryfast` is what lets one bot composite more sessions at once.
     public var preset: String = "superfast"
     public var crf: Int = 23
-    /// Also keep each participant's original streams, remuxed without re-encoding (`tracks/*.ts`).
-    public var keepTracks: Bool = false
-    public var recorderVersion: String = "ctlive-recorder 0.1"
-    /// How far behind the session clock the composite is made: the jitter buffer, in seconds.
+    /// When the composite is made from the originals (which are always written).
+    public var composite: CompositeMode = .live
+    public var recorderVersion: String = "ctlive-recorder 0.2"
+    /// How far behind the session clock a live composite is made: the jitter buffer, in seconds.
     public var latency: Double = 0.5
-    /// A composite further behind its schedule than this catches up by leaving pictures out (counted);
-    /// nil draws every picture however late (a test feeding a manual clock unpaced wants each one).
-    public var maximumBacklog: Double? = 0.3
-    /// libx264 threads for the composite. One per recording: a live 720p30 encode fits in one core, and
-    /// machines scale by recording many sessions side by side (0 lets x264 choose).
-    public var encoderThreads: Int32 = 1
+    /// A live composite further behind its schedule than this gives up and is rendered after the session
+    /// (it never leaves pictures out); nil never gives up (a test feeding a manual clock unpaced).
+    public var maximumCompositeLag: Double? = 3
     /// libx264 tune of the composite. `zerolatency` (no B-frames, no lookahead) holds no pictures back:
-    /// it halves the memory of a 720p live recording, for a slightly larger file.
+    /// it halves the memory of a 720p live composite, for a slightly larger file.
     public var tune: String? = "zerolatency"
-    /// Media packets the input queue holds before new ones are dropped (and counted).
-    public var queueCapacity: Int = 2048
+    /// Media packets the input queue holds before new ones are refused (and counted): about a minute of
+    /// a two-party session, for a worker that only appends them to a file.
+    public var queueCapacity: Int = 16384
     /// Which part of the session this recording is, and the recorder of the one before (after a takeover).
     public var part: Int?
     public var previousRecorder: String?
@@ -42,6 +40,11 @@ public struct RecordingConfiguration: Sendable, Codable {
     /// An Ed25519 private key file (`ctlive keys --signing-key`): the recording is sealed while it is
     /// written (`seals.jsonl`, every 2 s) and its final manifest signed (`manifest.sig`).
     public var signingKey: String?
+
+    /// The composite's settings.
+    public var compositeSettings: CompositeSettings {
+        CompositeSettings(width: width & ~1, height: height & ~1, fps: fps, layout: layout, preset: preset, crf: crf, tune: tune)
+    }
 
     public init(root: String = "Recordings", sessionID: String, contactID: String, layout: Layout = .grid) {
         self.root = root
@@ -51,28 +54,40 @@ public struct RecordingConfiguration: Sendable, Codable {
     }
 }
 
+/// When the composite (`recording.mp4`) is made from the originals.
+public enum CompositeMode: String, Sendable, Codable, CaseIterable {
+    /// As the session goes, a little behind it; rendered after instead if it falls behind.
+    case live
+    /// Queued when the part ends, rendered by the bot when it has headroom.
+    case after
+    /// Rendered only when asked (`ctlive recordings render`).
+    case onDemand = "on-demand"
+    /// Live while the machine has headroom, else queued (the bot decides per room).
+    case auto
+}
+
 /// What a finished recording left on disk.
 public struct RecordingResult: Sendable, Codable {
     public var directory: String
+    /// The record: every packet as received.
+    public var originalsPath: String
+    /// The composite's path: it exists when ``composite``'s state is `rendered`.
     public var recordingPath: String
     public var manifestPath: String
-    /// SHA-256 of `recordingPath`, hex (also in the manifest).
+    /// SHA-256 of the originals, hex (also in the manifest).
     public var sha256: String
-    /// Seconds of media in the recording.
+    /// The part's length on the session clock, in seconds.
     public var duration: Double
     public var errors: RecordingErrorCounts
-    /// The per-participant original streams, when `keepTracks` was set.
-    public var keptTracks: [String]
-    /// Longest time the composite fell behind its schedule (session clock minus latency), in seconds.
-    /// Near one frame when the recorder keeps up with real time.
-    public var maximumLag: Double
+    public var composite: CompositeState
 }
 
 /// A recording fed live: participants, their tracks' packets and the session's events, as they happen.
 ///
 /// Every method returns at once: the calls only stamp the session time and queue the work, which a worker
-/// thread of this recording does (decode, composite, mix, encode, write). A full queue drops media packets
-/// and counts them. Packets are untrusted: bad ones are dropped and counted, never fatal.
+/// thread of this recording does: it appends every packet to the originals as it comes, measures who
+/// speaks, and hands the packets to a live composite when there is one. Packets are untrusted: bad ones
+/// are refused and counted, never fatal; every other one is kept, however late.
 public final class LiveRecording: Sendable {
     private let queue: BoundedQueue<Input>
     private let shared: Shared
@@ -88,8 +103,8 @@ public final class LiveRecording: Sendable {
         set { shared.loudest.withLock { $0 = newValue } }
     }
 
-    /// Called once, on the worker thread, when writing the recording fails (a full disk...): the
-    /// composite stops there; the owner should say so and finish the recording.
+    /// Called once, on the worker thread, when writing the originals fails (a full disk...): the
+    /// recording stops there; the owner should say so and finish it.
     public var onWriteFailed: (@Sendable (MediaError) -> Void)? {
         get { shared.writeFailed.withLock { $0 } }
         set { shared.writeFailed.withLock { $0 = newValue } }
@@ -116,7 +131,7 @@ public final class LiveRecording: Sendable {
         let name = safeFileName(RecordingManifest.recordingID(session: configuration.sessionID, part: configuration.part))
         var directory = "\(configuration.root)/\(day.string(from: Date()))/\(name)"
         var suffix = 2
-        while FileManager.default.fileExists(atPath: directory + "/recording.mp4") {  // never overwrite a recording
+        while FileManager.default.fileExists(atPath: directory + "/" + OriginalsFile.fileName) {  // never overwrite a recording
             directory = "\(configuration.root)/\(day.string(from: Date()))/\(name)-\(suffix)"
             suffix += 1
         }
@@ -242,313 +257,6 @@ final class Shared: Sendable {
 private final class Handoff: @unchecked Sendable {
     let worker: RecordingWorker
     init(worker: RecordingWorker) { self.worker = worker }
-}
-
-/// The recording's worker: owns the pipeline, the manifest and the kept tracks; runs on one thread.
-final class RecordingWorker {
-    private let configuration: RecordingConfiguration
-    private let directory: String
-    private let clock: any SessionClock
-    private let shared: Shared
-    private let logger: Logger
-    private let pipeline: SessionPipeline
-    private var manifest: RecordingManifest
-    private var parameters: [String: TrackParameters] = [:]  // "participant/track"
-    private var archives: [String: (muxer: Muxer, stream: Int)] = [:]
-    private var lastKeyframeRequest: [String: Double] = [:]
-    private var writeFailure: MediaError?
-    private var manifestDirty = false
-    private var lastManifestWrite = 0.0
-    private var extraErrors = RecordingErrorCounts()  // counted here rather than in the pipeline
-    /// Held while writing: a reader that can take it knows the writer is gone (``WriterLock``).
-    private var writerLock: WriterLock?
-    /// Seals the file as it grows, and signs the final manifest, when the recording has a key.
-    private let sealer: Sealer?
-    private let key: SigningKey?
-    private var lastSeal = 0.0
-    static let sealInterval = 2.0
-
-    private var recordingPath: String { directory + "/recording.mp4" }
-    private var manifestPath: String { directory + "/manifest.json" }
-
-    init(configuration: RecordingConfiguration, directory: String, clock: any SessionClock, shared: Shared, logger: Logger) throws {
-        self.configuration = configuration
-        self.directory = directory
-        self.clock = clock
-        self.shared = shared
-        self.logger = logger
-        var settings = OutputSettings(
-            width: configuration.width, height: configuration.height, fps: configuration.fps, layout: configuration.layout,
-            preset: configuration.preset, crf: configuration.crf)
-        settings.encoderThreads = configuration.encoderThreads
-        settings.tune = configuration.tune
-        key = try configuration.signingKey.map { try SigningKey.load(path: $0) }
-        sealer = key.map {
-            Sealer(recordingPath: directory + "/recording.mp4",
-                   recordingID: RecordingManifest.recordingID(session: configuration.sessionID, part: configuration.part), key: $0)
-        }
-        let writer = try RecordingWriter(path: directory + "/recording.mp4", settings: settings)
-        pipeline = try SessionPipeline(settings: settings, writer: writer, logger: logger)
-        manifest = RecordingManifest(
-            session: configuration.sessionID, contact: configuration.contactID, recorderVersion: configuration.recorderVersion,
-            wallClockStart: RecordingManifest.timestamp(), width: settings.width & ~1, height: settings.height & ~1, fps: settings.fps,
-            layout: configuration.layout)
-        manifest.part = configuration.part
-        manifest.previousRecorder = configuration.previousRecorder
-        manifest.previousPart = configuration.previousPart
-        writerLock = try WriterLock(directory: directory)
-        pipeline.onEvent = { [unowned self] in self.handle($0) }
-        try manifest.write(to: manifestPath)
-        logger.info("recording to \(directory)")
-    }
-
-    /// The worker loop: take inputs, place them, render what is due, until asked to finish.
-    func run(_ queue: BoundedQueue<Input>) -> Result<RecordingResult, MediaError> {
-        let tick = 1 / Double(max(1, configuration.fps))
-        while true {
-            let now = clock.now()  // read before draining: everything that arrived by `now` is in the batch
-            var barriers: [DispatchSemaphore] = []
-            for input in queue.popAll(timeout: tick) {
-                switch input {
-                case .finish(let end, let interruption): return finish(at: end, interruption: interruption)
-                case .barrier(let reached): barriers.append(reached)
-                default: handle(input)
-                }
-            }
-            if writeFailure == nil {
-                let due = now - configuration.latency
-                do { try pipeline.render(upTo: due, dropBefore: configuration.maximumBacklog.map { due - $0 }) } catch { failed(error) }
-                manifest.maximumLag = max(manifest.maximumLag, clock.now() - configuration.latency - pipeline.nextOutputTime)
-            }
-            for reached in barriers { reached.signal() }
-            if manifestDirty && now - lastManifestWrite >= 1 { writeManifest(now) }
-            if let sealer, writeFailure == nil, now - lastSeal >= Self.sealInterval {
-                lastSeal = now
-                do { try sealer.seal() } catch { failed(MediaError(operation: "seal", message: "\(error)")) }
-            }
-        }
-    }
-
-    private func key(_ participant: String, _ track: String) -> String { participant + "/" + track }
-
-    private func handle(_ input: Input) {
-        switch input {
-        case .joined(let id, let name, let role, let color, let time):
-            guard !manifest.participants.contains(where: { $0.id == id && $0.leftAt == nil }) else {
-                logger.warning("\(id) joined twice: ignored")
-                return
-            }
-            let color = color ?? Composer.palette[manifest.participants.count % Composer.palette.count]
-            manifest.participants.append(.init(id: id, name: name, role: role, color: color.description, joinedAt: time))
-            manifest.events.append(TimelineEvent(kind: "join", time: time, fields: ["participant": id, "name": name, "role": role]))
-            pipeline.join(id: id, color: color, at: time)
-            writeManifest(time)
-        case .left(let id, let time):
-            guard let index = manifest.participants.lastIndex(where: { $0.id == id && $0.leftAt == nil }) else {
-                extraErrors.unknownTrack += 1
-                return
-            }
-            manifest.participants[index].leftAt = time
-            manifest.events.append(TimelineEvent(kind: "leave", time: time, fields: ["participant": id]))
-            pipeline.leave(id: id, at: time)
-            writeManifest(time)
-        case .track(let participant, let track, let parameters, let time):
-            announce(participant, track, parameters, time)
-        case .packet(let participant, let track, let packet, let capturedUs, let time):
-            accept(participant, track, packet, capturedUs, time)
-        case .event(let event):
-            manifest.events.append(event)
-            manifestDirty = true
-        case .finish, .barrier:
-            break
-        }
-    }
-
-    private func announce(_ participant: String, _ track: String, _ parameters: TrackParameters, _ time: Double) {
-        guard let index = manifest.participants.lastIndex(where: { $0.id == participant && $0.leftAt == nil }) else {
-            extraErrors.unknownTrack += 1
-            return
-        }
-        guard parameters.codec.kind == parameters.kind, parameters.timeBaseNum > 0, parameters.timeBaseDen > 0 else {
-            problem("track \(participant)/\(track): inconsistent parameters \(parameters.kind)/\(parameters.codec)")
-            pipeline.countError(\.undecodableTracks)
-            return
-        }
-        var entry = RecordingManifest.Track(
-            id: track, kind: parameters.kind, codec: parameters.codec,
-            width: parameters.kind == .video ? parameters.width : nil, height: parameters.kind == .video ? parameters.height : nil,
-            sampleRate: parameters.kind == .audio ? parameters.sampleRate : nil, channels: parameters.kind == .audio ? parameters.channels : nil,
-            announcedAt: time)
-        do {
-            let decoder = try Decoder(parameters: parameters)
-            pipeline.addTrack(participant: participant, track: track, kind: parameters.kind, decoder: decoder, timeBase: parameters.timeBase)
-            self.parameters[key(participant, track)] = parameters
-        } catch {
-            problem("track \(participant)/\(track) cannot be decoded: \(error)")
-            pipeline.countError(\.undecodableTracks)
-        }
-        if configuration.keepTracks {
-            let name = "tracks/\(safeFileName(participant))-\(safeFileName(track)).ts"
-            do {
-                try FileManager.default.createDirectory(atPath: directory + "/tracks", withIntermediateDirectories: true)
-                let muxer = try Muxer(path: directory + "/" + name, format: "mpegts")
-                archives[key(participant, track)] = (muxer, try muxer.addStream(parameters: parameters))
-                entry.keptFile = name
-            } catch {
-                extraErrors.keptTrackErrors += 1
-                problem("cannot keep track \(participant)/\(track): \(error)")
-            }
-        }
-        manifest.participants[index].tracks.append(entry)
-        manifestDirty = true
-    }
-
-    private func accept(_ participant: String, _ track: String, _ encoded: EncodedPacket, _ capturedUs: Int64?, _ time: Double) {
-        let trackKey = key(participant, track)
-        guard let parameters = parameters[trackKey], pipeline.hasTrack(participant: participant, track: track) else {
-            extraErrors.unknownTrack += 1
-            return
-        }
-        guard PacketCheck.isPlausible(encoded.data, parameters) else {
-            pipeline.countError(\.malformedPackets)
-            requestKeyframe(participant, track, time)
-            return
-        }
-        if let index = manifest.participants.lastIndex(where: { $0.id == participant }),
-            let t = manifest.participants[index].tracks.lastIndex(where: { $0.id == track })
-        {
-            manifest.participants[index].tracks[t].packets += 1
-            manifest.participants[index].tracks[t].bytes += encoded.data.count
-        }
-        if let archive = archives[trackKey] {
-            do { try archive.muxer.write(try Packet(encoded), stream: archive.stream) } catch {
-                extraErrors.keptTrackErrors += 1
-                if extraErrors.keptTrackErrors <= 5 { logger.warning("kept track \(trackKey): \(error)") }
-            }
-        }
-        do {
-            pipeline.push(try Packet(encoded), participant: participant, track: track, arrival: time,
-                          captured: capturedUs.map { Double($0) / 1e6 }, checkDrift: true)
-        } catch {
-            pipeline.countError(\.malformedPackets)
-        }
-    }
-
-    private func handle(_ event: PipelineEvent) {
-        switch event {
-        case .layoutChanged(let time, let layout, let tiles):
-            manifest.layoutChanges.append(.init(time: time, layout: layout, tiles: tiles))
-            manifestDirty = true
-        case .loudestChanged(let time, let loudest, let ranking):
-            manifest.events.append(TimelineEvent(kind: "loudest", time: time, fields: ["participant": loudest, "ranking": ranking.joined(separator: ",")]))
-            manifestDirty = true
-            shared.loudest.withLock { $0 }?(loudest, ranking)
-        case .keyframeNeeded(let participant, let track):
-            requestKeyframe(participant, track, clock.now())
-        }
-    }
-
-    private func requestKeyframe(_ participant: String, _ track: String, _ time: Double) {
-        let trackKey = key(participant, track)
-        guard time - (lastKeyframeRequest[trackKey] ?? -10) >= 1 else { return }
-        lastKeyframeRequest[trackKey] = time
-        shared.keyframe.withLock { $0 }?(participant, track)
-    }
-
-    private func problem(_ text: String) {
-        logger.error("\(text)")
-        if manifest.problems.count < 100 { manifest.problems.append(text) }
-        manifestDirty = true
-    }
-
-    private func failed(_ error: Error) {
-        let failure = error as? MediaError ?? MediaError(operation: "recording", message: "\(error)")
-        writeFailure = failure
-        extraErrors.writeErrors += 1
-        problem("writing the recording failed, the composite stops here: \(failure)")
-        writeManifest(clock.now())
-        shared.writeFailed.withLock { $0 }?(failure)
-    }
-
-    private var errors: RecordingErrorCounts {
-        var total = pipeline.errors
-        total.droppedQueueFull = shared.droppedQueueFull.load(ordering: .relaxed)
-        total.unknownTrack += extraErrors.unknownTrack
-        total.writeErrors += extraErrors.writeErrors
-        total.keptTrackErrors += extraErrors.keptTrackErrors
-        return total
-    }
-
-    /// Writes the manifest; returns whether it could (a full disk may refuse it: the failure is counted).
-    @discardableResult
-    private func writeManifest(_ now: Double) -> Bool {
-        manifest.errors = errors
-        manifestDirty = false
-        lastManifestWrite = now
-        do {
-            try manifest.write(to: manifestPath)
-            return true
-        } catch {
-            extraErrors.writeErrors += 1
-            if extraErrors.writeErrors <= 5 { logger.error("cannot write \(manifestPath): \(error)") }
-            return false
-        }
-    }
-
-    /// The final manifest is the recording's truth: on a full disk, it is tried again for a while
-    /// (space often returns: a purge, an operator), so that how the recording ended is not lost.
-    private func writeFinalManifest(_ end: Double) {
-        let deadline = ContinuousClock.now + .seconds(30)
-        while !writeManifest(end) && ContinuousClock.now < deadline {
-            manifest.errors = errors
-            Thread.sleep(forTimeInterval: 0.5)
-        }
-    }
-
-    private func finish(at end: Double, interruption: String?) -> Result<RecordingResult, MediaError> {
-        if writeFailure == nil {
-            do { try pipeline.finish(at: end) } catch { failed(error) }
-        }
-        for (trackKey, archive) in archives {
-            do { try archive.muxer.finish() } catch {
-                extraErrors.keptTrackErrors += 1
-                logger.warning("kept track \(trackKey): \(error)")
-            }
-        }
-        archives.removeAll()
-        for index in manifest.participants.indices where manifest.participants[index].leftAt == nil { manifest.participants[index].leftAt = end }
-        manifest.wallClockEnd = RecordingManifest.timestamp()
-        manifest.durationSeconds = pipeline.writtenDuration
-        for summary in errors.summaries { problem(summary) }
-        var sha = ""
-        if let sealer {
-            // The last seal covers the whole file: its hash is the file's, with no second pass over it.
-            do { sha = try sealer.seal() } catch { problem("cannot seal the recording: \(error)") }
-        } else {
-            do { sha = try SHA256.hex(ofFileAt: recordingPath) } catch { problem("cannot hash the recording: \(error)") }
-        }
-        manifest.sha256 = sha.isEmpty ? nil : sha
-        manifest.status = writeFailure != nil ? "failed" : interruption != nil ? "interrupted" : "finished"
-        manifest.interruption = writeFailure == nil ? interruption : nil
-        writeFinalManifest(end)
-        if let key {
-            do {
-                let signed = try ManifestSignature.sign(directory: directory, key: key)
-                _ = try Chain.append(root: configuration.root, key: key, recording: manifest.recordingID, manifestSHA256: signed)
-            } catch {
-                logger.error("cannot sign the manifest or extend the chain: \(error)")
-            }
-        }
-        writerLock = nil
-        logger.info("recording finished: \(String(format: "%.2f", pipeline.writtenDuration)) s, errors \(errors.total)")
-        if let writeFailure { return .failure(writeFailure) }
-        return .success(
-            RecordingResult(
-                directory: directory, recordingPath: recordingPath, manifestPath: manifestPath, sha256: sha,
-                duration: pipeline.writtenDuration, errors: errors,
-                keptTracks: manifest.participants.flatMap { $0.tracks.compactMap { $0.keptFile.map { directory + "/" + $0 } } },
-                maximumLag: manifest.maximumLag))
-    }
 }
 
 /// What a recording's owner is told, on the recording's own thread.

@@ -29,8 +29,8 @@ public struct RecordingManifest: Codable, Sendable {
         public var announcedAt: Double
         public var packets = 0
         public var bytes = 0
-        /// The original stream remuxed without re-encoding, relative to the manifest (with `keepTracks`).
-        public var keptFile: String?
+        /// Its number in the originals file.
+        public var number: Int?
     }
 
     public struct Participant: Codable, Sendable {
@@ -49,7 +49,7 @@ public struct RecordingManifest: Codable, Sendable {
         public var tiles: [Tile]
     }
 
-    public var formatVersion = 1
+    public var formatVersion = RecordingManifest.currentFormatVersion
     /// `recording` while in progress (what a crash leaves), `finished`, `interrupted` (cut short while
     /// the session went on: the hub or the recorder was lost), or `failed` (it could not be written).
     public var status = "recording"
@@ -66,13 +66,19 @@ public struct RecordingManifest: Codable, Sendable {
     public var recorderVersion: String
     public var wallClockStart: String
     public var wallClockEnd: String?
-    public var file = "recording.mp4"
-    public var container = "fragmented MP4 (H.264 + AAC)"
+    /// The record: every packet as received (``OriginalsFile``). Sealed, hashed, signed and chained.
+    public var file = OriginalsFile.fileName
+    public var container = OriginalsFile.containerName
     public var width: Int32, height: Int32, fps: Int32
     public var layout: Layout
+    /// The part's length on the session clock: from its start to its end.
     public var durationSeconds: Double?
-    /// SHA-256 of the finished `file`, hex.
+    /// SHA-256 of the finished `file` (the originals), hex.
     public var sha256: String?
+    /// The originals: the file, its size, and what each track holds.
+    public var originals: OriginalsSummary?
+    /// The composite derived from the originals, and its state.
+    public var composite: CompositeState?
     public var participants: [Participant] = []
     public var layoutChanges: [LayoutChange] = []
     public var events: [TimelineEvent] = []
@@ -83,6 +89,9 @@ public struct RecordingManifest: Codable, Sendable {
     public var problems: [String] = []
 
     /// The recording's id: the session's, with `-part<N>` for the parts after the first.
+    /// `formatVersion` 2: `file` is the originals; the composite is described in `composite`.
+    public static let currentFormatVersion = 2
+
     public var recordingID: String { RecordingManifest.recordingID(session: session, part: part) }
 
     public static func recordingID(session: String, part: Int?) -> String {
@@ -98,4 +107,45 @@ public struct RecordingManifest: Codable, Sendable {
     }
 
     public static func timestamp(_ date: Date = Date()) -> String { ISO8601.utcMilliseconds(date) }
+}
+
+/// The manifest's `originals`: the record's file and what it holds.
+public struct OriginalsSummary: Codable, Sendable, Equatable {
+    public struct Track: Codable, Sendable, Equatable {
+        public var number: Int
+        public var participant: String
+        public var track: String
+        public var kind: MediaKind
+        public var codec: MediaCodec
+        /// Packets kept, and their payload bytes.
+        public var packets: Int
+        public var bytes: Int
+    }
+
+    public var path: String
+    public var format: String
+    /// The file's size in bytes.
+    public var bytes: UInt64
+    public var sha256: String?
+    public var tracks: [Track]
+}
+
+/// The manifest's `composite`: the viewing copy (`recording.mp4`) derived from the originals.
+public struct CompositeState: Codable, Sendable, Equatable {
+    /// `live` (being made as the session goes), `queued` (to be rendered by the bot when it has
+    /// headroom), `on-demand` (rendered when asked), `rendered`, `failed`.
+    public var state: String
+    public var path: String
+    /// How it is, or was, made: `live` or `after`.
+    public var mode: String?
+    public var settings: CompositeSettings
+    public var renderer: String
+    public var sha256: String?
+    public var duration: Double?
+    /// Problems met decoding and compositing (the originals are untouched by them).
+    public var errors: RecordingErrorCounts?
+    /// Why it was deferred or failed.
+    public var reason: String?
+
+    public static let fileName = "recording.mp4"
 }

@@ -15,6 +15,8 @@ public struct OutputSettings: Sendable {
     public var encoderThreads: Int32 = 0
     /// libx264 tune (`zerolatency`: no B-frames and no lookahead, so fewer pictures held in memory).
     public var tune: String?
+    /// No version strings or times in the file: the same pictures and sound give the same bytes.
+    public var bitExact = false
 
     public init(width: Int32 = 1280, height: Int32 = 720, fps: Int32 = 30, layout: Layout = .grid, preset: String = "veryfast", crf: Int = 23) {
         self.width = width
@@ -50,13 +52,17 @@ final class RecordingWriter {
         videoSettings.globalHeader = true
         videoSettings.threads = settings.encoderThreads
         videoSettings.tune = settings.tune
+        videoSettings.bitExact = settings.bitExact
         video = try Encoder(video: videoSettings)
         var audioSettings = AudioEncoderSettings(codec: .aac, sampleRate: OutputSettings.sampleRate, channels: 1, bitRate: settings.audioBitRate)
         audioSettings.globalHeader = true
+        audioSettings.bitExact = settings.bitExact
         audio = try Encoder(audio: audioSettings)
         videoStream = try muxer.addStream(for: video)
         audioStream = try muxer.addStream(for: audio)
-        try muxer.writeHeader(options: Muxer.fragmentedMP4Options)
+        var options = Muxer.fragmentedMP4Options
+        if settings.bitExact { options["fflags"] = "+bitexact" }
+        try muxer.writeHeader(options: options)
         // Fragmented MP4 has no edit list: each track's timeline starts at its first decoding time. The video's
         // starts its B-frame delay before session time zero, the audio's its priming before zero; lead the audio
         // in with silence for the difference, so session time zero is the same instant in both tracks.

@@ -98,8 +98,8 @@ final class SessionPipeline {
         let kind: MediaKind
         let decoder: Decoder
         let timeBase: Double
+        /// Where the latest packet's timestamp lies on the session clock: maps the track's ticks.
         var anchor: (ticks: Int64, time: Double)?
-        var lastTicks: Int64?
         /// Packets waiting for their time, in arrival (decode) order, with their decode-order time.
         var packets: [(packet: Packet, time: Double)] = []
         var flushed = false
@@ -135,9 +135,6 @@ final class SessionPipeline {
         var tracks: [Track] = []
         var active = false
         var leaving = false
-        /// The first capture time this participant's packets carried, and its session time: tracks are
-        /// placed by capture time relative to it (see ``SessionPipeline/push(_:participant:track:arrival:captured:checkDrift:)``).
-        var captureReference: (captured: Double, time: Double)?
         init(id: String, color: RGB, serial: Int) {
             self.id = id
             self.color = color
@@ -171,11 +168,7 @@ final class SessionPipeline {
     /// How far ahead of the output time packets are decoded (covers B-frame reordering).
     static let videoLookahead = 0.25
     static let audioLookahead = 0.06
-    /// A track whose timestamps stray this far from their arrival time is re-anchored (live only).
-    static let maximumDrift = 2.0
     static let maximumQueuedPackets = 1200
-    /// A track's first capture time further than this from its participant's reference is not believed.
-    static let maximumCaptureSkew = 5.0
     /// Session times beyond this many seconds (about 11 days) are garbage, not a session.
     static let maximumTime = 1e6
     static let maximumPendingFrames = 12
@@ -237,47 +230,18 @@ final class SessionPipeline {
 
     func countError(_ keyPath: WritableKeyPath<RecordingErrorCounts, Int>) { errors[keyPath: keyPath] += 1 }
 
-    /// Queues a packet of a track. The track's first packet is placed at session time `arrival`, later
-    /// ones by their timestamps from there. With `checkDrift`, a track straying from its arrival times is re-anchored.
-    ///
-    /// `captured` (seconds, the publisher's clock) places a participant's tracks relative to each other:
-    /// the first packet of the participant sets a reference (its capture time at its arrival), and each
-    /// track's first packet is placed at the reference plus its capture time's distance from it, so that
-    /// audio and video captured at the same instant are shown at the same instant, whichever arrived first.
-    /// A capture time more than ``maximumCaptureSkew`` from the reference is not believed (arrival is used).
-    func push(_ packet: Packet, participant id: String, track trackID: String, arrival: Double, captured: Double? = nil, checkDrift: Bool) {
+    /// Queues a packet of a track whose presentation time lies at session time `placed` (see
+    /// ``SessionPlacement``); its decoding time follows from its own timestamps.
+    func push(_ packet: Packet, participant id: String, track trackID: String, placed: Double) {
         guard let participant = participants[id], let track = participant.tracks.first(where: { $0.id == trackID }) else {
             errors.unknownTrack += 1
             return
         }
-        guard let ticks = packet.pts ?? packet.dts else {
+        guard let ticks = packet.pts ?? packet.dts, placed.isFinite, abs(placed) <= SessionPipeline.maximumTime else {
             errors.malformedPackets += 1
             return
         }
-        if track.anchor == nil {
-            var placed = arrival
-            if let captured, captured.isFinite {
-                if let reference = participant.captureReference {
-                    let offset = captured - reference.captured
-                    if abs(offset) <= SessionPipeline.maximumCaptureSkew, abs(reference.time + offset - arrival) <= SessionPipeline.maximumDrift {
-                        placed = reference.time + offset
-                    }
-                } else {
-                    participant.captureReference = (captured, arrival)
-                }
-            }
-            track.anchor = (ticks, placed)
-        } else if checkDrift, let placed = track.time(ticks), let last = track.lastTicks {
-            // Late packets (a stalled network) keep their place: what they miss becomes a gap, nothing shifts.
-            // Only timestamps that jump (a restarted encoder, garbage) or run far ahead of real time re-anchor.
-            let jump = abs(Double(ticks &- last) * track.timeBase)
-            if jump > SessionPipeline.maximumDrift || placed - arrival > SessionPipeline.maximumDrift {
-                logger.warning("timestamps of \(id)/\(trackID) jumped by \(placed - arrival) s: re-anchored")
-                track.anchor = (ticks, arrival)
-                errors.resyncs += 1
-            }
-        }
-        track.lastTicks = ticks
+        track.anchor = (ticks, placed)
         if track.kind == .video && track.awaitingKeyframe {
             guard packet.isKeyframe else {
                 skippedBeforeKeyframe += 1
@@ -289,7 +253,7 @@ final class SessionPipeline {
             track.packets.removeFirst()
             errors.latePackets += 1
         }
-        track.packets.append((packet, track.time(packet.dts ?? ticks) ?? arrival))
+        track.packets.append((packet, track.time(packet.dts ?? ticks) ?? placed))
     }
 
     // MARK: Rendering

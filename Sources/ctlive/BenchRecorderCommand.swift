@@ -14,15 +14,17 @@ import Recorder
 struct BenchRecorderCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "recorder",
-        abstract: "CPU per media second: `ctlive compose` against `ffmpeg -filter_complex` (scale + xstack + amix).")
+        abstract: "CPU per media second: `ctlive compose` against `ffmpeg -filter_complex` (scale + xstack + amix); live capacity, originals only and with live composites.")
 
     @Option(help: "Seconds of each generated input.") var seconds: Int = 10
     @Option(help: "libx264 preset for both.") var preset: String = "veryfast"
     @Option(help: "libx264 CRF for both.") var crf: Int = 23
     @Option(help: "Alternating rounds of ctlive and ffmpeg (the median is reported).") var rounds: Int = 3
     @Option(help: "Where to put inputs and outputs (a temporary directory by default).") var directory: String?
-    @Option(help: "Concurrent live sessions to try, in order (stops at the first that cannot keep up).")
-    var liveSessions: String = "1,2,3,4,6,8"
+    @Option(help: "Concurrent sessions to try with the composite deferred (originals only), in order (stops at the first that cannot keep up).")
+    var originalsSessions: String = "10,25,50,60"
+    @Option(help: "Concurrent sessions to try with live composites, in order (stops at the first that cannot keep up).")
+    var liveSessions: String = "1,2,3,4,6"
     @Option(help: "Seconds each live step runs.") var liveSeconds: Double = 8
     @Flag(help: "Skip the compose-versus-ffmpeg comparison.") var skipCompose = false
     @Flag(help: "Skip the live capacity ramp.") var skipLive = false
@@ -34,7 +36,10 @@ struct BenchRecorderCommand: AsyncParsableCommand {
         // Figures depend on what else runs: say so.
         print("machine: \(ProcessInfo.processInfo.activeProcessorCount) cores, load average \(loadAverage())")
         if !skipCompose { try compareWithFFmpeg(directory) }
-        if !skipLive { try liveCapacity(directory) }
+        if !skipLive {
+            try liveCapacity(directory, composite: .after, sessions: originalsSessions)
+            try liveCapacity(directory, composite: .live, sessions: liveSessions)
+        }
         print("load average afterwards \(loadAverage())")
     }
 
@@ -112,14 +117,19 @@ struct BenchRecorderCommand: AsyncParsableCommand {
     ///
     /// Memory is proportional set size (PSS: shared pages divided among the processes sharing them), per
     /// session: each worker's, plus this process's growth divided by the sessions.
-    private func liveCapacity(_ directory: String) throws {
-        let counts = liveSessions.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+    private func liveCapacity(_ directory: String, composite: CompositeMode, sessions: String) throws {
+        let counts = sessions.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
         guard let executable = currentExecutablePath() else { throw ValidationError("cannot find the ctlive executable") }
         print("")
         let defaults = RecordingConfiguration(sessionID: "defaults", contactID: "defaults")
-        print("live capacity: two-party sessions, each in a recording worker process; publishers 640x360 30 fps H.264 + AAC "
-              + "(moving detail + sensor noise), output defaults (\(defaults.width)x\(defaults.height) \(defaults.fps) fps "
-              + "\(defaults.preset) crf \(defaults.crf), x264 threads \(defaults.encoderThreads))")
+        if composite == .live {
+            print("live capacity WITH LIVE COMPOSITES: two-party sessions, each in a recording worker process; publishers 640x360 30 fps H.264 + AAC "
+                  + "(moving detail + sensor noise), composite defaults (\(defaults.width)x\(defaults.height) \(defaults.fps) fps "
+                  + "\(defaults.preset) crf \(defaults.crf), one x264 thread)")
+        } else {
+            print("live capacity, ORIGINALS ONLY (composite deferred): two-party sessions, each in a recording worker process; "
+                  + "publishers 640x360 30 fps H.264 + AAC (moving detail + sensor noise)")
+        }
         var timeline: [(time: Double, participant: Int, track: Int, packet: EncodedPacket)] = []
         var tracks: [[TrackParameters]] = []
         for participant in 0..<2 {
@@ -145,6 +155,7 @@ struct BenchRecorderCommand: AsyncParsableCommand {
             let childrenBefore = usage(RUSAGE_CHILDREN)
             let before = usage(RUSAGE_SELF)
             var configuration = RecordingConfiguration(root: "\(directory)/live", sessionID: "", contactID: "bench", layout: .grid)
+            configuration.composite = composite
             let logger = quietLogger
             // Each recording's session runs from its worker's start to its end: its duration is measured against that.
             var opened: [Date] = []
@@ -184,17 +195,19 @@ struct BenchRecorderCommand: AsyncParsableCommand {
             for recording in recordings { recording.child.wait(timeout: .seconds(5)) }
             let cpu = (usage(RUSAGE_SELF).cpu - before.cpu) + (usage(RUSAGE_CHILDREN).cpu - childrenBefore.cpu)
             let dropped = results.map(\.errors.droppedQueueFull).reduce(0, +) + recordings.map(\.droppedPackets).reduce(0, +)
-            let late = results.map(\.errors.latePackets).reduce(0, +)
-            let leftOut = results.map(\.errors.picturesDropped).reduce(0, +)
-            let pictures = Double(count) * liveSeconds * Double(defaults.fps)
-            let lag = results.map(\.maximumLag).max() ?? 0
+            let sent = timeline.count * count
+            let kept = results.map { result in
+                (try? JSONDecoder().decode(RecordingManifest.self, from: Data(contentsOf: URL(fileURLWithPath: result.manifestPath))))?
+                    .originals?.tracks.map(\.packets).reduce(0, +) ?? 0
+            }.reduce(0, +)
+            let live = results.filter { $0.composite.state == "rendered" }.count
             let durationError = results.indices.map { abs(results[$0].duration - ended[$0].timeIntervalSince(opened[$0])) }.max() ?? 0
-            let keptUp = dropped == 0 && late == 0 && Double(leftOut) < pictures * 0.01 && lag < 1
+            let keptUp = dropped == 0 && kept == sent && durationError <= 0.3 && (composite != .live || live == count)
             let perSession = pss.map { Double($0.workers + max(0, $0.bench - baseline)) / Double(count) / 1_048_576 } ?? 0
             print(String(
-                format: "%2d sessions: %@  CPU %.2f cores (%.2f per session), max lag %.3f s, dropped %d, late %d, pictures left out %d, "
-                    + "duration error max %.2f s, PSS %.0f MB per session",
-                count, keptUp ? "real time     " : "NOT real time ", cpu / wall, cpu / wall / Double(count), lag, dropped, late, leftOut,
+                format: "%2d sessions: %@  CPU %.2f cores (%.3f per session), packets sent %d kept %d, dropped %d, live composites %d of %d, "
+                    + "duration error max %.2f s, PSS %.1f MB per session",
+                count, keptUp ? "real time     " : "NOT real time ", cpu / wall, cpu / wall / Double(count), sent, kept, dropped, live, count,
                 durationError, perSession))
             if !keptUp && !keepGoing { break }
         }

@@ -8,6 +8,7 @@ import PolicyHost
 import Recorder
 
 extension Layout: ExpressibleByArgument {}
+extension CompositeMode: ExpressibleByArgument {}
 
 /// `ctlive bot`: the headless recorder, and the policy delegate of agents.
 struct BotCommand: AsyncParsableCommand {
@@ -33,8 +34,8 @@ struct BotCommand: AsyncParsableCommand {
     @Option(help: "Composite frame rate.")
     var fps: Int32 = 30
 
-    @Flag(help: "Also keep each participant's original streams, remuxed without re-encoding.")
-    var tracks = false
+    @Option(help: ArgumentHelp("When the composite recording.mp4 is made from the originals: live, after (queued when the part ends), on-demand (ctlive recordings render), or auto (live while the machine has headroom, else queued and rendered when idle).", valueName: "MODE"))
+    var composite: CompositeMode = .auto
 
     @Flag(help: "Answer for agents only; record nothing.")
     var noRecord = false
@@ -90,7 +91,7 @@ struct BotCommand: AsyncParsableCommand {
         configuration.recordingsRoot = recordings
         configuration.layout = layout
         configuration.fps = fps
-        configuration.keepTracks = tracks
+        configuration.composite = composite
         configuration.records = !noRecord
         configuration.capacity = capacity
         configuration.signingKey = signingKey

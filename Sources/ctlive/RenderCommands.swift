@@ -1,0 +1,86 @@
+import ArgumentParser
+import Catalog
+import Evidence
+import Foundation
+import Logging
+import Recorder
+import Review
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `ctlive render-composite --directory DIR`: renders one queued composite for a bot, in a process of its own.
+///
+/// Not for people: the bot's composite queue starts it (FFmpeg's decoders parse what members sent, so
+/// not in the bot), at low priority.
+struct RenderCompositeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "render-composite", abstract: "Render one recording's composite for a bot (started by the bot).", shouldDisplay: false)
+
+    @Option(help: "The recording's folder.") var directory: String
+    @Option(help: ArgumentHelp("Sign the derivation with this Ed25519 key.", valueName: "FILE")) var signingKey: String?
+    @Option(help: "Niceness to run at (0-19).") var nice: Int32 = 0
+    @Option(help: "Log level on stderr.") var logLevel: Logger.Level = .warning
+
+    func run() throws {
+        if nice > 0 { _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, min(nice, 19)) }
+        let logger = LogSetup.logger("ctlive.render", level: logLevel)
+        try CompositeJob.render(directory: directory, key: try signingKey.map { try SigningKey.load(path: $0) }, logger: logger)
+    }
+}
+
+/// `ctlive recordings render ID|--pending`: renders composites from their originals, on demand.
+struct RecordingsRender: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "render",
+        abstract: "Render a recording's composite (recording.mp4) from its originals, or every composite still queued or on demand.")
+
+    @Argument(help: "The recording's id.") var id: String?
+    @Flag(help: "Render every composite that is queued, on demand, or failed.") var pending = false
+    @OptionGroup var root: RecordingsRootOptions
+    @Option(help: ArgumentHelp("Sign the derivation (composite.json) with this Ed25519 key (the recorder's).", valueName: "FILE"))
+    var signingKey: String?
+    @Option(help: ArgumentHelp("Render into this file instead, and sign nothing: re-render a composite to compare it with the recorder's.", valueName: "FILE"))
+    var output: String?
+
+    func validate() throws {
+        guard (id == nil) != !pending else { throw ValidationError("name a recording id or --pending, not both") }
+        if pending && output != nil { throw ValidationError("--output renders one recording") }
+    }
+
+    func run() async throws {
+        let logger = LogSetup.logger("ctlive.render", level: .warning)
+        let (catalog, _) = try root.openCatalog()
+        let key = try signingKey.map { try SigningKey.load(path: $0) }
+        var ids: [String] = []
+        if let id { ids = [id] } else {
+            for entry in try catalog.list() {
+                guard let manifest = try? catalog.manifest(id: entry.id), let composite = manifest.composite,
+                    CompositeJob.renderable.contains(composite.state),
+                    let recording = try catalog.recording(id: entry.id),
+                    !FileManager.default.fileExists(atPath: catalog.directoryPath(of: recording) + "/" + Derivation.fileName)
+                else { continue }
+                ids.append(entry.id)
+            }
+            if ids.isEmpty { return print("no composites waiting in \(catalog.root)") }
+        }
+        var failures = 0
+        for id in ids {
+            guard let recording = try catalog.recording(id: id) else { throw CommandFailure.exit("no recording \(id) in \(catalog.root)") }
+            let directory = catalog.directoryPath(of: recording)
+            do {
+                let result = try CompositeJob.render(directory: directory, key: key, output: output, logger: logger)
+                print("\(id) rendered \(output ?? directory + "/" + CompositeState.fileName) (\(String(format: "%.1f", result.duration)) s, sha256 \(result.sha256))")
+                if output == nil {
+                    _ = try? ReviewPage.write(manifestPath: directory + "/manifest.json", logger: logger)
+                    try? catalog.index(manifestAt: directory + "/manifest.json")
+                }
+            } catch {
+                failures += 1
+                print("\(id) FAILED: \(error)")
+            }
+        }
+        if failures > 0 { throw CommandFailure.exit("\(failures) of \(ids.count) composites could not be rendered") }
+    }
+}
