@@ -5,9 +5,10 @@ import Recorder
 /// Completes the manifest of a recording whose writer died (SIGKILL, a crash, a power cut): it says
 /// `recording` while nobody holds its ``WriterLock``.
 ///
-/// The recording is fragmented MP4, playable up to its last complete fragment: the manifest becomes
-/// `interrupted`, with the duration that decodes and the hash of the file as it is, so that it no
-/// longer looks like a recording in progress and `verify` can check it.
+/// The record (the originals) is whole up to its last record: the manifest becomes `interrupted`, with
+/// the duration it holds and the hash of the file as it is, so that it no longer looks like a recording
+/// in progress and `verify` can check it. A live composite cut short is not evidence of anything: it is
+/// removed and the composite queued, to be rendered from the originals.
 public enum AbandonedRecording {
     /// Completes the manifest in `directory` if its writer is gone; returns whether it did.
     @discardableResult
@@ -25,6 +26,11 @@ public enum AbandonedRecording {
             manifest.wallClockEnd = RecordingManifest.timestamp(modified)
         }
         if let failure = media.failure { manifest.problems.append("after the interruption: \(failure)") }
+        if var composite = manifest.composite, composite.state == "live" {
+            try? FileManager.default.removeItem(atPath: directory + "/" + composite.path)
+            (composite.state, composite.mode, composite.reason) = ("queued", "after", "the live composite was cut short with its writer")
+            manifest.composite = composite
+        }
         try manifest.write(to: path)
         try? FileManager.default.removeItem(atPath: directory + "/" + WriterLock.fileName)
         return true

@@ -78,9 +78,42 @@ public enum RecordingVerifier {
         if media.failure == nil, let duration = manifest?.durationSeconds, media.end < duration - durationTolerance {
             problems.append("\(path): truncated: media ends at t=\(MediaCheck.seconds(media.end)), the manifest says \(MediaCheck.seconds(duration))")
         }
+        if let manifest { problems += compositeProblems(directory: directory, manifest: manifest, trusted: trusted) }
         return VerificationReport(
             id: id, problems: problems, videoFrames: media.videoFrames, audioFrames: media.audioFrames, interruptedAt: interruptedAt,
             signedBy: evidence.problems.isEmpty ? evidence.signedBy : nil, unsealedBytes: evidence.unsealedBytes)
+    }
+
+    /// The composite, when there is one, is the one derived from these originals: its hash is the one the
+    /// signed manifest (live) or the signed derivation (rendered after) names, and it decodes.
+    private static func compositeProblems(directory: String, manifest: RecordingManifest, trusted: [PublicKey]) -> [String] {
+        guard manifest.formatVersion >= 2, let composite = manifest.composite else { return [] }
+        let path = directory + "/" + composite.path
+        let derivation: Derivation?
+        do { derivation = try Derivation.read(directory: directory) } catch { return ["\(error)"] }
+        guard composite.state == "rendered" || derivation != nil else {
+            return FileManager.default.fileExists(atPath: path) ? ["\(path) exists, but no derivation record or manifest names its hash"] : []
+        }
+        var problems: [String] = []
+        if let derivation {
+            if derivation.recording != manifest.recordingID { problems.append("composite.json is the derivation of \(derivation.recording), not of \(manifest.recordingID)") }
+            if derivation.originalsSHA256 != manifest.sha256 { problems.append("composite.json derives from other originals (sha256 \(derivation.originalsSHA256.prefix(12))…)") }
+            if let listed = composite.sha256, composite.state == "rendered", listed != derivation.compositeSHA256 {
+                problems.append("composite.json names another composite than the signed manifest")
+            }
+            if !trusted.isEmpty && !derivation.isSigned(by: trusted) { problems.append("composite.json is not signed by a trusted key") }
+        }
+        guard let expected = derivation?.compositeSHA256 ?? composite.sha256 else { return problems + ["no hash to check \(path) against"] }
+        guard FileManager.default.fileExists(atPath: path) else { return problems + ["missing composite \(path)"] }
+        do {
+            let actual = try SHA256.hex(ofFileAt: path)
+            if actual != expected { problems.append("hash mismatch: \(path) has sha256 \(actual.prefix(12))…, its derivation says \(expected.prefix(12))…") }
+        } catch {
+            problems.append("\(path) unreadable: \(error)")
+        }
+        let media = MediaCheck(path: path)
+        if let failure = media.failure { problems.append("\(path): \(failure)") }
+        return problems
     }
 
     private static func hashProblems(path: String, manifest: RecordingManifest?, catalogued: CatalogRecording?) -> [String] {

@@ -1,6 +1,7 @@
 import Digest
 import Evidence
 import Foundation
+import Recorder
 
 /// Retention and legal hold: a held recording is never purged; a purge removes the media of expired
 /// recordings, keeps their signed manifests, and writes a signed tombstone into the chain (what was
@@ -69,7 +70,7 @@ public enum Retention {
             guard purgeRecord(directory: directory) == nil, !FileManager.default.fileExists(atPath: directory + "/" + holdFile),
                 let started = WallClock.parse(recording.wallClockStart), days == 0 || started < cutoff
             else { continue }
-            let media = [recording.file, "tracks", "review.html", "contactsheet.png", Sealer.fileName]
+            let media = [recording.file, CompositeState.fileName, Derivation.fileName, "review.html", "contactsheet.png", Sealer.fileName]
                 .filter { FileManager.default.fileExists(atPath: directory + "/" + $0) }
             guard !dryRun, let key else {
                 done.append(Purged(recording: recording.id, removed: media, tombstone: nil))

@@ -3,9 +3,10 @@ import Foundation
 /// An evidence bundle: one tar file holding a recording and everything needed to check it on a
 /// machine with nothing else (docs/EVIDENCE.md). Files sit in one folder named after the recording.
 public enum EvidenceBundle {
-    /// What a bundle holds, when present: the recording, its manifest, seals and signature, the review
-    /// page, the signer's public key, and its chain entries with their neighbours (`chain.jsonl`).
-    public static let memberNames = ["recording.mp4", "manifest.json", "manifest.sig", "seals.jsonl", "review.html", "contactsheet.png",
+    /// What a bundle holds, when present: the record (the originals), the composite and its signed
+    /// derivation, its manifest, seals and signature, the review page, the signer's public key, and
+    /// its chain entries with their neighbours (`chain.jsonl`).
+    public static let memberNames = ["originals.ctlo", "recording.mp4", "composite.json", "manifest.json", "manifest.sig", "seals.jsonl", "review.html", "contactsheet.png",
                                      "public-key.pub", "chain.jsonl"]
 
     /// Writes `files` (name → contents) under `folder/` into a tar file at `path`.

@@ -85,23 +85,16 @@ final class RecordingWorker {
     /// The worker loop: take inputs and keep them, until asked to finish.
     func run(_ queue: BoundedQueue<Input>) -> Result<RecordingResult, MediaError> {
         while true {
+            let now = clock.now()  // read before draining: everything that arrived by `now` is in the batch
             var barriers: [DispatchSemaphore] = []
-            for input in queue.popAll(timeout: Self.meterInterval) {
+            for input in queue.popAll(timeout: 1 / Double(max(1, configuration.fps))) {
                 switch input {
                 case .finish(let end, let interruption): return finish(at: end, interruption: interruption)
                 case .barrier(let reached): barriers.append(reached)
                 default: handle(input)
                 }
             }
-            let now = clock.now()
-            if now - lastMeter >= Self.meterInterval {
-                lastMeter = now
-                if let (loudest, ranking) = meter.update(time: now) {
-                    manifest.events.append(TimelineEvent(kind: "loudest", time: now, fields: ["participant": loudest, "ranking": ranking.joined(separator: ",")]))
-                    manifestDirty = true
-                    shared.loudest.withLock { $0 }?(loudest, ranking)
-                }
-            }
+            composite?.send(.advance(time: now))
             if !barriers.isEmpty { composite?.barrier() }
             for reached in barriers { reached.signal() }
             if manifestDirty && now - lastManifestWrite >= 1 { writeManifest(now) }
@@ -209,7 +202,19 @@ final class RecordingWorker {
             manifest.participants[index].tracks[t].bytes += packet.data.count
         }
         if track.parameters.kind == .audio { meter.measure(participant: participant, track: trackID, packet: packet) }
+        measureSpeakers(at: arrival)
         composite?.send(.packet(participant: participant, track: trackID, packet: packet, placed: placed))
+    }
+
+    /// Closes the speaker meter's interval when one is due: by the packets' arrival times, so that who
+    /// spoke when does not depend on how the worker's thread was scheduled.
+    private func measureSpeakers(at time: Double) {
+        guard time - lastMeter >= Self.meterInterval else { return }
+        lastMeter = time
+        guard let (loudest, ranking) = meter.update(time: time) else { return }
+        manifest.events.append(TimelineEvent(kind: "loudest", time: time, fields: ["participant": loudest, "ranking": ranking.joined(separator: ",")]))
+        manifestDirty = true
+        shared.loudest.withLock { $0 }?(loudest, ranking)
     }
 
     /// Runs a write to the originals; a failure fails the recording (once) and returns false.

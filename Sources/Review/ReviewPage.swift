@@ -38,7 +38,8 @@ public enum ReviewPage {
         let manifest = try JSONDecoder().decode(RecordingManifest.self, from: data)
         let directory = manifestURL.deletingLastPathComponent()
         // The manifest names the recording; only a file beside it is ever used.
-        let videoName = URL(fileURLWithPath: manifest.file).lastPathComponent
+        // The page plays the composite (derived from the originals), when it has been made.
+        let videoName = URL(fileURLWithPath: manifest.composite?.path ?? manifest.file).lastPathComponent
         let htmlPath = directory.appendingPathComponent(htmlFileName).path
         var files = ReviewFiles(html: htmlPath)
 
@@ -58,7 +59,7 @@ public enum ReviewPage {
             manifestJSON: String(decoding: data, as: UTF8.self), session: manifest.session,
             videoFile: relativeURL(videoName),
             contactSheet: try files.sheet.map { (relativeURL(contactSheetFileName), try sheetInfo($0)) },
-            evidence: evidenceLines(directory: directory.path, recordingID: manifest.recordingID))
+            evidence: compositeLines(manifest, directory: directory.path) + evidenceLines(directory: directory.path, recordingID: manifest.recordingID))
         do {
             try Data(document.render().utf8).write(to: URL(fileURLWithPath: htmlPath), options: .atomic)
         } catch {
@@ -66,6 +67,21 @@ public enum ReviewPage {
         }
         logger.info("review page written", metadata: ["page": "\(htmlPath)", "contactSheet": "\(files.contactSheet ?? "none")"])
         return files
+    }
+
+    /// Where the record is, and whether the composite that plays here exists yet.
+    static func compositeLines(_ manifest: RecordingManifest, directory: String) -> [String] {
+        guard let composite = manifest.composite else { return [] }
+        var lines = ["The record is \(manifest.file): every packet each participant sent, as sent (\(manifest.originals?.tracks.count ?? 0) tracks)."]
+        let rendered = FileManager.default.fileExists(atPath: directory + "/" + composite.path)
+            && (composite.state == "rendered" || FileManager.default.fileExists(atPath: directory + "/" + Derivation.fileName))
+        if rendered {
+            lines.append("The video here is the composite derived from it (\(composite.path), \(composite.settings.layout.rawValue) layout).")
+        } else {
+            lines.append("The composite is pending (\(composite.state)\(composite.reason.map { ": \($0)" } ?? "")): nothing to play yet. "
+                         + "Render it with `ctlive recordings render \(manifest.recordingID)` (the originals' layout is in docs/ORIGINALS.md).")
+        }
+        return lines
     }
 
     /// The evidence state as the files beside the recording say it (the page is written again on a hold

@@ -9,6 +9,7 @@ import Logging
 import Media
 import PolicyHost
 import Recorder
+import Review
 import Signaling
 
 /// `ctlive demo`: the whole product in one command, over real ZeroMQ on loopback.
@@ -75,6 +76,9 @@ struct DemoCommand: AsyncParsableCommand {
         var botConfiguration = BotConfiguration(hub: endpoint, userId: "recorder-demo")
         botConfiguration.recordingsRoot = recordings
         botConfiguration.layout = layout
+        // The demo shows the composite at once: made live (and rendered from the originals at the end if the
+        // machine was too busy for that).
+        botConfiguration.composite = .live
         // Recordings are evidence: the demo signs with a key of its own, made once under the recordings folder.
         let keyPath = recordings + "/signing-key"
         if !FileManager.default.fileExists(atPath: keyPath) {
@@ -137,7 +141,17 @@ struct DemoCommand: AsyncParsableCommand {
         await bot.stop()
         progress.done()
         if let failure { Output.fail("the demo stopped: \(failure)") }
-        guard let result = bot.finished.first else { Output.fail("the recording did not finish") }
+        guard var result = bot.finished.first else { Output.fail("the recording did not finish") }
+        if result.composite.state == "queued" {
+            progress.say("the live composite was deferred (\(result.composite.reason ?? "")); rendering it from the originals")
+            do {
+                let rendered = try CompositeJob.render(directory: result.directory, key: try SigningKey.load(path: keyPath), logger: logger)
+                (result.composite.state, result.composite.sha256) = ("rendered", rendered.sha256)
+                _ = try? ReviewPage.write(manifestPath: result.manifestPath, logger: logger)
+            } catch {
+                Output.fail("cannot render the composite: \(error)")
+            }
+        }
         try Self.summary(result, elapsed: ContinuousClock.now - started)
     }
 
@@ -189,15 +203,17 @@ struct DemoCommand: AsyncParsableCommand {
         let manifest = try JSONDecoder().decode(RecordingManifest.self, from: Data(contentsOf: URL(fileURLWithPath: result.manifestPath)))
         let size = (try? FileManager.default.attributesOfItem(atPath: result.recordingPath)[.size] as? Int) ?? 0
         let decisions = manifest.events.filter { $0.kind == "answer" || $0.kind == "decision" }
+        let packets = manifest.originals?.tracks.map(\.packets).reduce(0, +) ?? 0
         var lines = [
             "",
-            "recording   \(result.recordingPath)",
+            "originals   \(result.originalsPath) (the record: \(packets) packets of \(manifest.originals?.tracks.count ?? 0) tracks, as sent)",
+            "recording   \(result.recordingPath) (the composite, \(result.composite.state))",
             "manifest    \(result.manifestPath)",
         ]
         let review = result.directory + "/review.html"
         if FileManager.default.fileExists(atPath: review) { lines.append("review page \(review)") }
         lines += [
-            String(format: "duration    %.1f s, %.1f MB, sha256 %@", result.duration, Double(size) / 1e6, result.sha256),
+            String(format: "duration    %.1f s, composite %.1f MB, originals sha256 %@", result.duration, Double(size) / 1e6, result.sha256),
             "participants " + manifest.participants.map { p in
                 String(format: "%@ (%@, %.1f-%.1f s)", p.name, p.role, p.joinedAt, p.leftAt ?? result.duration)
             }.joined(separator: "; "),

@@ -27,7 +27,7 @@ final class CatalogTests: XCTestCase {
         let a = try XCTUnwrap(try catalog.recording(id: "rec-a"))
         XCTAssertEqual(a.contact, "contact-1")
         XCTAssertEqual(a.status, "finished")
-        XCTAssertEqual(a.file, "recording.mp4")
+        XCTAssertEqual(a.file, "originals.ctlo")
         XCTAssertTrue(a.directory.hasSuffix("/rec-a") && !a.directory.hasPrefix("/"), a.directory)
         XCTAssertEqual(a.sha256?.count, 64)
         XCTAssertEqual(a.durationSeconds ?? 0, 3, accuracy: 0.5)

@@ -63,7 +63,7 @@ final class CommandLineTests: XCTestCase {
         XCTAssertEqual(good.stdout, "rec-a ok\nrec-b ok\n")
         XCTAssertEqual(try ctlive(["recordings", "verify", "rec-b", "--recordings", root]).stdout, "rec-b ok\n")
 
-        try Fixtures.flipByte(try Fixtures.directory("rec-b", in: root) + "/recording.mp4", at: 0.7)
+        try Fixtures.flipByte(try Fixtures.directory("rec-b", in: root) + "/originals.ctlo", at: 0.7)
         let altered = try ctlive(["recordings", "verify", "--all", "--recordings", root])
         XCTAssertEqual(altered.status, 1)
         let lines = altered.stdout.split(separator: "\n")

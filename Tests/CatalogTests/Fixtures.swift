@@ -87,7 +87,7 @@ enum Fixtures {
         configuration.fps = 15
         configuration.preset = "ultrafast"
         configuration.queueCapacity = 100_000
-        configuration.maximumBacklog = nil  // fed unpaced on a manual clock: every picture drawn
+        configuration.maximumCompositeLag = nil  // fed unpaced on a manual clock: the live composite draws every picture
         let clock = ManualSessionClock()
         let recording = try LiveRecording(configuration: configuration, clock: clock, logger: logger)
         var packets: [(time: Double, person: String, track: Int, packet: EncodedPacket)] = []

@@ -22,7 +22,7 @@ final class VerifyTests: XCTestCase {
     func testASingleChangedByteFails() throws {
         let root = try Fixtures.recordingsRoot(self)
         let catalog = try catalog(root)
-        try Fixtures.flipByte(try Fixtures.directory("rec-a", in: root) + "/recording.mp4")
+        try Fixtures.flipByte(try Fixtures.directory("rec-a", in: root) + "/originals.ctlo")
         let report = try catalog.verify(id: "rec-a")
         XCTAssertFalse(report.isOK)
         XCTAssertTrue(report.line.hasPrefix("rec-a FAILED: hash mismatch: "), report.line)
@@ -32,30 +32,52 @@ final class VerifyTests: XCTestCase {
     func testATruncatedFileFails() throws {
         let root = try Fixtures.recordingsRoot(self)
         let catalog = try catalog(root)
-        try Fixtures.truncate(try Fixtures.directory("rec-a", in: root) + "/recording.mp4", to: 0.5)
+        try Fixtures.truncate(try Fixtures.directory("rec-a", in: root) + "/originals.ctlo", to: 0.5)
         let report = try catalog.verify(id: "rec-a")
         XCTAssertTrue(report.problems.contains { $0.hasPrefix("hash mismatch") }, report.line)
         XCTAssertTrue(report.problems.contains { $0.contains("truncated") || $0.contains("decode failure") }, report.line)
     }
 
-    func testAFileCutAtAFragmentBoundaryFails() throws {
+    func testAnOriginalsFileCutAtARecordBoundaryFails() throws {
         let root = try Fixtures.recordingsRoot(self)
         let catalog = try catalog(root)
-        let file = try Fixtures.directory("rec-a", in: root) + "/recording.mp4"
+        let file = try Fixtures.directory("rec-a", in: root) + "/originals.ctlo"
+        // Whole records only, up to half of the file: a reader sees a shorter file, nothing damaged.
+        let reader = try OriginalsReader(path: file)
+        let size = try FileManager.default.attributesOfItem(atPath: file)[.size] as! Int
+        while reader.offset < size / 2, try reader.next() != nil {}
         let data = try Data(contentsOf: URL(fileURLWithPath: file))
-        // Every fragment starts with a `moof` box; keep the first half of the fragments, whole.
-        let fragments = data.indices.dropLast(4).filter { data[$0] == 0x6d && data[$0 + 1...$0 + 3].elementsEqual("oof".utf8) }.map { $0 - 4 }
-        XCTAssertGreaterThan(fragments.count, 2)
-        try data.prefix(fragments[fragments.count / 2]).write(to: URL(fileURLWithPath: file))
+        try data.prefix(Int(reader.offset)).write(to: URL(fileURLWithPath: file))
         let report = try catalog.verify(id: "rec-a")
         XCTAssertTrue(report.problems.contains { $0.hasPrefix("hash mismatch") }, report.line)
         XCTAssertTrue(report.problems.contains { $0.contains("truncated: media ends at t=") }, report.line)
     }
 
+    func testACompositeAlteredOrSwappedFails() throws {
+        let root = try Fixtures.recordingsRoot(self)
+        let catalog = try catalog(root)
+        let a = try Fixtures.directory("rec-a", in: root), b = try Fixtures.directory("rec-b", in: root)
+        try Fixtures.flipByte(b + "/recording.mp4", at: 0.6)
+        let altered = try catalog.verify(id: "rec-b")
+        XCTAssertTrue(altered.problems.contains { $0.hasPrefix("hash mismatch: \(b)/recording.mp4") }, altered.line)
+        // Another session's composite, with its derivation: it derives from other originals.
+        try FileManager.default.removeItem(atPath: b + "/recording.mp4")
+        try FileManager.default.copyItem(atPath: a + "/recording.mp4", toPath: b + "/recording.mp4")
+        let swapped = try catalog.verify(id: "rec-b")
+        XCTAssertFalse(swapped.isOK)
+        XCTAssertTrue(swapped.problems.contains { $0.hasPrefix("hash mismatch: \(b)/recording.mp4") }, swapped.line)
+        try FileManager.default.removeItem(atPath: b + "/composite.json")
+        try FileManager.default.copyItem(atPath: a + "/composite.json", toPath: b + "/composite.json")
+        let withItsDerivation = try catalog.verify(id: "rec-b")
+        XCTAssertTrue(withItsDerivation.problems.contains { $0.contains("composite.json is the derivation of rec-a, not of rec-b") }, withItsDerivation.line)
+        XCTAssertTrue(withItsDerivation.problems.contains { $0.contains("derives from other originals") }, withItsDerivation.line)
+        XCTAssertTrue(try catalog.verify(id: "rec-a").isOK)
+    }
+
     func testAMissingFileFails() throws {
         let root = try Fixtures.recordingsRoot(self)
         let catalog = try catalog(root)
-        let file = try Fixtures.directory("rec-a", in: root) + "/recording.mp4"
+        let file = try Fixtures.directory("rec-a", in: root) + "/originals.ctlo"
         try FileManager.default.removeItem(atPath: file)
         let report = try catalog.verify(id: "rec-a")
         XCTAssertEqual(report.problems, ["missing file \(file)"])

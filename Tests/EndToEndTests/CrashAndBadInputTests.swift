@@ -17,7 +17,7 @@ final class CrashAndBadInputTests: XCTestCase {
         let session = try LiveSession()
         let bot = Process()
         bot.executableURL = URL(fileURLWithPath: ctliveExecutable)
-        bot.arguments = ["bot", "--hub", session.endpoint, "--recordings", root, "--log-level", "error"]
+        bot.arguments = ["bot", "--hub", session.endpoint, "--recordings", root, "--composite", "live", "--log-level", "error"]
         bot.standardOutput = FileHandle.nullDevice
         bot.standardError = FileHandle.nullDevice
         try bot.run()

@@ -24,6 +24,7 @@ final class DiskFullTests: XCTestCase {
         let session = try LiveSession()
         var configuration = BotConfiguration(hub: session.endpoint, userId: "full")
         configuration.recordingsRoot = small
+        configuration.composite = .live
         (configuration.width, configuration.height) = (640, 360)
         configuration.minimumFreeBytes = 1 << 20
         let full = RecorderBot(configuration: configuration, policy: nil, logger: quietLogger("full"))

@@ -52,7 +52,7 @@ struct RecordedSession {
         configuration.height = 360
         configuration.preset = "ultrafast"
         configuration.queueCapacity = 100_000  // fed unpaced: nothing may be dropped
-        configuration.maximumBacklog = nil     // and every picture drawn
+        configuration.maximumCompositeLag = nil  // fed unpaced on a manual clock: the live composite draws every picture
         let clock = ManualSessionClock()
         let recording = try LiveRecording(configuration: configuration, clock: clock, logger: Logger(label: "test.review"))
 

@@ -57,8 +57,12 @@ public final class LiveSession {
         return agent
     }
 
-    public func bot(root: String, policy: PolicyEngine? = nil, layout: Layout = .grid, size: (Int32, Int32)? = nil) async throws -> RecorderBot {
+    /// A bot recording under `root`. Its composites are live by default: the tests probe `recording.mp4`
+    /// as soon as a session ends (a live composite that falls behind is still rendered after, and waited for).
+    public func bot(root: String, policy: PolicyEngine? = nil, layout: Layout = .grid, size: (Int32, Int32)? = nil,
+                    composite: CompositeMode = .live) async throws -> RecorderBot {
         var configuration = BotConfiguration(hub: endpoint, userId: "rec-\(UUID().uuidString.prefix(6))")
+        configuration.composite = composite
         configuration.recordingsRoot = root
         configuration.layout = layout
         if let (width, height) = size { (configuration.width, configuration.height) = (width, height) }

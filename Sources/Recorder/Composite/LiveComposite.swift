@@ -17,6 +17,8 @@ final class LiveComposite: Sendable {
         case leave(id: String, time: Double)
         case track(participant: String, track: String, parameters: TrackParameters)
         case packet(participant: String, track: String, packet: EncodedPacket, placed: Double)
+        /// Everything kept up to session time `time` has been sent: draw up to it, less the latency.
+        case advance(time: Double)
         case barrier(DispatchSemaphore)
         case finish(time: Double)
     }
@@ -98,6 +100,8 @@ final class LiveComposite: Sendable {
         let logger: Logger
         var layoutChanges: [RecordingManifest.LayoutChange] = []
         var late = 0
+        /// How far the recording has handed over everything: drawing never goes past it.
+        var watermark = 0.0
         var lastKeyframeRequest: [String: Double] = [:]
 
         init(pipeline: SessionPipeline, path: String, latency: Double, maximumLag: Double?, clock: any SessionClock,
@@ -122,7 +126,6 @@ final class LiveComposite: Sendable {
         func run(_ queue: BoundedQueue<Input>, status: Status) -> Outcome {
             let tick = 1 / Double(max(1, pipeline.settings.fps))
             while true {
-                let now = clock.now()
                 var barriers: [DispatchSemaphore] = []
                 defer { for reached in barriers { reached.signal() } }
                 if status.stopped.load(ordering: .relaxed) { return giveUp("its queue was full: the machine is overloaded") }
@@ -142,13 +145,14 @@ final class LiveComposite: Sendable {
                         do { pipeline.push(try Packet(packet), participant: participant, track: track, placed: placed) } catch {
                             pipeline.countError(\.malformedPackets)
                         }
+                    case .advance(let time): watermark = max(watermark, time)
                     case .barrier(let reached): barriers.append(reached)
                     case .finish(let end):
                         if status.stopped.load(ordering: .relaxed) { return giveUp("its queue was full: the machine is overloaded") }
                         return finish(at: end)
                     }
                 }
-                do { try pipeline.render(upTo: now - latency) } catch { return failed(error) }
+                do { try pipeline.render(upTo: watermark - latency) } catch { return failed(error) }
                 if let maximumLag {
                     let lag = clock.now() - latency - pipeline.nextOutputTime
                     if lag > maximumLag { return giveUp(String(format: "it fell %.1f s behind the session", lag)) }
