@@ -238,7 +238,9 @@ extension RecordingsCatalog {
         let directory = directoryPath(of: recording)
         var files: [(String, Data)] = []
         for name in EvidenceBundle.memberNames {
-            if let data = FileManager.default.contents(atPath: directory + "/" + (name == "recording.mp4" ? recording.file : name)) {
+            // A recording from before the originals (manifest format 1) has its composite as its file.
+            let source = name == "recording.mp4" && recording.file != OriginalsFile.fileName ? recording.file : name
+            if let data = FileManager.default.contents(atPath: directory + "/" + source) {
                 files.append((name, data))
             }
         }

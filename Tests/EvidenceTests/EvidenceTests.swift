@@ -67,9 +67,9 @@ final class EvidenceTests: XCTestCase {
 
     func testOneChangedByteOfTheFileIsNamed() throws {
         let result = try record("s2")
-        var data = try Data(contentsOf: URL(fileURLWithPath: result.recordingPath))
+        var data = try Data(contentsOf: URL(fileURLWithPath: result.originalsPath))
         data[data.count / 3] ^= 0x01
-        try data.write(to: URL(fileURLWithPath: result.recordingPath))
+        try data.write(to: URL(fileURLWithPath: result.originalsPath))
         let report = try verify("s2")
         XCTAssertFalse(report.isOK)
         XCTAssertTrue(report.problems.contains { $0.contains("were changed after seal") }, report.line)
@@ -88,8 +88,8 @@ final class EvidenceTests: XCTestCase {
     func testAFileSwappedInFromAnotherSessionIsCaught() throws {
         let first = try record("s4", seconds: 4)
         let second = try record("s5", seconds: 4)
-        try FileManager.default.removeItem(atPath: first.recordingPath)
-        try FileManager.default.copyItem(atPath: second.recordingPath, toPath: first.recordingPath)
+        try FileManager.default.removeItem(atPath: first.originalsPath)
+        try FileManager.default.copyItem(atPath: second.originalsPath, toPath: first.originalsPath)
         let report = try verify("s4")
         XCTAssertFalse(report.isOK)
         XCTAssertTrue(report.problems.contains { $0.contains("changed after seal 1") || $0.contains("hash mismatch") }, report.line)
@@ -116,7 +116,7 @@ final class EvidenceTests: XCTestCase {
         XCTAssertTrue(report.line.contains("interrupted at"), report.line)
 
         // Bytes changed inside the sealed part of the cut recording are still caught.
-        let path = process.directory + "/recording.mp4"
+        let path = process.directory + "/" + OriginalsFile.fileName
         var data = try Data(contentsOf: URL(fileURLWithPath: path))
         data[1000] ^= 0x40
         try data.write(to: URL(fileURLWithPath: path))
@@ -138,9 +138,18 @@ final class EvidenceTests: XCTestCase {
         let intact = try runPython(script, in: result.directory)
         XCTAssertEqual(intact.status, 0, intact.stderr)
         XCTAssertTrue(intact.stdout.contains("verified"))
-        var data = try Data(contentsOf: URL(fileURLWithPath: result.recordingPath))
+        // The composite swapped for another: its signed derivation names another file.
+        let composite = try Data(contentsOf: URL(fileURLWithPath: result.recordingPath))
+        var swapped = composite
+        swapped[swapped.count / 2] ^= 0x01
+        try swapped.write(to: URL(fileURLWithPath: result.recordingPath))
+        let altered = try runPython(script, in: result.directory)
+        XCTAssertNotEqual(altered.status, 0)
+        XCTAssertTrue(altered.stderr.contains("the composite changed"), altered.stderr)
+        try composite.write(to: URL(fileURLWithPath: result.recordingPath))
+        var data = try Data(contentsOf: URL(fileURLWithPath: result.originalsPath))
         data[data.count / 2] ^= 0x01
-        try data.write(to: URL(fileURLWithPath: result.recordingPath))
+        try data.write(to: URL(fileURLWithPath: result.originalsPath))
         let tampered = try runPython(script, in: result.directory)
         XCTAssertNotEqual(tampered.status, 0)
         XCTAssertTrue(tampered.stderr.contains("changed"), tampered.stderr)
