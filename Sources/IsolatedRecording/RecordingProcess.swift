@@ -26,7 +26,9 @@ public final class RecordingProcess: SessionRecorder {
     /// Where the worker writes this part (known once it started).
     public let directory: String
     public let child: ChildProcess
-    private let queue = BoundedQueue<[UInt8]>(capacity: 4096)
+    /// Frames for the worker: about a minute of a two-party session. A worker that only appends packets to
+    /// its originals keeps up with a great many sessions; one stuck this long is lost anyway.
+    private let queue = BoundedQueue<[UInt8]>(capacity: 16384)
     private let input: Int32
     private let state = Mutex(State())
     private let logger: Logger
@@ -200,10 +202,8 @@ public final class RecordingProcess: SessionRecorder {
     }
 
     public func receive(participantID: String, trackID: String, packet: EncodedPacket, capturedUs: Int64? = nil) {
-        var message = WorkerMessage(.packet)
-        (message.participant, message.track) = (participantID, trackID)
-        (message.pts, message.dts, message.duration, message.key, message.capturedUs) = (packet.pts, packet.dts, packet.duration, packet.isKeyframe, capturedUs)
-        if !queue.push(WorkerWire.frame(message, payload: packet.data)) { state.withLock { $0.droppedPackets += 1 } }
+        let frame = WorkerWire.packetFrame(participant: participantID, track: trackID, packet: packet, capturedUs: capturedUs)
+        if !queue.push(frame) { state.withLock { $0.droppedPackets += 1 } }
     }
 
     public func record(event: TimelineEvent) {

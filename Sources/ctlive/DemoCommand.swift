@@ -206,14 +206,15 @@ struct DemoCommand: AsyncParsableCommand {
         let packets = manifest.originals?.tracks.map(\.packets).reduce(0, +) ?? 0
         var lines = [
             "",
-            "originals   \(result.originalsPath) (the record: \(packets) packets of \(manifest.originals?.tracks.count ?? 0) tracks, as sent)",
-            "recording   \(result.recordingPath) (the composite, \(result.composite.state))",
+            "recording   \(result.recordingPath)",
+            "originals   \(result.originalsPath)",
             "manifest    \(result.manifestPath)",
         ]
         let review = result.directory + "/review.html"
         if FileManager.default.fileExists(atPath: review) { lines.append("review page \(review)") }
         lines += [
-            String(format: "duration    %.1f s, composite %.1f MB, originals sha256 %@", result.duration, Double(size) / 1e6, result.sha256),
+            String(format: "duration    %.1f s, %.1f MB, sha256 %@ (the originals)", result.duration, Double(size) / 1e6, result.sha256),
+            "record      \(packets) packets of \(manifest.originals?.tracks.count ?? 0) tracks kept as sent; composite \(result.composite.mode ?? "") \(result.composite.state)",
             "participants " + manifest.participants.map { p in
                 String(format: "%@ (%@, %.1f-%.1f s)", p.name, p.role, p.joinedAt, p.leftAt ?? result.duration)
             }.joined(separator: "; "),

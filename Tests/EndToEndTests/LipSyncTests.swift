@@ -63,6 +63,7 @@ final class LipSyncTests: XCTestCase {
         try await eventually("the recording") { !bot.finished.isEmpty }
 
         let result = bot.finished[0]
+        XCTAssertEqual(result.composite.state, "rendered", "made live: \(result.composite.reason ?? "")")
         let manifest = try JSONDecoder().decode(RecordingManifest.self, from: Data(contentsOf: URL(fileURLWithPath: result.manifestPath)))
         var brightness: [(time: Double, value: Double)] = []
         let decoded = try decode(result.recordingPath) { frame, time in

@@ -9,8 +9,9 @@ import Synchronization
 ///
 /// It never leaves pictures out. When it falls further behind than ``maximumLag`` (an overloaded
 /// machine), or its queue fills, it gives up: the partial file is removed and the composite is
-/// rendered after the session from the originals instead. So does a composite that saw a packet
-/// after its time was drawn: rendered after the fact, late sound is heard where it belongs.
+/// rendered after the session from the originals instead. So does a composite that saw media come
+/// after its time was drawn (more than ``lateTolerance`` late, or more than a few packets): rendered
+/// after the fact, late sound is heard where it belongs. A packet or two of jitter is only counted.
 final class LiveComposite: Sendable {
     enum Input: Sendable {
         case join(id: String, color: RGB, time: Double)
@@ -36,6 +37,9 @@ final class LiveComposite: Sendable {
         /// Set once it gave up or failed: inputs are no longer queued.
         let stopped = Atomic<Bool>(false)
     }
+
+    /// Media this late (seconds after its time was drawn) makes the live composite give up for a render after.
+    static let lateTolerance = 1.0
 
     private let queue: BoundedQueue<Input>
     private let status = Status()
@@ -99,7 +103,7 @@ final class LiveComposite: Sendable {
         let onKeyframeNeeded: @Sendable (String, String) -> Void
         let logger: Logger
         var layoutChanges: [RecordingManifest.LayoutChange] = []
-        var late = 0
+        var late = 0, veryLate = 0, packets = 0
         /// How far the recording has handed over everything: drawing never goes past it.
         var watermark = 0.0
         var lastKeyframeRequest: [String: Double] = [:]
@@ -141,7 +145,10 @@ final class LiveComposite: Sendable {
                             pipeline.countError(\.undecodableTracks)
                         }
                     case .packet(let participant, let track, let packet, let placed):
-                        if placed < pipeline.nextOutputTime - SessionPipeline.videoLookahead { late += 1 }
+                        packets += 1
+                        let behind = pipeline.nextOutputTime - placed
+                        if behind > SessionPipeline.videoLookahead { late += 1 }
+                        if behind > LiveComposite.lateTolerance { veryLate += 1 }
                         do { pipeline.push(try Packet(packet), participant: participant, track: track, placed: placed) } catch {
                             pipeline.countError(\.malformedPackets)
                         }
@@ -164,9 +171,11 @@ final class LiveComposite: Sendable {
             do {
                 try pipeline.finish(at: end)
                 let lateTotal = late + pipeline.errors.latePackets
-                if lateTotal > 0 { return giveUp("\(lateTotal) packets arrived after their time was drawn") }
+                if veryLate > 0 || lateTotal > max(10, packets / 100) {
+                    return giveUp("\(lateTotal) packets arrived after their time was drawn (\(veryLate) over \(LiveComposite.lateTolerance) s late)")
+                }
                 var errors = pipeline.errors
-                errors.latePackets = late
+                errors.latePackets = lateTotal
                 let result = CompositeResult(path: path, sha256: try SHA256.hex(ofFileAt: path), duration: pipeline.writtenDuration, errors: errors)
                 return .rendered(result, layoutChanges: layoutChanges)
             } catch {
