@@ -92,8 +92,12 @@ extension HubState {
         let recorders = clients.values.filter {
             $0.canTakeRoom && $0.connection != excluded && !room.failedRecorders.contains($0.participant.id)
         }
-        // The least loaded, as a share of its capacity (then the fewest rooms, then the lowest id).
-        func load(_ client: Client) -> Double { Double(client.assignedRooms.count) / Double(client.hello.capacity ?? 1_000_000) }
+        // The most headroom: the busier of its machine (as it reports) and its rooms as a share of its capacity, a
+        // deep render queue counting against it (then the fewest rooms, then the lowest id).
+        func load(_ client: Client) -> Double {
+            max(client.reportedLoad, Double(client.assignedRooms.count) / Double(client.hello.capacity ?? 1_000_000))
+                + 0.01 * Double(min(client.queuedComposites, 100))
+        }
         guard let chosen = recorders.min(by: {
             (load($0), $0.assignedRooms.count, $0.hello.userId) < (load($1), $1.assignedRooms.count, $1.hello.userId)
         }) else {

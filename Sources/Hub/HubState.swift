@@ -71,6 +71,9 @@ final class HubState {
         var records: Bool { hello.role == .recorder && hello.records != false }
         /// A recorder that said `recorderState` `accepting: false` gets no new room.
         var accepting = true
+        /// The recorder's machine's busy share (0-1) and its queued composites, as it last said.
+        var reportedLoad: Double = 0
+        var queuedComposites = 0
         /// Whether this recorder may be given one more room: it records, accepts, and is below its capacity.
         var canTakeRoom: Bool { records && accepting && assignedRooms.count < (hello.capacity ?? .max) }
     }
@@ -295,6 +298,8 @@ final class HubState {
         case let recorderState as RecorderState:
             guard client.role == .recorder else { throw ProtocolError(.forbidden, "only recorders say whether they take rooms") }
             client.accepting = recorderState.accepting
+            if let load = recorderState.load { client.reportedLoad = load }
+            if let queued = recorderState.queuedComposites { client.queuedComposites = queued }
             logger.notice("recorder state", metadata: ["recorder": "\(client.participant.id)", "accepting": "\(recorderState.accepting)",
                                                        "reason": "\(recorderState.reason ?? "")"])
             send(OK(), to: client.connection, re: re)

@@ -23,8 +23,6 @@ public final class RecordingProcess: SessionRecorder {
     /// A worker silent this long is taken as hung and killed.
     public static let hangTimeout: Duration = .seconds(2)
 
-    /// Where the worker writes this part (known once it started).
-    public let directory: String
     public let child: ChildProcess
     /// Frames for the worker: about a minute of a two-party session. A worker that only appends packets to
     /// its originals keeps up with a great many sessions; one stuck this long is lost anyway.
@@ -43,10 +41,29 @@ public final class RecordingProcess: SessionRecorder {
         var ended = false
         var lastAlive = ContinuousClock.now
         var droppedPackets = 0
+        /// Where the worker writes this part, once it said it started.
+        var directory: String?
+        /// Why it could not start, when it said so.
+        var startFailure: String?
+    }
+
+    /// A worker has this long to open its recording and say so.
+    public static let startTimeout: Duration = .seconds(10)
+    private let started = DispatchSemaphore(value: 0)
+
+    /// Where the worker writes this part. Known once the worker started: waits for that (at most
+    /// ``startTimeout``); empty if it never did (``onLost`` then says why).
+    public var directory: String {
+        if let directory = state.withLock({ $0.directory }) { return directory }
+        _ = started.wait(timeout: .now() + .seconds(Int(Self.startTimeout.components.seconds)))
+        started.signal()
+        return state.withLock { $0.directory } ?? ""
     }
 
     /// Starts a worker for `configuration` with `command` (the executable and its arguments, the room
-    /// id among them) and waits for it to open the recording (up to 5 s).
+    /// id among them). Returns at once, without waiting for the worker to open the recording: what is
+    /// sent meanwhile waits in the queue. A worker that does not start within ``startTimeout`` is
+    /// killed and reported through ``onLost``.
     public init(configuration: RecordingConfiguration, command: [String], logger: Logger) throws {
         self.logger = logger
         let toWorker = try ChildProcess.pipe()
@@ -74,17 +91,8 @@ public final class RecordingProcess: SessionRecorder {
         input = toWorker.write
         var start = WorkerMessage(.start)
         start.configuration = configuration
-        var reader = WorkerFrameReader(descriptor: fromWorker.read)
-        guard WorkerWire.write(WorkerWire.frame(start), to: input), let (answer, _) = reader.next(), answer.op == .started,
-            let directory = answer.directory
-        else {
-            child.kill()
-            close(input)
-            close(fromWorker.read)
-            throw RecordingProcessError(description: "the recording worker did not start (\(child.wait(timeout: .seconds(2))?.description ?? "no answer"))")
-        }
-        self.directory = directory
-        startThreads(reader: reader, output: fromWorker.read)
+        _ = queue.push(WorkerWire.frame(start))
+        startThreads(reader: WorkerFrameReader(descriptor: fromWorker.read), output: fromWorker.read)
     }
 
     deinit { close(input) }
@@ -111,17 +119,20 @@ public final class RecordingProcess: SessionRecorder {
                 return true
             }
             done.signal()
-            if lost, let onLost = state.withLock({ $0.onLost }) { onLost(status?.description ?? "stopped answering") }
+            started.signal()  // nobody waits for a directory that will never come
+            let reason = state.withLock { $0.startFailure } ?? status?.description ?? "stopped answering"
+            if lost, let onLost = state.withLock({ $0.onLost }) { onLost(reason) }
         }
         readerThread.name = "recording-reader"
         readerThread.start()
-        // The watchdog: a worker that stops saying it is alive is killed (its reader then reports it lost).
+        // The watchdog: a worker that stops saying it is alive, or never starts, is killed (its reader then reports it lost).
         let watchdog = Thread { [self] in
             while state.withLock({ $0.result == nil }) {
                 Thread.sleep(forTimeInterval: 0.25)
-                let silent = state.withLock { ContinuousClock.now - $0.lastAlive }
-                if silent > Self.hangTimeout {
-                    logger.error("recording worker hung: killing it", metadata: ["pid": "\(child.pid)", "directory": "\(directory)"])
+                let (silent, directory) = state.withLock { (ContinuousClock.now - $0.lastAlive, $0.directory) }
+                if silent > (directory == nil ? Self.startTimeout : Self.hangTimeout) {
+                    logger.error(directory == nil ? "recording worker did not start: killing it" : "recording worker hung: killing it",
+                                 metadata: ["pid": "\(child.pid)", "directory": "\(directory ?? "")"])
                     child.kill()
                     return
                 }
@@ -134,12 +145,18 @@ public final class RecordingProcess: SessionRecorder {
     private func handle(_ message: WorkerMessage) {
         state.withLock { $0.lastAlive = .now }
         switch message.op {
+        case .started:
+            state.withLock { $0.directory = message.directory }
+            started.signal()
         case .loudest:
             if let loudest = message.participant, let ranking = message.ranking { state.withLock { $0.onLoudestChanged }?(loudest, ranking) }
         case .keyframe:
             if let participant = message.participant, let track = message.track { state.withLock { $0.onKeyframeNeeded }?(participant, track) }
         case .writeFailed:
             state.withLock { $0.onWriteFailed }?(message.error ?? "write failed")
+        case .failed where state.withLock({ $0.directory == nil }):
+            // It could not open the recording (a full disk...): lost before it started, reported as such.
+            state.withLock { $0.startFailure = message.error ?? "the recording worker could not start" }
         case .finished, .failed:
             let result: Result<RecordingResult, RecordingProcessError> = message.result.map { .success($0) }
                 ?? .failure(RecordingProcessError(description: message.error ?? "the recording failed"))

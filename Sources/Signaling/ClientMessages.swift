@@ -216,13 +216,23 @@ public struct RecorderState: WireMessage {
     public static let type = "recorderState"
     public var accepting: Bool
     public var reason: String?
+    /// How busy the recorder's machine is, 0 (idle) to 1 (every core busy): the hub gives rooms by headroom.
+    public var load: Double?
+    /// Composites waiting for the recorder to render them.
+    public var queuedComposites: Int?
 
-    public init(accepting: Bool, reason: String? = nil) {
+    public init(accepting: Bool, reason: String? = nil, load: Double? = nil, queuedComposites: Int? = nil) {
         self.accepting = accepting
         self.reason = reason
+        self.load = load
+        self.queuedComposites = queuedComposites
     }
 
     public func validate() throws(ProtocolError) {
         if let reason { try Check.text(reason, "reason", max: 1024) }
+        if let load, !(load.isFinite && (0...1).contains(load)) { throw ProtocolError(.invalidField, "load must be between 0 and 1") }
+        if let queuedComposites, !(0...1_000_000).contains(queuedComposites) {
+            throw ProtocolError(.invalidField, "queuedComposites must be between 0 and 1000000")
+        }
     }
 }

@@ -26,8 +26,8 @@ final class RecorderCapacityTests: XCTestCase {
         return events
     }
 
-    private func recorder(_ harness: HubHarness, capacity: Int?) async throws -> (CTLiveClient, EventReader) {
-        var configuration = ClientConfiguration(hub: harness.endpoint, hello: Hello(role: .recorder, userId: "R1", capacity: capacity))
+    private func recorder(_ harness: HubHarness, capacity: Int?, id: String = "R1") async throws -> (CTLiveClient, EventReader) {
+        var configuration = ClientConfiguration(hub: harness.endpoint, hello: Hello(role: .recorder, userId: id, capacity: capacity))
         configuration.engagesMedia = false
         let recorder = CTLiveClient(configuration: configuration)
         let events = EventReader(recorder)
@@ -62,6 +62,31 @@ final class RecorderCapacityTests: XCTestCase {
         XCTAssertFalse(assigned.all.contains { $0.name == "recordRoom" }, "no room while it cannot write")
         try await recorder.request(RecorderState(accepting: true))
         try await assigned.next("the waiting room, once it can write") { $0.name == "recordRoom" }
+    }
+
+    func testRoomsGoToTheRecorderWithTheMostHeadroom() async throws {
+        let harness = try HubHarness()
+        let (busy, busyRooms) = try await recorder(harness, capacity: nil, id: "R1")
+        let (idle, idleRooms) = try await recorder(harness, capacity: nil, id: "R2")
+        // R1 would win a tie (the lowest id); its machine is busy, R2's is not.
+        try await busy.request(RecorderState(accepting: true, load: 0.9, queuedComposites: 0))
+        try await idle.request(RecorderState(accepting: true, load: 0.2, queuedComposites: 0))
+        _ = try await room(harness, 1)
+        _ = try await room(harness, 2)
+        try await idleRooms.next("the first room") { $0.name == "recordRoom" }
+        try await idleRooms.next("the second room") { $0.name == "recordRoom" }
+        XCTAssertFalse(busyRooms.all.contains { $0.name == "recordRoom" }, "no room for the busy machine while another has headroom")
+        // A deep render queue counts against a recorder too.
+        try await idle.request(RecorderState(accepting: true, load: 0.2, queuedComposites: 80))
+        try await busy.request(RecorderState(accepting: true, load: 0.5, queuedComposites: 0))
+        _ = try await room(harness, 3)
+        try await busyRooms.next("the third room") { $0.name == "recordRoom" }
+        do {
+            try await busy.request(RecorderState(accepting: true, load: 7))
+            XCTFail("a load over 1 is refused")
+        } catch {
+            XCTAssertTrue("\(error)".contains("load must be between 0 and 1"), "\(error)")
+        }
     }
 
     func testAStrangerCannotSayItTakesRooms() async throws {
