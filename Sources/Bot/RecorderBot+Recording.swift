@@ -178,6 +178,13 @@ extension RecorderBot {
     /// continues the session as the next part, from the room as it is now. More than 5 losses in a
     /// minute and the bot gives the room up (the hub finds another recorder).
     func continueAfterLoss(_ session: Session, lost: RecordingProcess, how: String) {
+        guard lost.startedDirectory != nil else {
+            // It never opened the recording (a full disk, say): the room is not recorded here; the hub hands it over.
+            logger.error("recording worker could not start", metadata: ["room": "\(session.roomID)", "how": "\(how)"])
+            report(RecordingReport(roomID: session.roomID, status: .failed, reason: "cannot start recording: \(how)"))
+            if sessions.withLock({ $0.removeValue(forKey: session.roomID) }) != nil { finishLater(session, reason: "cannot start recording") }
+            return
+        }
         logger.error("recording worker lost", metadata: ["room": "\(session.roomID)", "how": "\(how)", "directory": "\(lost.directory)"])
         do {
             if try AbandonedRecording.completeIfAbandoned(directory: lost.directory) {
@@ -233,9 +240,15 @@ extension RecorderBot {
             return
         }
         session.link.withLock { $0 }?.start()
+        // `recording` is said once the worker writes (its start is not waited for on the I/O thread).
+        let deadline = ContinuousClock.now + RecordingProcess.startTimeout
+        while session.withState({ !$0.ended && $0.recording.startedDirectory == nil }) && ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        guard let directory = session.withState({ $0.ended ? nil : $0.recording.startedDirectory }) else { return }  // lost: reported there
         session.recording.record(event: TimelineEvent(kind: "recordingStatus", fields: ["status": "recording", "recorder": "recorder:\(configuration.userId)"]))
         report(RecordingReport(roomID: session.roomID, status: .recording))
-        logger.info("recording", metadata: ["room": "\(session.roomID)", "directory": "\(session.recording.directory)"])
+        logger.info("recording", metadata: ["room": "\(session.roomID)", "directory": "\(directory)"])
     }
 
     static func isoTime(milliseconds: Int64) -> String { ISO8601.utcMilliseconds(Date(timeIntervalSince1970: Double(milliseconds) / 1000)) }

@@ -51,6 +51,9 @@ public final class RecordingProcess: SessionRecorder {
     public static let startTimeout: Duration = .seconds(10)
     private let started = DispatchSemaphore(value: 0)
 
+    /// Where the worker writes this part, once it said it started; nil until then.
+    public var startedDirectory: String? { state.withLock { $0.directory } }
+
     /// Where the worker writes this part. Known once the worker started: waits for that (at most
     /// ``startTimeout``); empty if it never did (``onLost`` then says why).
     public var directory: String {

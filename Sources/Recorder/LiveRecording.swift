@@ -141,7 +141,11 @@ public final class LiveRecording: Sendable {
         // Everything that can fail comes before the stored properties are set: a failed init never reaches
         // `deinit`, which would wait for a worker that never started.
         let shared = Shared()
-        let worker = try RecordingWorker(configuration: configuration, directory: directory, clock: clock, shared: shared, logger: logger)
+        let worker: RecordingWorker
+        do { worker = try RecordingWorker(configuration: configuration, directory: directory, clock: clock, shared: shared, logger: logger) } catch {
+            try? FileManager.default.removeItem(atPath: directory)  // just made, never written: no recording to leave behind
+            throw error
+        }
         let handoff = Handoff(worker: worker)
         let queue = BoundedQueue<Input>(capacity: configuration.queueCapacity)
         self.directory = directory
@@ -276,6 +280,8 @@ public struct RecordingHandlers: Sendable {
 public protocol SessionRecorder: AnyObject, Sendable {
     /// Where this recording's files go.
     var directory: String { get }
+    /// Where this recording's files go, once it writes them; nil until then (a worker still starting).
+    var startedDirectory: String? { get }
     func setHandlers(_ handlers: RecordingHandlers)
     func participantJoined(id: String, name: String, role: String, colorHint: RGB?)
     func participantLeft(id: String)
@@ -287,6 +293,8 @@ public protocol SessionRecorder: AnyObject, Sendable {
 }
 
 extension LiveRecording: SessionRecorder {
+    public var startedDirectory: String? { directory }
+
     public func setHandlers(_ handlers: RecordingHandlers) {
         onLoudestChanged = handlers.loudestChanged
         onKeyframeNeeded = handlers.keyframeNeeded

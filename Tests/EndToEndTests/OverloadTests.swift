@@ -4,6 +4,7 @@ import Logging
 import Media
 import Recorder
 import TestKit
+import Timestamps
 import XCTest
 
 /// More sessions than the machine can composite live: the record loses nothing, the timeline stretches
@@ -30,13 +31,11 @@ final class OverloadTests: XCTestCase {
 
         var configuration = RecordingConfiguration(root: root, sessionID: "", contactID: "overload", layout: .grid)
         configuration.composite = .live
-        var opened: [Date] = []
         let recordings = try (0..<sessions).map { index -> RecordingProcess in
             configuration.sessionID = "overload-\(index)"
             let recording = try RecordingProcess(
                 configuration: configuration, command: [ctliveExecutable, RecordingProcess.workerSubcommand, "--room", configuration.sessionID],
                 logger: logger)
-            opened.append(Date())
             for participant in 0..<2 {
                 recording.participantJoined(id: "p\(participant)", name: "P\(participant)", role: "customer", colorHint: nil)
                 for (track, parameters) in tracks[participant].enumerated() {
@@ -69,7 +68,9 @@ final class OverloadTests: XCTestCase {
             XCTAssertEqual(kept, sent, "session \(index): every packet sent is in the originals")
             XCTAssertEqual(result.errors.droppedQueueFull, 0)
             XCTAssertEqual(recordings[index].droppedPackets, 0)
-            XCTAssertEqual(result.duration, ended[index].timeIntervalSince(opened[index]), accuracy: 0.3, "session \(index)'s length")
+            // Its session runs from its worker opening it (the manifest's wall-clock start) to its end.
+            let start = try XCTUnwrap(ISO8601.parse(manifest.wallClockStart))
+            XCTAssertEqual(result.duration, ended[index].timeIntervalSince(start), accuracy: 0.3, "session \(index)'s length")
             if result.composite.state != "rendered" {
                 deferred += 1
                 XCTAssertEqual(result.composite.state, "queued", result.composite.reason ?? "")
