@@ -50,7 +50,7 @@ var targets: [Target] = [
             .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "NIOWebSocket", package: "swift-nio"),
         ],
         // Embedded in the binary (a `ctlive` copied alone still serves them), kept as files a reader and a linter can open.
-        resources: ["ctlive.js", "customer.html", "agent.html", "index.html", "style.css"].map { .embedInCode("Site/\($0)") }),
+        resources: ["ctlive.js", "ctlive.d.ts", "customer.html", "agent.html", "index.html", "style.css"].map { .embedInCode("Site/\($0)") }),
 
     // Media: FFmpeg wrappers, then the recording pipeline (knows nothing of sockets).
     // SHA-256 (swift-crypto): hashes of recordings and plugins, with no FFmpeg.

@@ -218,6 +218,11 @@ public final class RecorderBot: Sendable {
                     state.tracks.removeAll { $0.participant == p.id }
                     state.recording.participantLeft(id: p.id)
                 }
+            case "onPrivacyChanged":
+                // "The agent muted at 03:12" belongs in the record.
+                guard let p = participantEvent.participant, let privacy = participantEvent.privacy else { return }
+                session.recording.record(event: TimelineEvent(kind: "privacy", fields: [
+                    "participant": p.id, "microphone": privacy.microphone ? "off" : "on", "camera": privacy.camera ? "off" : "on"]))
             default: break
             }
         case .chat(let chat):

@@ -140,6 +140,11 @@ public final class CTLiveClient: Sendable {
         dispatch(.media(MediaStatus(roomID: started.roomID, state: .engaged, statistics: link.statistics)))
     }
 
+    /// Turns this client's microphone or camera off or on in a room's media (see ``Contact/setMicrophonePrivacy(_:)``).
+    func setPrivacy(roomID: String, microphone: Bool?, camera: Bool?) {
+        state.withLock { $0.links[roomID] }?.setPrivacy(microphone: microphone, camera: camera)
+    }
+
     /// Stops a room's media link (off the I/O thread: stopping waits for the link's thread).
     func endMedia(roomID: String) {
         guard let link = state.withLock({ $0.links.removeValue(forKey: roomID) }) else { return }

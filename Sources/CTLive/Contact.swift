@@ -71,6 +71,23 @@ public final class Contact: Sendable {
         try await videoDisconnectAndDestruct()
     }
 
+    /// Turns this member's microphone off (`true`) or on in the video room (Vidyo's privacy): nothing
+    /// of it is sent while off, and the others hear `onPrivacyChanged` (the recording's timeline says so too).
+    public func setMicrophonePrivacy(_ off: Bool) async throws(ClientError) {
+        try await setPrivacy(SetPrivacy(contactID: id, microphone: off))
+    }
+
+    /// Turns this member's camera off (`true`) or on in the video room; on again, it starts at a keyframe.
+    public func setCameraPrivacy(_ off: Bool) async throws(ClientError) {
+        try await setPrivacy(SetPrivacy(contactID: id, camera: off))
+    }
+
+    private func setPrivacy(_ change: SetPrivacy) async throws(ClientError) {
+        let client = try connectedClient()
+        if let roomID { client.setPrivacy(roomID: roomID, microphone: change.microphone, camera: change.camera) }
+        try await client.request(change)
+    }
+
     /// Sends a chat line.
     public func sendChat(_ text: String) async throws(ClientError) {
         try await connectedClient().request(SendChat(contactID: id, text: text))

@@ -39,6 +39,11 @@ public final class MediaLink: Sendable {
     private let finished = DispatchSemaphore(value: 0)
     private let stats = Mutex(Statistics())
     private let started = Atomic<Bool>(false)
+    /// Privacy: this publisher's microphone or camera off. Its packets are not sent (the others see and
+    /// hear nothing of it); a camera turned on again starts at a keyframe.
+    private let microphoneOff = Atomic<Bool>(false)
+    private let cameraOff = Atomic<Bool>(false)
+    private let cameraResumed = Atomic<Bool>(false)
     /// Keyframe requests for other members' tracks, sent by the link's thread: (publisher, track).
     private let keyframeRequests = Mutex<[(participant: String, track: String)]>([])
 
@@ -64,6 +69,15 @@ public final class MediaLink: Sendable {
     deinit { stop() }
 
     public var statistics: Statistics { stats.withLock { $0 } }
+
+    /// Turns this publisher's microphone or camera off (true) or on again; nil leaves it as it is.
+    public func setPrivacy(microphone: Bool?, camera: Bool?) {
+        if let microphone { microphoneOff.store(microphone, ordering: .relaxed) }
+        if let camera {
+            if !camera && cameraOff.load(ordering: .relaxed) { cameraResumed.store(true, ordering: .relaxed) }
+            cameraOff.store(camera, ordering: .relaxed)
+        }
+    }
 
     /// Starts the link's thread (connect, `mediaHello`, announce, publish, receive).
     public func start() {
@@ -153,6 +167,12 @@ public final class MediaLink: Sendable {
                     due = started.instant + .microseconds(Int64(max(0, Double(packet.dts) * timeBase - first) * 1e6))
                     if due > clock.now { break }
                     let capturedUs = started.wallUs + Int64(((Double(packet.pts) * timeBase - first) * 1e6).rounded())
+                    let kind = source.tracks[index].kind
+                    if kind == "video" && cameraResumed.exchange(false, ordering: .relaxed) { source.keyframeRequested() }
+                    if (kind == "audio" && microphoneOff.load(ordering: .relaxed)) || (kind == "video" && cameraOff.load(ordering: .relaxed)) {
+                        next = nil  // private: captured, not sent
+                        continue
+                    }
                     let header = PacketHeader(track: track, pts: packet.pts, dts: packet.dts, duration: packet.duration,
                                               key: packet.isKeyframe, capturedUs: capturedUs)
                     do {

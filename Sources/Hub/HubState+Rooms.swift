@@ -29,6 +29,10 @@ extension HubState {
     func join(_ room: Room, _ participant: Participant) {
         for member in room.members {
             send(ParticipantEvent(contactID: room.contactID, roomID: room.id, eventName: "onJoined", participant: member), toUser: participant.role, participant.userId)
+            if let privacy = room.privacy[member.id] {  // a newcomer learns who is muted
+                send(ParticipantEvent(contactID: room.contactID, roomID: room.id, eventName: "onPrivacyChanged", participant: member, privacy: privacy),
+                     toUser: participant.role, participant.userId)
+            }
         }
         room.members.append(participant)
         sendToRoom(ParticipantEvent(contactID: room.contactID, roomID: room.id, eventName: "onJoined", participant: participant), room, except: participant)
@@ -37,9 +41,14 @@ extension HubState {
 
     func leaveRoom(_ room: Room, _ participant: Participant, reason: String) {
         room.members.removeAll { $0 == participant }
+        room.privacy[participant.id] = nil
         revokeMediaTokens { $0.roomID == room.id && $0.participant == participant }
         sendToRoom(ParticipantEvent(contactID: room.contactID, roomID: room.id, eventName: "onLeft", participant: participant), room)
-        if room.humans.isEmpty {
+        // A video session is the customer's and the agent's: it ends when either leaves it (API-NOTES: a new
+        // video session needs a new escalation). A supervisor alone never keeps a room alive.
+        if participant.role == .customer || participant.role == .agent {
+            endRoom(room, reason: "the \(participant.role.rawValue) left")
+        } else if room.humans.isEmpty {
             endRoom(room, reason: "no participant left")
         } else {
             sendToRoom(ParticipantEvent(contactID: room.contactID, roomID: room.id, eventName: "onDynamicChanged", participants: room.members), room)

@@ -92,6 +92,8 @@ final class HubState {
         let started: RecordRoom
         /// Ordered by arrival; the recorder, once joined, is a member too.
         var members: [Participant] = []
+        /// Members whose microphone or camera is off (`setPrivacy`), by participant id.
+        var privacy: [String: ParticipantEvent.Privacy] = [:]
         var recorder: ConnectionID?
         /// When the recorder was assigned: one that has not joined in time is replaced.
         var recorderAssigned: ContinuousClock.Instant?
@@ -283,6 +285,17 @@ final class HubState {
             }
             send(OK(contactID: contact.id), to: client.connection, re: re)
             leaveRoom(room, client.participant, reason: "left")
+        case let change as SetPrivacy:
+            guard let room = contacts[change.contactID]?.room, room.members.contains(client.participant), client.role != .recorder else {
+                throw ProtocolError(.notInRoom, "not in the video room of contact \(change.contactID)")
+            }
+            var privacy = room.privacy[client.participant.id] ?? .init(microphone: false, camera: false)
+            if let microphone = change.microphone { privacy.microphone = microphone }
+            if let camera = change.camera { privacy.camera = camera }
+            room.privacy[client.participant.id] = privacy
+            send(OK(contactID: change.contactID), to: client.connection, re: re)
+            sendToRoom(ParticipantEvent(contactID: room.contactID, roomID: room.id, eventName: "onPrivacyChanged", participant: client.participant,
+                                        privacy: privacy), room)
         case let leave as LeaveContact:
             let contact = try memberContact(leave.contactID, client)
             send(OK(contactID: contact.id), to: client.connection, re: re)

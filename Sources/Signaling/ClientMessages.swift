@@ -143,6 +143,28 @@ public struct VideoDisconnect: WireMessage {
     public func validate() throws(ProtocolError) { try Check.id(contactID, "contactID") }
 }
 
+/// A room member's privacy: its microphone or camera off (Vidyo's privacy). The others hear
+/// `onPrivacyChanged`, and the recorder writes it into the recording's timeline.
+public struct SetPrivacy: WireMessage {
+    public static let type = "setPrivacy"
+    public var contactID: String
+    /// True: the microphone is off (muted). Nil leaves it as it was.
+    public var microphone: Bool?
+    /// True: the camera is off. Nil leaves it as it was.
+    public var camera: Bool?
+
+    public init(contactID: String, microphone: Bool? = nil, camera: Bool? = nil) {
+        self.contactID = contactID
+        self.microphone = microphone
+        self.camera = camera
+    }
+
+    public func validate() throws(ProtocolError) {
+        try Check.id(contactID, "contactID")
+        if microphone == nil && camera == nil { throw ProtocolError(.invalidField, "setPrivacy needs microphone or camera") }
+    }
+}
+
 /// Leaves a contact altogether (ends the chat for this member).
 public struct LeaveContact: WireMessage {
     public static let type = "leaveContact"

@@ -210,13 +210,26 @@ public struct ParticipantEvent: WireMessage {
     public static let type = "participant"
     public var contactID: String
     public var roomID: String
-    /// `onJoined`, `onLeft`, `onLoudestChanged` (one participant) or `onDynamicChanged` (an ordered list).
+    /// `onJoined`, `onLeft`, `onLoudestChanged`, `onPrivacyChanged` (one participant) or `onDynamicChanged` (an ordered list).
     public var eventName: String
     public var participant: Participant?
     public var participants: [Participant]?
+    /// With `onPrivacyChanged`: the participant's microphone and camera, `true` when off.
+    public var privacy: Privacy?
 
-    public init(contactID: String, roomID: String, eventName: String, participant: Participant? = nil, participants: [Participant]? = nil) {
+    public struct Privacy: Codable, Sendable, Equatable {
+        public var microphone: Bool
+        public var camera: Bool
+        public init(microphone: Bool, camera: Bool) {
+            self.microphone = microphone
+            self.camera = camera
+        }
+    }
+
+    public init(contactID: String, roomID: String, eventName: String, participant: Participant? = nil, participants: [Participant]? = nil,
+                privacy: Privacy? = nil) {
         self.contactID = contactID; self.roomID = roomID; self.eventName = eventName; self.participant = participant; self.participants = participants
+        self.privacy = privacy
     }
 }
 

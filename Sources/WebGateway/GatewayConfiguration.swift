@@ -25,6 +25,12 @@ public struct GatewayConfiguration: Sendable {
     /// A WebSocket silent this long (no frame, not even a pong to the gateway's pings) is a lost browser.
     public var idleTimeout: Duration = .seconds(10)
     public var browserLimit = 1000
+    /// Origins besides the gateway's own whose pages may load the SDK (CORS) and open `/ws`:
+    /// `https://crm.example.com` (scheme, host and port, as a browser sends `Origin`).
+    public var allowedOrigins: Set<String> = []
+    /// Addresses of reverse proxies whose `X-Forwarded-Host` / `Forwarded: host=` is believed: the host
+    /// the browser asked for, when the proxy rewrote `Host`. From anyone else these headers are ignored.
+    public var trustedProxies: Set<String> = []
 
     public init(host: String = "127.0.0.1", port: Int = 8080, hub: String = "tcp://127.0.0.1:5555",
                 tokenSecret: TokenSecret? = nil, curve: CurveClientKeys? = nil) {
@@ -62,10 +68,47 @@ public struct GatewayConfiguration: Sendable {
         return UInt32(bigEndian: address.s_addr) >> 24 == 127
     }
 
+    /// An origin as browsers send it: lower-case scheme and host, the port only when not the scheme's
+    /// default, no path. Nil when `text` is not one (`null`, a path, another scheme).
+    public static func normalizedOrigin(_ text: String) -> String? {
+        guard let components = URLComponents(string: text.trimmingCharacters(in: .whitespaces)),
+            let scheme = components.scheme?.lowercased(), ["http", "https"].contains(scheme),
+            let host = components.host?.lowercased(), !host.isEmpty,
+            components.path.isEmpty || components.path == "/", components.query == nil, components.user == nil
+        else { return nil }
+        let defaultPort = scheme == "https" ? 443 : 80
+        let hostPart = host.contains(":") && !host.hasPrefix("[") ? "[\(host)]" : host
+        guard let port = components.port, port != defaultPort else { return "\(scheme)://\(hostPart)" }
+        return "\(scheme)://\(hostPart):\(port)"
+    }
+
+    /// The host a proxy says the browser asked for: `X-Forwarded-Host`'s first value, else `Forwarded`'s first `host=`.
+    static func forwardedHost(xForwardedHost: String?, forwarded: String?) -> String? {
+        if let value = xForwardedHost?.split(separator: ",").first?.trimmingCharacters(in: .whitespaces), !value.isEmpty { return value }
+        guard let first = forwarded?.split(separator: ",").first else { return nil }
+        for pair in first.split(separator: ";") {
+            let parts = pair.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            if parts.count == 2, parts[0].lowercased() == "host" {
+                let value = parts[1].hasPrefix("\"") && parts[1].hasSuffix("\"") && parts[1].count >= 2 ? String(parts[1].dropFirst().dropLast()) : parts[1]
+                return value.isEmpty ? nil : value
+            }
+        }
+        return nil
+    }
+
     /// Without a token secret anyone who reaches the port could speak for anybody: loopback only.
     public func check() throws(Invalid) {
         if tokenSecret == nil && !Self.isLoopback(host) {
             throw Invalid(description: "without --token-secret, ctlive web listens on loopback only (127.0.0.1, ::1, localhost), not \(host)")
+        }
+        for origin in allowedOrigins where Self.normalizedOrigin(origin) != origin {
+            throw Invalid(description: "--allow-origin \(origin): expected scheme://host[:port], e.g. https://crm.example.com")
+        }
+        for proxy in trustedProxies {
+            var v4 = in_addr(), v6 = in6_addr()
+            guard inet_pton(AF_INET, proxy, &v4) == 1 || inet_pton(AF_INET6, proxy, &v6) == 1 else {
+                throw Invalid(description: "--trusted-proxy \(proxy): expected an IP address")
+            }
         }
     }
 }

@@ -62,7 +62,7 @@ public final class WebGateway: Sendable {
                         upgradePipelineHandler: { [self] channel, head in
                             channel.eventLoop.makeCompletedFuture {
                                 let admission: Admission
-                                switch admit(head) {
+                                switch admit(head, peer: channel.remoteAddress?.ipAddress) {
                                 case .success(let admitted): admission = admitted
                                 case .failure(let refusal): return Connection.refused(try NIOAsyncChannel(wrappingChannelSynchronously: channel), refusal)
                                 }
@@ -96,7 +96,7 @@ public final class WebGateway: Sendable {
                                 switch try? await connection.get() {
                                 case .websocket(let channel, let link): await serveBrowser(channel, link)
                                 case .refused(let channel, let refusal): await refuse(channel, refusal)
-                                case .http(let channel): await serveHTTP(channel)
+                                case .http(let channel): await serveHTTP(channel, peer: channel.channel.remoteAddress?.ipAddress)
                                 case .none: break
                                 }
                             }
@@ -133,13 +133,30 @@ public final class WebGateway: Sendable {
         let token: String?
     }
 
+    /// The host the browser asked for: `Host`, or what a trusted proxy forwarded (`X-Forwarded-Host`, `Forwarded`).
+    func requestedHost(_ head: HTTPRequestHead, peer: String?) -> String {
+        let host = head.headers.first(name: "host") ?? ""
+        guard let peer, configuration.trustedProxies.contains(peer) else { return host }
+        return GatewayConfiguration.forwardedHost(xForwardedHost: head.headers.first(name: "x-forwarded-host"),
+                                                  forwarded: head.headers.first(name: "forwarded")) ?? host
+    }
+
+    /// Whether a page of `origin` may use the gateway: its own pages (the host the browser asked for), or an allowed origin.
+    func isAllowed(origin: String, host: String) -> Bool {
+        guard let normalized = GatewayConfiguration.normalizedOrigin(origin) else { return false }
+        if configuration.allowedOrigins.contains(normalized) { return true }
+        let own = ["http", "https"].compactMap { GatewayConfiguration.normalizedOrigin("\($0)://\(host)") }
+        return own.contains(normalized)
+    }
+
     /// Who may open `/ws`: with a token secret, the holder of a valid token; without, a page served from loopback.
-    func admit(_ head: HTTPRequestHead) -> Result<Admission, Refusal> {
+    /// `peer` is the connection's address (a trusted proxy's forwarded host is believed).
+    func admit(_ head: HTTPRequestHead, peer: String? = nil) -> Result<Admission, Refusal> {
         let components = URLComponents(string: "http://gateway" + head.uri)
         guard head.method == .GET, components?.path == "/ws" else { return .failure(Refusal(status: .notFound, reason: "not found")) }
-        let host = head.headers.first(name: "host") ?? ""
-        if let origin = head.headers.first(name: "origin"), origin != "http://\(host)" && origin != "https://\(host)" {
-            return .failure(Refusal(status: .forbidden, reason: "origin \(origin) is not this gateway's"))
+        let host = requestedHost(head, peer: peer)
+        if let origin = head.headers.first(name: "origin"), !isAllowed(origin: origin, host: host) {
+            return .failure(Refusal(status: .forbidden, reason: "origin \(origin) is not allowed (ctlive web --allow-origin)"))
         }
         guard let secret = configuration.tokenSecret else {
             // No tokens: loopback only, and a Host naming loopback (a rebound DNS name would not).
@@ -211,6 +228,10 @@ public final class WebGateway: Sendable {
                             link.lastHeard.store(Self.nowMilliseconds(), ordering: .relaxed)
                             if !handle(frame, from: link) { break }
                         }
+                        // However reading ended, the writer says why (a close frame) before the socket goes: the
+                        // first task to end cancels the others, so this one waits (at most a second) for the writer.
+                        link.close(reason: "closed")
+                        try await Task.sleep(for: .seconds(1))
                     }
                     _ = try await group.next()
                     group.cancelAll()
@@ -306,7 +327,7 @@ public final class WebGateway: Sendable {
 
     // MARK: HTTP
 
-    private func serveHTTP(_ channel: NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>) async {
+    private func serveHTTP(_ channel: NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>, peer: String?) async {
         try? await channel.executeThenClose { inbound, outbound in
             var request: HTTPRequestHead?
             for try await part in inbound {
@@ -324,6 +345,15 @@ public final class WebGateway: Sendable {
                     // Page URLs carry tokens: never let them leave in a Referer.
                     headers.add(name: "Referrer-Policy", value: "no-referrer")
                     headers.add(name: "Connection", value: "close")
+                    // Integrators' pages on their own origins load the SDK (a module script is a CORS request).
+                    headers.add(name: "Vary", value: "Origin")
+                    if let origin = head.headers.first(name: "origin"), isAllowed(origin: origin, host: requestedHost(head, peer: peer)) {
+                        headers.add(name: "Access-Control-Allow-Origin", value: origin)
+                        if head.method == .OPTIONS {
+                            headers.add(name: "Access-Control-Allow-Methods", value: "GET, HEAD")
+                            headers.add(name: "Access-Control-Max-Age", value: "600")
+                        }
+                    }
                     try await outbound.write(contentsOf: [
                         .head(HTTPResponseHead(version: .http1_1, status: status, headers: headers)),
                         .body(.byteBuffer(channel.channel.allocator.buffer(bytes: body))), .end(nil),
@@ -337,6 +367,7 @@ public final class WebGateway: Sendable {
     private func response(to head: HTTPRequestHead) -> (HTTPResponseStatus, String, Data) {
         let path = URLComponents(string: "http://gateway" + head.uri)?.path ?? ""
         if path == "/ws" { return (.badRequest, "text/plain; charset=utf-8", Data("a WebSocket upgrade is expected here\n".utf8)) }
+        if head.method == .OPTIONS { return (.noContent, "text/plain; charset=utf-8", Data()) }  // a CORS preflight
         guard head.method == .GET || head.method == .HEAD else {
             return (.methodNotAllowed, "text/plain; charset=utf-8", Data("GET only\n".utf8))
         }
@@ -363,6 +394,8 @@ struct Site {
             "/agent.html": File(type: html, body: Data(PackageResources.agent_html)),
             "/index.html": File(type: html, body: Data(PackageResources.index_html)),
             "/style.css": File(type: "text/css; charset=utf-8", body: Data(PackageResources.style_css)),
+            // TypeScript declarations for ctlive.js (docs/BROWSER.md).
+            "/ctlive.d.ts": File(type: "application/typescript; charset=utf-8", body: Data(PackageResources.ctlive_d_ts)),
         ]
         files["/"] = files["/index.html"]
         return Site(files: files)

@@ -34,11 +34,22 @@ struct WebServeCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Media waiting for one browser past which more is dropped (it then resumes at a keyframe).", valueName: "KiB"))
     var mediaQueue = 2048
 
+    @Option(name: .customLong("allow-origin"),
+            help: ArgumentHelp("Also let pages of this origin load the SDK and connect (repeatable): https://crm.example.com", valueName: "ORIGIN"))
+    var allowedOrigins: [String] = []
+
+    @Option(name: .customLong("trusted-proxy"),
+            help: ArgumentHelp("A reverse proxy's address whose X-Forwarded-Host / Forwarded host= is believed (repeatable).", valueName: "IP"))
+    var trustedProxies: [String] = []
+
     @Option(help: "Log level on stderr.")
     var logLevel: Logger.Level = .notice
 
     func validate() throws {
         guard (16...65536).contains(mediaQueue) else { throw ValidationError("--media-queue must be 16 to 65536 KiB") }
+        for origin in allowedOrigins where GatewayConfiguration.normalizedOrigin(origin) == nil {
+            throw ValidationError("--allow-origin \(origin): expected scheme://host[:port], e.g. https://crm.example.com")
+        }
     }
 
     func run() async throws {
@@ -46,6 +57,8 @@ struct WebServeCommand: AsyncParsableCommand {
         do { listen = try GatewayConfiguration.parseListen(http) } catch { throw ValidationError(error.description) }
         var configuration = GatewayConfiguration(host: listen.host, port: listen.port, hub: hub)
         configuration.mediaQueueBytes = mediaQueue * 1024
+        configuration.allowedOrigins = Set(allowedOrigins.compactMap(GatewayConfiguration.normalizedOrigin))
+        configuration.trustedProxies = Set(trustedProxies)
         if let tokenSecret {
             do { configuration.tokenSecret = try TokenSecret.load(path: tokenSecret) } catch { throw ValidationError(error.description) }
         }

@@ -173,7 +173,31 @@ final class HubStateTests: XCTestCase {
         machine.send("a1", #"{"v":1,"type":"videoDisconnectAndDestruct","id":9,"contactID":"\#(contactID)"}"#)
         let status = machine.take("c1").first { $0["type"] as? String == "recordingStatus" }
         XCTAssertEqual(status?["status"] as? String, "stopped", "the end of an unrecorded room is not silent")
-        XCTAssertEqual(status?["reason"] as? String, "not recorded: the room ended (no participant left) before a recorder wrote it")
+        XCTAssertEqual(status?["reason"] as? String, "not recorded: the room ended (the customer left) before a recorder wrote it")
+    }
+
+    func testTheRoomEndsWhenTheCustomerOrTheAgentLeavesItNotForASupervisor() {
+        for leaver in ["c1", "a1"] {
+            let machine = Machine()
+            machine.hello("r1", "recorder", "R1")
+            let contactID = machine.startRoom()
+            let roomID = machine.take("r1").first { $0["type"] as? String == "recordRoom" }?["roomID"] as? String ?? ""
+            machine.hello("s1", "supervisor", "S1")
+            machine.send("s1", #"{"v":1,"type":"joinRoom","id":3,"roomID":"\#(roomID)"}"#)
+            _ = machine.take("c1"); _ = machine.take("a1"); _ = machine.take("s1")
+            machine.send(leaver, #"{"v":1,"type":"videoDisconnectAndDestruct","id":9,"contactID":"\#(contactID)"}"#)
+            let other = leaver == "c1" ? "a1" : "c1"
+            let heard = machine.take(other)
+            let left = heard.firstIndex { $0["type"] as? String == "participant" && $0["eventName"] as? String == "onLeft" }
+            let ended = heard.firstIndex { $0["type"] as? String == "roomEnded" }
+            XCTAssertNotNil(left, "\(other) hears onLeft")
+            XCTAssertNotNil(ended, "\(other) hears the room end when \(leaver) leaves")
+            if let left, let ended { XCTAssertLessThan(left, ended, "onLeft, then the room's end") }
+            XCTAssertEqual(heard.first { $0["type"] as? String == "roomEnded" }?["reason"] as? String,
+                           leaver == "c1" ? "the customer left" : "the agent left")
+            XCTAssertTrue(machine.take("s1").contains { $0["type"] as? String == "roomEnded" }, "the supervisor does not keep it alive")
+            XCTAssertTrue(machine.take("r1").contains { $0["type"] as? String == "roomEnded" }, "the recorder finishes")
+        }
     }
 
     func testChatCarriesTheHubsWallClock() {

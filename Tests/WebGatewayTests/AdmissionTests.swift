@@ -49,7 +49,30 @@ final class AdmissionTests: XCTestCase {
         XCTAssertEqual(closeFrame(after: rebound.bytes)?.reason, "host evil.example:\(web.port) is not loopback")
         let crossSite = try rawHTTP(port: web.port, upgradeRequest("/ws", host: host, origin: "http://evil.example"))
         XCTAssertEqual(closeFrame(after: crossSite.bytes)?.code, 4403, "another site's page may not use this gateway")
-        XCTAssertEqual(closeFrame(after: crossSite.bytes)?.reason, "origin http://evil.example is not this gateway's")
+        XCTAssertEqual(closeFrame(after: crossSite.bytes)?.reason, "origin http://evil.example is not allowed (ctlive web --allow-origin)")
+        // A forwarded host is believed only from a trusted proxy: here nobody is one.
+        let forwarded = try rawHTTP(port: web.port, upgradeRequest("/ws", host: host, origin: "http://\(host)")
+            .replacingOccurrences(of: "\r\n\r\n", with: "\r\nX-Forwarded-Host: evil.example\r\n\r\n"))
+        XCTAssertEqual(forwarded.status, 101)
+        XCTAssertNil(closeFrame(after: forwarded.bytes), "X-Forwarded-Host from an untrusted peer is ignored")
+
+        // Another origin, allowed by name; and behind a trusted proxy, the host the browser asked for is the forwarded one.
+        let proxied = try WebProcess(self, hub: session.endpoint, arguments: ["--allow-origin", "https://crm.example.com", "--trusted-proxy", "127.0.0.1"])
+        let proxiedHost = "127.0.0.1:\(proxied.port)"
+        let crm = try rawHTTP(port: proxied.port, upgradeRequest("/ws", host: proxiedHost, origin: "https://crm.example.com"))
+        XCTAssertEqual(crm.status, 101)
+        XCTAssertNil(closeFrame(after: crm.bytes), "an allowed origin is admitted")
+        let throughProxy = try rawHTTP(port: proxied.port, upgradeRequest("/ws", host: "upstream:8080", origin: "http://localhost:9000")
+            .replacingOccurrences(of: "\r\n\r\n", with: "\r\nX-Forwarded-Host: localhost:9000\r\n\r\n"))
+        XCTAssertNil(closeFrame(after: throughProxy.bytes), "a proxy's rewritten Host: the forwarded host is the page's own")
+        let rebinding = try rawHTTP(port: proxied.port, upgradeRequest("/ws", host: proxiedHost)
+            .replacingOccurrences(of: "\r\n\r\n", with: "\r\nForwarded: for=1.2.3.4;host=evil.example\r\n\r\n"))
+        XCTAssertEqual(closeFrame(after: rebinding.bytes)?.reason, "host evil.example is not loopback", "a forwarded host is checked like Host")
+        let module = try rawHTTP(port: proxied.port, "GET /ctlive.js HTTP/1.0\r\nHost: \(proxiedHost)\r\nOrigin: https://crm.example.com\r\n\r\n")
+        XCTAssertTrue(module.text.contains("Access-Control-Allow-Origin: https://crm.example.com"), "CORS for the allowed origin's module import")
+        let badOrigin = try runCommand(ctliveExecutable, ["web", "--http", "127.0.0.1:0", "--hub", session.endpoint, "--allow-origin", "crm.example.com/path"])
+        XCTAssertNotEqual(badOrigin.status, 0)
+        XCTAssertTrue(badOrigin.stderr.contains("expected scheme://host[:port]"), badOrigin.stderr)
 
         let open = try runCommand(ctliveExecutable, ["web", "--http", "0.0.0.0:0", "--hub", session.endpoint])
         XCTAssertNotEqual(open.status, 0)

@@ -17,6 +17,25 @@ const VIDEO_TRACK = "v";
 const AUDIO_TRACK = "a";
 const KEYFRAME_EVERY = 90; // frames: a new receiver waits at most this long without a keyframe request
 
+// The microphone's capture, on the audio thread: every 128-sample block goes to the page as it comes.
+const CAPTURE_WORKLET = `
+class CTLiveCapture extends AudioWorkletProcessor {
+  process(inputs) {
+    const channel = inputs[0] && inputs[0][0];
+    if (channel) this.port.postMessage({ time: currentTime, samples: channel.slice() });
+    return true;
+  }
+}
+registerProcessor("ctlive-capture", CTLiveCapture);
+`;
+
+/** The cameras, microphones and speakers this page may use (labels once the user allowed media). */
+export async function listDevices() {
+  const devices = await navigator.mediaDevices.enumerateDevices();
+  const pick = (kind) => devices.filter((d) => d.kind === kind).map((d) => ({ deviceId: d.deviceId, label: d.label, groupId: d.groupId }));
+  return { cameras: pick("videoinput"), microphones: pick("audioinput"), speakers: pick("audiooutput") };
+}
+
 /** Connects to the gateway and says hello. Resolves once the hub welcomed us. */
 export async function connect(options = {}) {
   const client = new Client(options);
@@ -249,6 +268,10 @@ export class Contact extends Emitter {
     this.room = null;
     this.pendingRequest = null;
     this.myDivID = null;
+    /** `true`: off. The microphone and camera are the room's (the others hear it); the speaker is this page's. */
+    this.privacy = { microphone: false, camera: false, speaker: false };
+    /** Chosen devices (`deviceId`), null for the browser's default. */
+    this.devices = { camera: null, microphone: null };
   }
 
   chat(text) { return this.client.request({ type: "chat", contactID: this.id, text }); }
@@ -283,6 +306,39 @@ export class Contact extends Emitter {
 
   leave() { return this.client.request({ type: "leaveContact", contactID: this.id }); }
 
+  /** Microphone off (`true`) or on: nothing of it is sent while off, and the others hear `onPrivacyChanged`. */
+  setMicrophonePrivacy(off) { return this.setPrivacy({ microphone: !!off }); }
+
+  /** Camera off (`true`) or on: nothing of it is sent while off (on again, it starts at a keyframe). */
+  setCameraPrivacy(off) { return this.setPrivacy({ camera: !!off }); }
+
+  /** The others' sound off (`true`) or on, in this page only. */
+  setSpeakerPrivacy(off) {
+    this.privacy.speaker = !!off;
+    this.room?.applySpeakerPrivacy();
+    return Promise.resolve();
+  }
+
+  /** Says a privacy change to the room (when there is one; a room that starts later hears it then). */
+  setPrivacy(change) {
+    Object.assign(this.privacy, change);
+    if (change.camera === false && this.room) this.room.needKeyframe = true;
+    if (!this.room) return Promise.resolve();
+    return this.client.request({ type: "setPrivacy", contactID: this.id, ...change });
+  }
+
+  /** Publishes from this camera (a `deviceId` of `listDevices()`; null: the default), now and in later rooms. */
+  selectCamera(deviceId) {
+    this.devices.camera = deviceId || null;
+    return this.room ? this.room.replaceTrack("video") : Promise.resolve();
+  }
+
+  /** Publishes from this microphone (a `deviceId` of `listDevices()`; null: the default), now and in later rooms. */
+  selectMicrophone(deviceId) {
+    this.devices.microphone = deviceId || null;
+    return this.room ? this.room.replaceTrack("audio") : Promise.resolve();
+  }
+
   /** What the room's media did so far (frames, latency from the sender's capture to this panel). */
   mediaStats() { return this.room ? this.room.stats() : null; }
 
@@ -303,6 +359,8 @@ export class Contact extends Emitter {
       case "participant": {
         const subject = message.eventName === "onDynamicChanged" ? message.participants : message.participant;
         this.room?.participantEvent(message.eventName, subject);
+        // Vidyo's onLoudestChanged(participant, audioOnly): whether the loudest sends no picture.
+        if (message.eventName === "onLoudestChanged" && this.room) message.audioOnly = !this.room.sendsVideo(subject?.id);
         for (const fn of this.participantHandlers) {
           try { fn(message, message.eventName, subject); } catch (error) { console.error("ctlive: participant handler threw", error); }
         }
@@ -342,6 +400,7 @@ class Room {
     this.stopped = true;
     clearInterval(this.drawTimer);
     for (const reader of [this.videoReader, this.audioReader]) reader?.cancel().catch(() => {});
+    this.stopAudioCapture();
     for (const track of this.stream?.getTracks() || []) track.stop();
     for (const coder of [this.videoEncoder, this.audioEncoder]) { try { coder?.close(); } catch (_) { /* closed */ } }
     for (const peer of this.remote.values()) closePeer(peer);
@@ -362,13 +421,32 @@ class Room {
 
   // Publishing
 
+  audioConstraints() {
+    const processing = this.client.audioProcessing, device = this.contact.devices.microphone;
+    return { channelCount: 1, sampleRate: 48000, echoCancellation: processing, noiseSuppression: processing, autoGainControl: processing,
+      ...(device ? { deviceId: { exact: device } } : {}) };
+  }
+
+  videoConstraints() {
+    const device = this.contact.devices.camera;
+    return { width: 640, height: 360, frameRate: 30, ...(device ? { deviceId: { exact: device } } : {}) };
+  }
+
+  /** Whether participant `id` publishes a picture (this browser: whether it was asked to). */
+  sendsVideo(id) {
+    if (id && id === this.client.participant?.id) return !!this.started.useVideo && !this.contact.privacy.camera;
+    const peer = this.remote.get(id);
+    return !!peer && [...peer.tracks.values()].some((t) => t.announcement.kind === "video");
+  }
+
   async publish() {
     const { useAudio, useVideo } = this.started;
+    const { microphone, camera } = this.contact.privacy;
+    if (microphone || camera) this.client.request({ type: "setPrivacy", contactID: this.contact.id, microphone, camera }).catch(() => {});
     try {
       this.stream = await navigator.mediaDevices.getUserMedia({
-        audio: useAudio ? { channelCount: 1, sampleRate: 48000, echoCancellation: this.client.audioProcessing,
-          noiseSuppression: this.client.audioProcessing, autoGainControl: this.client.audioProcessing } : false,
-        video: useVideo ? { width: 640, height: 360, frameRate: 30 } : false,
+        audio: useAudio ? this.audioConstraints() : false,
+        video: useVideo ? this.videoConstraints() : false,
       });
     } catch (error) {
       this.contact.emit("mediaError", { error: String(error) });
@@ -406,35 +484,135 @@ class Room {
     const settings = track.getSettings();
     const width = (settings.width || 640) & ~1, height = (settings.height || 360) & ~1;
     const state = {};
-    this.videoEncoder = new VideoEncoder({
+    const encoder = new VideoEncoder({
       output: (chunk) => this.sendChunk(VIDEO_TRACK, chunk, state),
       error: (error) => this.contact.emit("mediaError", { error: String(error) }),
     });
-    this.videoEncoder.configure({ codec: "avc1.42E01F", width, height, bitrate: 1_200_000, framerate: 30,
+    this.videoEncoder = encoder;
+    encoder.configure({ codec: "avc1.42E01F", width, height, bitrate: 1_200_000, framerate: 30,
       latencyMode: "realtime", avc: { format: "annexb" } });
     this.announce({ track: VIDEO_TRACK, kind: "video", codec: "h264", width, height, sampleRate: 0, channels: 0 });
-    this.videoReader = new MediaStreamTrackProcessor({ track }).readable.getReader();
+    const reader = new MediaStreamTrackProcessor({ track }).readable.getReader();
+    this.videoReader = reader;
     let count = 0;
-    while (!this.stopped) {
-      const { value: frame, done } = await this.videoReader.read().catch(() => ({ done: true }));
+    while (!this.stopped && this.videoReader === reader) {
+      const { value: frame, done } = await reader.read().catch(() => ({ done: true }));
       if (done) break;
       this.observe(frame.timestamp, state);
+      // Camera off: nothing sent; on again, a keyframe first.
+      if (this.contact.privacy.camera) { frame.close(); this.needKeyframe = true; continue; }
       // A frame the encoder has no room for is skipped, not queued: this is live video.
-      if (this.videoEncoder.encodeQueueSize > 2 || this.videoEncoder.state !== "configured") { frame.close(); continue; }
+      if (encoder.encodeQueueSize > 2 || encoder.state !== "configured") { frame.close(); continue; }
       const keyFrame = this.needKeyframe || count % KEYFRAME_EVERY === 0;
       this.needKeyframe = false;
-      this.videoEncoder.encode(frame, { keyFrame });
+      encoder.encode(frame, { keyFrame });
       frame.close();
       count++;
     }
+    try { if (encoder.state !== "closed") encoder.close(); } catch (_) { /* closed */ }
   }
 
+  /** A device changed (`selectCamera`, `selectMicrophone`): publish from the new one, as a new track. */
+  async replaceTrack(kind) {
+    if (!this.stream || this.stopped) return;
+    const fresh = await navigator.mediaDevices.getUserMedia(kind === "video" ? { video: this.videoConstraints() } : { audio: this.audioConstraints() });
+    const track = kind === "video" ? fresh.getVideoTracks()[0] : fresh.getAudioTracks()[0];
+    const old = kind === "video" ? this.stream.getVideoTracks()[0] : this.stream.getAudioTracks()[0];
+    if (old) { this.stream.removeTrack(old); old.stop(); }
+    if (!track) return;
+    this.stream.addTrack(track);
+    if (kind === "video") {
+      this.videoReader?.cancel().catch(() => {});
+      this.videoReader = null;
+      this.needKeyframe = true;
+      this.publishVideo(track);
+    } else {
+      this.stopAudioCapture();
+      this.publishAudio(track);
+    }
+  }
+
+  /**
+   * The microphone is captured by an AudioWorklet (the audio thread hands every sample over; a busy
+   * page encodes them late, never loses them), and encoded as Opus in 20 ms frames. Where worklets
+   * cannot run (no AudioContext allowed), it falls back to MediaStreamTrackProcessor with a deep buffer.
+   */
   async publishAudio(track) {
+    if (await this.captureAudio(track).catch((error) => { console.warn("ctlive: audio worklet unavailable", error); return false; })) return;
+    return this.publishAudioFrames(track);
+  }
+
+  async captureAudio(track) {
+    const context = new AudioContext({ sampleRate: 48000, latencyHint: "interactive" });
+    const url = URL.createObjectURL(new Blob([CAPTURE_WORKLET], { type: "text/javascript" }));
+    try { await context.audioWorklet.addModule(url); } finally { URL.revokeObjectURL(url); }
+    if (context.state !== "running") await context.resume().catch(() => {});
+    if (context.state !== "running" || this.stopped) { context.close().catch(() => {}); return false; }
+    const source = context.createMediaStreamSource(new MediaStream([track]));
+    const node = new AudioWorkletNode(context, "ctlive-capture", { numberOfInputs: 1, numberOfOutputs: 0, channelCount: 1,
+      channelCountMode: "explicit", channelInterpretation: "speakers" });
+    source.connect(node);
+    const state = { offset: 0 }; // timestamps below are wall-clock µs already
+    const encoder = new AudioEncoder({
+      output: (chunk) => this.sendChunk(AUDIO_TRACK, chunk, state),
+      error: (error) => this.contact.emit("mediaError", { error: String(error) }),
+    });
+    encoder.configure({ codec: "opus", sampleRate: 48000, numberOfChannels: 1, bitrate: 48000 });
+    this.audioEncoder = encoder;
+    this.announce({ track: AUDIO_TRACK, kind: "audio", codec: "opus", width: 0, height: 0, sampleRate: 48000, channels: 1 });
+    const FRAME = 960; // 20 ms at 48 kHz
+    let pending = new Float32Array(FRAME), filled = 0, frameStart = null, wallAt = null;
+    node.port.onmessage = ({ data }) => {
+      if (this.stopped || encoder.state !== "configured") return;
+      if (wallAt === null) {
+        // The context's clock on the wall clock, once: samples are counted from there, so time never drifts or steps.
+        const stamp = context.getOutputTimestamp();
+        wallAt = (time) => (performance.timeOrigin + stamp.performanceTime + (time - stamp.contextTime) * 1000) * 1000;
+        frameStart = data.time;
+      }
+      const samples = data.samples;
+      let at = 0;
+      while (at < samples.length) {
+        const take = Math.min(FRAME - filled, samples.length - at);
+        pending.set(samples.subarray(at, at + take), filled);
+        filled += take;
+        at += take;
+        if (filled === FRAME) {
+          if (!this.contact.privacy.microphone) {
+            encoder.encode(new AudioData({ format: "f32-planar", sampleRate: 48000, numberOfFrames: FRAME, numberOfChannels: 1,
+              timestamp: Math.round(wallAt(frameStart)), data: pending }));
+            this.counters.capturedAudio = (this.counters.capturedAudio || 0) + 1;
+          }
+          frameStart += FRAME / 48000;
+          pending = new Float32Array(FRAME);
+          filled = 0;
+        }
+      }
+    };
+    this.capture = { context, source, node, encoder };
+    return true;
+  }
+
+  stopAudioCapture() {
+    const capture = this.capture;
+    this.capture = null;
+    if (capture) {
+      capture.node.port.onmessage = null;
+      try { capture.source.disconnect(); } catch (_) { /* gone */ }
+      capture.context.close().catch(() => {});
+      try { if (capture.encoder.state !== "closed") capture.encoder.close(); } catch (_) { /* closed */ }
+    }
+    this.audioReader?.cancel().catch(() => {});
+    this.audioReader = null;
+  }
+
+  async publishAudioFrames(track) {
     const state = {};
-    this.audioReader = new MediaStreamTrackProcessor({ track }).readable.getReader();
+    const reader = new MediaStreamTrackProcessor({ track, maxBufferSize: 200 }).readable.getReader();
+    this.audioReader = reader;
     let format = null;
-    while (!this.stopped) {
-      const { value: data, done } = await this.audioReader.read().catch(() => ({ done: true }));
+    while (!this.stopped && this.audioReader === reader) {
+      const { value: data, done } = await reader.read().catch(() => ({ done: true }));
       if (done) break;
       this.observe(data.timestamp, state);
       // The encoder takes the microphone as it comes (44.1 or 48 kHz, mono or stereo): Opus is 48 kHz on the wire.
@@ -447,7 +625,9 @@ class Room {
         this.audioEncoder.configure({ codec: "opus", sampleRate: format.sampleRate, numberOfChannels: format.channels, bitrate: 48000 });
         this.announce({ track: AUDIO_TRACK, kind: "audio", codec: "opus", width: 0, height: 0, sampleRate: 48000, channels: format.channels });
       }
-      if (this.audioEncoder.state === "configured" && data.sampleRate === format.sampleRate && data.numberOfChannels === format.channels) {
+      if (this.contact.privacy.microphone) {
+        // Microphone off: nothing sent.
+      } else if (this.audioEncoder.state === "configured" && data.sampleRate === format.sampleRate && data.numberOfChannels === format.channels) {
         this.audioEncoder.encode(data);
       } else if (!this.warnedFormat) {
         this.warnedFormat = true;
@@ -598,7 +778,7 @@ class Room {
       }
       const source = context.createBufferSource();
       source.buffer = buffer;
-      source.connect(context.destination);
+      source.connect(this.speaker());
       // A small jitter buffer; far behind (a stall), start again from now.
       const now = context.currentTime;
       if (track.playAt < now || track.playAt > now + 0.5) track.playAt = now + 0.06;
@@ -608,6 +788,20 @@ class Room {
     } finally {
       data.close();
     }
+  }
+
+  /** Where the others' sound goes: a gain that `setSpeakerPrivacy` turns to 0. */
+  speaker() {
+    if (!this.output) {
+      this.output = this.audioContext.createGain();
+      this.output.connect(this.audioContext.destination);
+      this.applySpeakerPrivacy();
+    }
+    return this.output;
+  }
+
+  applySpeakerPrivacy() {
+    if (this.output) this.output.gain.value = this.contact.privacy.speaker ? 0 : 1;
   }
 
   // Rendering: a grid of the others, the loudest framed; this browser's own camera small in a corner.
