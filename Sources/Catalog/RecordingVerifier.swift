@@ -70,7 +70,7 @@ public enum RecordingVerifier {
 
         let evidence = EvidenceCheck.check(
             directory: directory, file: manifest?.file ?? "recording.mp4", trusted: trusted, finished: manifest?.status == "finished",
-            manifestSHA256: manifest?.sha256)
+            manifestSHA256: manifest?.sha256, recordingID: manifest?.recordingID)
         problems += evidence.problems
         let media = MediaCheck(path: path)
         if let failure = media.failure { problems.append("\(path): \(failure)") }

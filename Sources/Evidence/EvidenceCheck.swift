@@ -23,8 +23,10 @@ public struct EvidenceCheck: Sendable {
     ///   - trusted: the keys whose signatures count; empty: recordings need not be signed (nothing is checked).
     ///   - finished: the manifest says the recording finished: its last seal must then cover the whole file.
     ///   - manifestSHA256: the file's hash the manifest states, checked against the last seal when finished.
+    ///   - recordingID: the recording the manifest names: every seal must name it too (seals of another
+    ///     recording, signed by the same key, do not pass for these).
     public static func check(directory: String, file: String = "recording.mp4", trusted: [PublicKey], finished: Bool,
-                             manifestSHA256: String?) -> EvidenceCheck {
+                             manifestSHA256: String?, recordingID: String? = nil) -> EvidenceCheck {
         var result = EvidenceCheck()
         guard !trusted.isEmpty else { return result }
         let byID = Dictionary(trusted.map { ($0.keyID, $0) }, uniquingKeysWith: { first, _ in first })
@@ -72,6 +74,15 @@ public struct EvidenceCheck: Sendable {
             }
             guard key.verifies(seal.signature, of: seal.signingString) else {
                 result.problems.append("seal \(seal.seq) (line \(index + 1) of seals.jsonl): the signature does not verify")
+                return result
+            }
+            if let recordingID, seal.recording != recordingID {
+                result.problems.append("seal \(seal.seq) (line \(index + 1) of seals.jsonl) is a seal of \(seal.recording), not of \(recordingID)")
+                return result
+            }
+            // Seals run 1, 2, 3…: a first one removed is as much a hole as any other.
+            if valid.isEmpty && seal.seq != 1 {
+                result.problems.append("seals.jsonl starts at seal \(seal.seq), not 1 (a seal removed)")
                 return result
             }
             if let last = valid.last, seal.seq != last.seq + 1 || seal.bytes < last.bytes {

@@ -13,6 +13,7 @@ extension HubState {
         let room = Room(id: roomID, contactID: contact.id, started: started, now: clock.now)
         room.recordingRequired = recordingRequired
         contact.room = room
+        contact.hadRoom = true
         rooms[roomID] = room
         for key in ["customer:\(contact.customer)", "agent:\(contact.agent)"] {
             guard let connection = identities[key], let client = clients[connection] else { continue }

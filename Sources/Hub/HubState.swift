@@ -137,6 +137,8 @@ final class HubState {
         var transcriptBytes = 0
         var pending: PendingRequest?
         var room: Room?
+        /// Whether a room of this contact ever started (one that is over may be hung up again, harmlessly).
+        var hadRoom = false
 
         init(id: String, customer: String, agent: String, queue: String?, attributes: [String: String], opened: Date) {
             self.id = id; self.customer = customer; self.agent = agent; self.queue = queue
@@ -280,11 +282,17 @@ final class HubState {
             leaveRoom(room, client.participant, reason: "left")
         case let leave as VideoDisconnect:
             let contact = try memberContact(leave.contactID, client)
-            guard let room = contact.room, room.members.contains(client.participant) else {
-                throw ProtocolError(.notInRoom, "not in the video room of contact \(contact.id)")
+            if let room = contact.room {
+                guard room.members.contains(client.participant) else { throw ProtocolError(.notInRoom, "not in the video room of contact \(contact.id)") }
+                send(OK(contactID: contact.id), to: client.connection, re: re)
+                leaveRoom(room, client.participant, reason: "left")
+            } else if contact.hadRoom {
+                // The room is over already (the other member left it): there is nothing to leave, and both
+                // sides of a call may hang up at once.
+                send(OK(contactID: contact.id), to: client.connection, re: re)
+            } else {
+                throw ProtocolError(.notInRoom, "contact \(contact.id) has no video room")
             }
-            send(OK(contactID: contact.id), to: client.connection, re: re)
-            leaveRoom(room, client.participant, reason: "left")
         case let change as SetPrivacy:
             guard let room = contacts[change.contactID]?.room, room.members.contains(client.participant), client.role != .recorder else {
                 throw ProtocolError(.notInRoom, "not in the video room of contact \(change.contactID)")

@@ -75,6 +75,27 @@ final class EvidenceTests: XCTestCase {
         XCTAssertTrue(report.problems.contains { $0.contains("were changed after seal") }, report.line)
     }
 
+    func testARemovedFirstSealAndAnotherRecordingsSealsAreCaught() throws {
+        let result = try record("s8", seconds: 5)
+        let path = result.directory + "/" + Sealer.fileName
+        let original = try String(contentsOfFile: path, encoding: .utf8)
+        let lines = original.split(separator: "\n")
+        XCTAssertGreaterThanOrEqual(lines.count, 3)
+        try (lines.dropFirst().joined(separator: "\n") + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+        let firstRemoved = try verify("s8")
+        XCTAssertFalse(firstRemoved.isOK)
+        XCTAssertTrue(firstRemoved.problems.contains { $0.contains("starts at seal 2, not 1") }, firstRemoved.line)
+        // Another recording's seals, signed by the same key, over the same bytes: they name another recording.
+        let other = try record("s9", seconds: 3)
+        try FileManager.default.removeItem(atPath: path)
+        try FileManager.default.copyItem(atPath: other.directory + "/" + Sealer.fileName, toPath: path)
+        try FileManager.default.removeItem(atPath: result.originalsPath)
+        try FileManager.default.copyItem(atPath: other.originalsPath, toPath: result.originalsPath)
+        let foreign = try verify("s8")
+        XCTAssertFalse(foreign.isOK)
+        XCTAssertTrue(foreign.problems.contains { $0.contains("is a seal of s9, not of s8") }, foreign.line)
+    }
+
     func testAManifestFieldChangedWithItsPlainHashKeptIsCaught() throws {
         let result = try record("s3")
         // The forger changes a participant's name and keeps the recording's hash consistent: only the signature tells.
