@@ -137,17 +137,7 @@ final class LiveRecordingTests: XCTestCase {
         for (_, _, step) in script.steps.sorted(by: { ($0.time, $0.order) < ($1.time, $1.order) }) {
             if case .packet(let id, let track, let packet) = step { sent["\(id)/t\(track)", default: []].append(packet.data) }
         }
-        let reader = try OriginalsReader(path: result.originalsPath)
-        var names: [Int: String] = [:]
-        var kept: [String: [[UInt8]]] = [:]
-        while let record = try reader.next() {
-            switch record {
-            case .track(let track): names[track.number] = "\(track.participant)/\(track.track)"
-            case .packet(let packet): kept[names[packet.track]!, default: []].append(packet.packet.data)
-            default: break
-            }
-        }
-        XCTAssertFalse(reader.truncated)
+        let kept = try keptPackets(result.originalsPath)
         XCTAssertEqual(kept.keys.sorted(), sent.keys.sorted())
         for (track, packets) in sent { XCTAssertTrue(kept[track] == packets, "\(track): \(kept[track]?.count ?? 0) kept of \(packets.count) sent") }
         XCTAssertEqual(manifest.originals?.tracks.map(\.packets).reduce(0, +), sent.values.map(\.count).reduce(0, +))

@@ -35,20 +35,6 @@ final class OriginalsFirstTests: XCTestCase {
         return out
     }
 
-    private func keptPackets(_ path: String) throws -> [String: [[UInt8]]] {
-        let reader = try OriginalsReader(path: path)
-        var names: [Int: String] = [:]
-        var kept: [String: [[UInt8]]] = [:]
-        while let record = try reader.next() {
-            switch record {
-            case .track(let track): names[track.number] = "\(track.participant)/\(track.track)"
-            case .packet(let packet): kept[names[packet.track]!, default: []].append(packet.packet.data)
-            default: break
-            }
-        }
-        return kept
-    }
-
     /// A publisher whose audio reaches the recorder at 80 % of real time for 20 s: every packet is in the
     /// originals, and the rendered composite has its sound throughout (not silence from 2 s on).
     func testASlowPublisherIsKeptWholeAndHeardInTheComposite() throws {
@@ -138,4 +124,20 @@ final class OriginalsFirstTests: XCTestCase {
 func renderedComposite(_ result: RecordingResult, logger: Logger) throws -> String {
     if result.composite.state != "rendered" { try CompositeJob.render(directory: result.directory, key: nil, logger: logger) }
     return result.recordingPath
+}
+
+/// What an originals file kept: each track's payloads (by `participant/track`), in order.
+func keptPackets(_ path: String) throws -> [String: [[UInt8]]] {
+    let reader = try OriginalsReader(path: path)
+    var names: [Int: String] = [:]
+    var kept: [String: [[UInt8]]] = [:]
+    while let record = try reader.next() {
+        switch record {
+        case .track(let track): names[track.number] = "\(track.participant)/\(track.track)"
+        case .packet(let packet): kept[names[packet.track]!, default: []].append(packet.packet.data)
+        default: break
+        }
+    }
+    guard !reader.truncated else { throw MediaError(operation: "read(\(path))", message: "cut short") }
+    return kept
 }
