@@ -21,7 +21,9 @@ public enum EvidenceBundle {
         guard FileManager.default.createFile(atPath: path, contents: out) else { throw EvidenceError("cannot write \(path)") }
     }
 
-    /// Reads a bundle: the folder name and its files. Only regular files in one folder, at most 4 GiB in all.
+    /// Reads a bundle: the folder name and its files. Only regular files in one folder (its folder entry, as
+    /// GNU tar writes it, is accepted), at most 4 GiB in all; any other member (a link, a path out of the
+    /// folder, a second folder) is refused.
     public static func read(path: String) throws -> (folder: String, files: [String: Data]) {
         guard let data = FileManager.default.contents(atPath: path) else { throw EvidenceError("cannot read \(path)") }
         var files: [String: Data] = [:]
@@ -37,7 +39,18 @@ public enum EvidenceBundle {
                 offset + 512 + size <= data.count
             else { throw EvidenceError("\(path): a damaged tar header at byte \(offset)") }
             let type = block[block.startIndex + 156]
-            let parts = full.split(separator: "/").map(String.init)
+            var parts = full.split(separator: "/").map(String.init)
+            if parts.first == "." { parts.removeFirst() }  // `tar -C dir -cf b.tar .` writes ./rm-…/…
+            // Folder entries, as GNU tar and others write them: the one folder (and `./`) only, nothing kept.
+            if type == UInt8(ascii: "5") {
+                guard parts.count <= 1, !parts.contains("..") else { throw EvidenceError("\(path): unexpected member \(full)") }
+                if let name = parts.first {
+                    if folder == nil { folder = name }
+                    guard folder == name else { throw EvidenceError("\(path): members of more than one recording") }
+                }
+                offset += 512 + (size + 511) / 512 * 512
+                continue
+            }
             guard type == UInt8(ascii: "0") || type == 0, parts.count == 2, !parts.contains(".."), !parts[1].hasPrefix(".") else {
                 throw EvidenceError("\(path): unexpected member \(full)")
             }

@@ -208,6 +208,30 @@ final class EvidenceTests: XCTestCase {
         XCTAssertTrue(removed.lines.joined().contains("entry 2: recording c2 is gone"), "\(removed.lines)")
     }
 
+    func testABundleRepackedWithGNUTarStillVerifiesAndASecondFolderIsRefused() throws {
+        _ = try record("g1", seconds: 2)
+        let catalog = try RecordingsCatalog(root: root + "/Recordings", creatingRoot: true, logger: logger)
+        try catalog.rebuild()
+        let bundle = root + "/g1.tar"
+        try catalog.exportBundle(id: "g1", to: bundle)
+        let unpacked = try temporaryDirectory(self)
+        XCTAssertEqual(try runCommand("/bin/tar", ["-xf", bundle, "-C", unpacked]).status, 0)
+        let publicKey = try PublicKey.load(path: keyPath + ".pub")
+        // GNU tar's own format, with the folder entry; and the `./` form of `tar -C dir .`.
+        for (name, arguments) in [("gnu.tar", ["-cf", unpacked + "/gnu.tar", "-C", unpacked, "g1"]),
+                                  ("dot.tar", ["--format=ustar", "-cf", unpacked + "/dot.tar", "-C", unpacked, "./g1"])] {
+            let run = try runCommand("/bin/tar", arguments)
+            XCTAssertEqual(run.status, 0, run.stderr)
+            let report = try BundleVerifier.verify(bundle: unpacked + "/" + name, trusting: publicKey)
+            XCTAssertTrue(report.isOK, "\(name): \(report.line)")
+        }
+        try FileManager.default.createDirectory(atPath: unpacked + "/other", withIntermediateDirectories: true)
+        XCTAssertEqual(try runCommand("/bin/tar", ["-cf", unpacked + "/two.tar", "-C", unpacked, "g1", "other"]).status, 0)
+        XCTAssertThrowsError(try BundleVerifier.verify(bundle: unpacked + "/two.tar", trusting: publicKey)) { error in
+            XCTAssertTrue("\(error)".contains("members of more than one recording"), "\(error)")
+        }
+    }
+
     func testABundleVerifiesAloneWithThePublicKeyAndNotWithAnother() throws {
         _ = try record("b1", seconds: 2)
         _ = try record("b2", seconds: 2)
