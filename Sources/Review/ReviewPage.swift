@@ -79,7 +79,7 @@ public enum ReviewPage {
             lines.append("The video here is the composite derived from it (\(composite.path), \(composite.settings.layout.rawValue) layout).")
         } else {
             lines.append("The composite is pending (\(composite.state)\(composite.reason.map { ": \($0)" } ?? "")): nothing to play yet. "
-                         + "Render it with `ctlive recordings render \(manifest.recordingID)` (the originals' layout is in docs/ORIGINALS.md).")
+                         + "Render it with `ctlive recordings render \(manifest.recordingID)`, or open the originals in any player: `ctlive recordings originals \(manifest.recordingID) --mkv FILE`.")
         }
         return lines
     }

@@ -13,7 +13,7 @@ struct RecordingsCommand: AsyncParsableCommand {
         commandName: "recordings",
         abstract: "List, show and verify recordings (through the catalog, Recordings/catalog.sqlite).",
         subcommands: [RecordingsList.self, RecordingsShow.self, RecordingsVerify.self, RecordingsExport.self,
-                      RecordingsHold.self, RecordingsRelease.self, RecordingsPurge.self, RecordingsRender.self])
+                      RecordingsHold.self, RecordingsRelease.self, RecordingsPurge.self, RecordingsRender.self, RecordingsOriginals.self])
 }
 
 /// `--recordings DIR`, shared by the `recordings` subcommands.

@@ -84,3 +84,26 @@ struct RecordingsRender: AsyncParsableCommand {
         if failures > 0 { throw CommandFailure.exit("\(failures) of \(ids.count) composites could not be rendered") }
     }
 }
+
+/// `ctlive recordings originals ID --mkv FILE`: the record remuxed into Matroska, for any player.
+struct RecordingsOriginals: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "originals",
+        abstract: "Remux a recording's originals (every track as received) into a Matroska file any player opens.")
+
+    @Argument(help: "The recording's id.") var id: String
+    @Option(help: ArgumentHelp("The Matroska file to write.", valueName: "FILE")) var mkv: String
+    @OptionGroup var root: RecordingsRootOptions
+
+    func run() async throws {
+        let (catalog, _) = try root.openCatalog()
+        guard let recording = try catalog.recording(id: id) else { throw CommandFailure.exit("no recording \(id) in \(catalog.root)") }
+        guard recording.file == OriginalsFile.fileName else { throw CommandFailure.exit("\(id) was recorded before the originals were kept") }
+        do {
+            let result = try OriginalsExport.matroska(originals: catalog.filePath(of: recording), output: mkv)
+            print("\(mkv): \(result.packets.count) tracks, \(result.packets.values.reduce(0, +)) packets")
+        } catch {
+            throw CommandFailure.exit("cannot export \(id): \(error)")
+        }
+    }
+}

@@ -117,6 +117,16 @@ final class OriginalsFirstTests: XCTestCase {
         let decoded = try decode(result.recordingPath, picturesAt: [0.5, 2.5])
         assertColor(decoded.pictures[0.5], 320, 180, red, "alice alone")
         assertColor(decoded.pictures[2.5], 480, 180, green, "bob beside alice")
+
+        // The originals remuxed for players: every track, every packet, and FFmpeg's own tools read and decode it.
+        let mkv = root + "/originals.mkv"
+        let exported = try OriginalsExport.matroska(originals: result.originalsPath, output: mkv)
+        let manifest = try JSONDecoder().decode(RecordingManifest.self, from: Data(contentsOf: URL(fileURLWithPath: result.manifestPath)))
+        let kept = manifest.originals?.tracks.map(\.packets) ?? []
+        XCTAssertEqual(exported.packets.keys.sorted().map { exported.packets[$0]! }, kept)
+        let counted = try runProgram("/usr/bin/ffprobe", ["-v", "error", "-count_packets", "-show_entries", "stream=codec_name,nb_read_packets", "-of", "csv=p=0", mkv])
+        XCTAssertEqual(counted.split(separator: "\n").map(String.init), zip(manifest.originals!.tracks, kept).map { "\($0.codec.rawValue),\($1)" })
+        _ = try runProgram("/usr/bin/ffmpeg", ["-v", "error", "-xerror", "-i", mkv, "-map", "0", "-f", "null", "-"])
     }
 }
 
