@@ -83,8 +83,6 @@ public struct RecordingManifest: Codable, Sendable {
     public var layoutChanges: [LayoutChange] = []
     public var events: [TimelineEvent] = []
     public var errors = RecordingErrorCounts()
-    /// Longest time the composite fell behind real time (seconds); about one frame when the recorder kept up.
-    public var maximumLag = 0.0
     /// Human-readable descriptions of problems (first ones only).
     public var problems: [String] = []
 

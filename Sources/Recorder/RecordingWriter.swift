@@ -82,12 +82,6 @@ final class RecordingWriter {
         for packet in try video.encode(picture) { try muxer.write(packet, stream: videoStream) }
     }
 
-    /// Leaves the next picture out (the recorder is behind): the one before stays on screen longer,
-    /// and the timeline does not move.
-    func skipPicture() {
-        framesWritten += 1
-    }
-
     /// Encodes the next block of the mix.
     func write(samples: [Float]) throws {
         samplesWritten += Int64(samples.count)

@@ -39,8 +39,8 @@ public struct RecordingErrorCounts: Sendable, Codable, Equatable {
     public var invalidTimestamps = 0
     /// Audio frames the resampler could not convert (odd sample formats or layouts).
     public var resampleErrors = 0
-    /// Composite pictures left out because the recorder fell behind real time: it catches up by showing
-    /// fewer pictures, never by stretching the timeline.
+    /// Composite pictures left out (recordings made before the originals, whose live composite caught up
+    /// that way; now a composite that falls behind is rendered after instead, whole).
     public var picturesDropped = 0
     /// Failures writing the recording (disk full...); after one, the composite stops but the manifest is kept.
     public var writeErrors = 0
@@ -259,10 +259,9 @@ final class SessionPipeline {
     // MARK: Rendering
 
     /// Writes every picture and audio block whose time has come by session time `time`.
-    /// With `final`, also the last partial ones before `time`. Pictures due before `dropBefore` are
-    /// decoded but not composited or encoded (counted): a recorder that fell behind catches up by
-    /// showing fewer pictures, never by stretching the timeline.
-    func render(upTo time: Double, final: Bool = false, dropBefore: Double? = nil) throws {
+    /// With `final`, also the last partial ones before `time`. Every picture is drawn: a live composite
+    /// that falls behind gives up and is rendered after instead (``LiveComposite``).
+    func render(upTo time: Double, final: Bool = false) throws {
         let block = writer.audioBlock
         while true {
             let videoTime = Double(nextFrame) / Double(settings.fps)
@@ -272,11 +271,7 @@ final class SessionPipeline {
             if !videoDue && !audioDue { return }
             if videoDue && (!audioDue || videoTime <= audioStart) {
                 applyChanges(upTo: videoTime)
-                if let dropBefore, videoTime < dropBefore {
-                    skipPicture(at: videoTime)
-                } else {
-                    try renderPicture(at: videoTime)
-                }
+                try renderPicture(at: videoTime)
                 nextFrame += 1
             } else {
                 applyChanges(upTo: audioStart)
@@ -309,13 +304,6 @@ final class SessionPipeline {
                 if !order.contains(where: { $0.id == participant.id }) { speakers.remove(participant.id) }
             }
         }
-    }
-
-    /// Keeps the decoders current for a picture that is not drawn.
-    private func skipPicture(at time: Double) {
-        for participant in order { if let video = participant.video { advanceVideo(video, participant: participant.id, to: time) } }
-        writer.skipPicture()
-        errors.picturesDropped += 1
     }
 
     private func renderPicture(at time: Double) throws {
