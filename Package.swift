@@ -45,12 +45,17 @@ var targets: [Target] = [
     .target(
         name: "WebGateway",
         dependencies: [
-            "ZeroMQ", "Signaling", "AccessToken", log,
+            "ZeroMQ", "Signaling", "AccessToken", "RTP", "Janus", log,
             .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "NIOWebSocket", package: "swift-nio"),
         ],
         // Embedded in the binary (a `ctlive` copied alone still serves them), kept as files a reader and a linter can open.
         resources: ["ctlive.js", "ctlive.d.ts", "customer.html", "agent.html", "index.html", "style.css"].map { .embedInCode("Site/\($0)") }),
+
+    // WebRTC for browsers, through Janus (docs/WEBRTC.md): RTP (de)packetizing of H.264 and Opus without transcoding,
+    // and a client of Janus' HTTP API.
+    .target(name: "RTP"),
+    .target(name: "Janus", dependencies: [log, .product(name: "AsyncHTTPClient", package: "async-http-client")]),
 
     // Media: FFmpeg wrappers, then the recording pipeline (knows nothing of sockets).
     // SHA-256 (swift-crypto): hashes of recordings and plugins, with no FFmpeg.
@@ -91,6 +96,7 @@ var targets: [Target] = [
 
     .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
     .testTarget(name: "SignalingTests", dependencies: ["Signaling"]),
+    .testTarget(name: "RTPTests", dependencies: ["RTP"]),
     // The README's SDK example, in a target that may import CTLive and nothing else of ours.
     .testTarget(name: "SDKExampleTests", dependencies: ["CTLive"]),
     .testTarget(name: "HubTests", dependencies: ["Hub", "CTLive", "CTLiveMedia", "Signaling", "ZeroMQ", log]),
@@ -134,6 +140,7 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     ],
     targets: targets,
     swiftLanguageModes: [.v6]

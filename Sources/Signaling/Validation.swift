@@ -47,3 +47,8 @@ enum Check {
         }
     }
 }
+
+extension SignalingProtocol {
+    /// Whether `value` is an identifier the protocol accepts (participant, track, room ids).
+    public static func isValidID(_ value: String) -> Bool { (try? Check.id(value, "id")) != nil }
+}

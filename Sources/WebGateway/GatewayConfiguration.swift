@@ -31,6 +31,8 @@ public struct GatewayConfiguration: Sendable {
     /// Addresses of reverse proxies whose `X-Forwarded-Host` / `Forwarded: host=` is believed: the host
     /// the browser asked for, when the proxy rewrote `Host`. From anyone else these headers are ignored.
     public var trustedProxies: Set<String> = []
+    /// Browser media over WebRTC through Janus; nil: the WebSocket carries all media.
+    public var webRTC: WebRTCSettings?
 
     public init(host: String = "127.0.0.1", port: Int = 8080, hub: String = "tcp://127.0.0.1:5555",
                 tokenSecret: TokenSecret? = nil, curve: CurveClientKeys? = nil) {
@@ -39,6 +41,7 @@ public struct GatewayConfiguration: Sendable {
 
     public struct Invalid: Error, CustomStringConvertible {
         public let description: String
+        public init(description: String) { self.description = description }
     }
 
     /// `HOST:PORT`, `[v6]:PORT` or `:PORT`.

@@ -11,9 +11,11 @@ import ZeroMQ
 /// browser, signaling is never dropped; media is dropped for a browser that does not keep up (its
 /// video then resumes at the next keyframe, which the gateway asks the publisher for).
 final class HubBridge: Sendable {
-    private let loop: SocketLoop<BridgeState>
-    private let configuration: GatewayConfiguration
-    private let logger: Logger
+    let loop: SocketLoop<BridgeState>
+    let configuration: GatewayConfiguration
+    let logger: Logger
+    /// Janus, when browsers' media may go over WebRTC.
+    let webRTC: WebRTCEdge?
     let counters = Counters()
 
     /// What went through, counted without a lock (several are bumped per packet).
@@ -37,10 +39,11 @@ final class HubBridge: Sendable {
     init(configuration: GatewayConfiguration, logger: Logger) throws {
         self.configuration = configuration
         self.logger = logger
+        webRTC = configuration.webRTC.map { WebRTCEdge(settings: $0, logger: logger) }
         loop = try SocketLoop(name: "ctlive-web-hub", inboxLimit: 65_536, tickInterval: .seconds(1))
         let context = try Context.shared()
         try loop.start(context: context, makeState: { _ in BridgeState() },
-                       tick: { [configuration] state, _ in state.pingHub(configuration); return nil },
+                       tick: { [configuration] state, _ in state.pingHub(configuration); state.reportToJanus(); return nil },
                        tearDown: { state, owner in state.closeAll(owner) })
     }
 
@@ -48,6 +51,7 @@ final class HubBridge: Sendable {
 
     func open(_ link: BrowserLink) {
         counters.browsers.add(1, ordering: .relaxed)
+        if let webRTC { link.send(.text(webRTC.gatewayInfo(for: link))) }
         let configuration = configuration, logger = logger
         let accepted = loop.submit { [self] state, owner in
             do {
@@ -113,6 +117,10 @@ final class HubBridge: Sendable {
     /// dropped (behind, or waiting for a keyframe), and for the rare track announcements.
     fileprivate func deliverMedia(_ frames: [Data], channel: UInt8, to session: BrowserSession, socket: Socket) {
         let link = session.link
+        if frames.count == 2 { session.learnTrack(frames, channel: channel) }
+        if let webRTC, let state = session.webRTC[channel], !state.forward(frames, edge: webRTC, session: session, channel: channel, bridge: self) {
+            return
+        }
         if frames.count == 3 {
             let late = link.queuedBytes.load(ordering: .relaxed) > configuration.mediaQueueBytes
             if late || !session.awaitingKeyframe.isEmpty {
@@ -174,13 +182,17 @@ final class BrowserSession {
     var videoTracks: Set<MediaStreamKey> = []
     var awaitingKeyframe: Set<MediaStreamKey> = []
     var keyframeAsked: [MediaStreamKey: ContinuousClock.Instant] = [:]
+    /// Tracks the hub announced, per channel and sender: what the WebRTC downlink needs to packetize them.
+    var tracks: [MediaStreamKey: TrackAnnouncement] = [:]
+    /// Channels whose media goes over WebRTC.
+    var webRTC: [UInt8: WebRTCChannel] = [:]
 
     init(link: BrowserLink, signaling: Socket) { self.link = link; self.signaling = signaling }
 }
 
 /// Every browser's sockets, on the loop thread.
 final class BridgeState {
-    private var sessions: [UInt64: BrowserSession] = [:]
+    var sessions: [UInt64: BrowserSession] = [:]
     private static let ping = WireCodec.encode(Ping())
 
     func open(_ link: BrowserLink, configuration: GatewayConfiguration, owner: SocketLoopOwner, bridge: HubBridge) throws {
@@ -237,7 +249,13 @@ final class BridgeState {
 
     func sendMedia(channel: UInt8, frames: [Data], for id: UInt64, configuration: GatewayConfiguration, owner: SocketLoopOwner, bridge: HubBridge) {
         guard let session = sessions[id] else { return }
+        if frames.count == 1, let request = WebRTCRequest(frames[0]) {
+            handle(request, channel: channel, session: session, bridge: bridge)
+            return
+        }
         if frames.isEmpty {
+            session.endWebRTC(channel: channel)
+            session.tracks = session.tracks.filter { $0.key.channel != channel }
             if let socket = session.media.removeValue(forKey: channel) { owner.unwatch(socket); socket.close() }
             session.videoTracks = session.videoTracks.filter { $0.channel != channel }
             session.awaitingKeyframe = session.awaitingKeyframe.filter { $0.channel != channel }
@@ -285,6 +303,7 @@ final class BridgeState {
 
     func close(_ id: UInt64, _ owner: SocketLoopOwner) {
         guard let session = sessions.removeValue(forKey: id) else { return }
+        for channel in Array(session.webRTC.keys) { session.endWebRTC(channel: channel) }
         for socket in [session.signaling] + Array(session.media.values) {
             owner.unwatch(socket)
             socket.close()

@@ -42,6 +42,26 @@ struct WebServeCommand: AsyncParsableCommand {
             help: ArgumentHelp("A reverse proxy's address whose X-Forwarded-Host / Forwarded host= is believed (repeatable).", valueName: "IP"))
     var trustedProxies: [String] = []
 
+    @Option(help: ArgumentHelp("Janus' HTTP API: browsers' media goes over WebRTC through it (docs/WEBRTC.md); without, over the WebSocket.",
+                               valueName: "URL"))
+    var janus: String?
+
+    @Option(help: ArgumentHelp("A file holding Janus' API secret (its 'api_secret').", valueName: "FILE"))
+    var janusSecret: String?
+
+    @Option(help: ArgumentHelp("This gateway's address as Janus reaches it: where Janus forwards the browsers' RTP.", valueName: "IP"))
+    var janusForwardHost = "127.0.0.1"
+
+    @Option(name: .customLong("ice-server"),
+            help: ArgumentHelp("A STUN or TURN server for pages (repeatable): stun:HOST:PORT, turn:HOST:PORT?transport=udp", valueName: "URL"))
+    var iceServers: [String] = []
+
+    @Option(help: ArgumentHelp("TURN credentials minted per browser from this shared secret (coturn's static-auth-secret).", valueName: "FILE"))
+    var turnSecret: String?
+
+    @Option(help: ArgumentHelp("Fixed TURN credentials for every page.", valueName: "USER:PASSWORD"))
+    var turnUser: String?
+
     @Option(help: "Log level on stderr.")
     var logLevel: Logger.Level = .notice
 
@@ -58,6 +78,7 @@ struct WebServeCommand: AsyncParsableCommand {
         var configuration = GatewayConfiguration(host: listen.host, port: listen.port, hub: hub)
         configuration.mediaQueueBytes = mediaQueue * 1024
         configuration.allowedOrigins = Set(allowedOrigins.compactMap(GatewayConfiguration.normalizedOrigin))
+        configuration.webRTC = try webRTCSettings()
         configuration.trustedProxies = Set(trustedProxies)
         if let tokenSecret {
             do { configuration.tokenSecret = try TokenSecret.load(path: tokenSecret) } catch { throw ValidationError(error.description) }
@@ -130,5 +151,38 @@ struct WebSecretCommand: ParsableCommand {
             throw ValidationError("cannot write \(file)")
         }
         print("wrote \(file)")
+    }
+}
+
+extension WebServeCommand {
+    func webRTCSettings() throws -> WebRTCSettings? {
+        guard let janus else {
+            if !iceServers.isEmpty { throw ValidationError("--ice-server needs --janus: without WebRTC, pages use no ICE") }
+            return nil
+        }
+        guard let url = URL(string: janus) else { throw ValidationError("--janus \(janus): not a URL") }
+        var settings = WebRTCSettings(janus: url)
+        settings.apiSecret = try janusSecret.map { try SecretFile.read($0, what: "--janus-secret") }
+        settings.forwardHost = janusForwardHost
+        settings.iceServers = iceServers
+        settings.turnSecret = try turnSecret.map { try SecretFile.read($0, what: "--turn-secret") }
+        if let turnUser {
+            guard let colon = turnUser.firstIndex(of: ":") else { throw ValidationError("--turn-user: expected USER:PASSWORD") }
+            settings.turnUser = String(turnUser[..<colon])
+            settings.turnCredential = String(turnUser[turnUser.index(after: colon)...])
+        }
+        do { try settings.check() } catch { throw ValidationError(error.description) }
+        return settings
+    }
+}
+
+/// A secret kept in a file (never on the command line, where `ps` shows it): its first line.
+enum SecretFile {
+    static func read(_ path: String, what: String) throws -> String {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8),
+              let line = text.split(whereSeparator: \.isNewline).first, !line.isEmpty else {
+            throw ValidationError("\(what) \(path): cannot read a secret from it")
+        }
+        return String(line).trimmingCharacters(in: .whitespaces)
     }
 }

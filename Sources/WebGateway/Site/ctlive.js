@@ -16,6 +16,10 @@ const MAX_CHANNELS = 4;
 const VIDEO_TRACK = "v";
 const AUDIO_TRACK = "a";
 const KEYFRAME_EVERY = 90; // frames: a new receiver waits at most this long without a keyframe request
+// WebSocket media: past these many unsent bytes, pictures (then sound) are left out rather than queued.
+const VIDEO_BACKLOG_BYTES = 96 * 1024;
+const AUDIO_BACKLOG_BYTES = 512 * 1024;
+const VIDEO_BITRATES = [1_200_000, 800_000, 500_000, 300_000, 150_000];
 
 // The microphone's capture, on the audio thread: every 128-sample block goes to the page as it comes.
 const CAPTURE_WORKLET = `
@@ -60,9 +64,11 @@ class Emitter {
 export class Client extends Emitter {
   /**
    * `audioProcessing: false` turns the browser's echo cancellation, noise suppression and gain control
-   * off (a steady test tone would be suppressed as noise).
+   * off (a steady test tone would be suppressed as noise). `media`: `"auto"` (WebRTC when the gateway offers
+   * it, the WebSocket when it does not or ICE fails), `"webrtc"` or `"websocket"`. `iceTransportPolicy`:
+   * `"relay"` uses TURN only.
    */
-  constructor({ url, role, user, name, token, queues, log, audioProcessing = true } = {}) {
+  constructor({ url, role, user, name, token, queues, log, audioProcessing = true, media = "auto", iceTransportPolicy = "all" } = {}) {
     super();
     if (!role || !user) throw new Error("connect needs role and user");
     const base = url || `${location.protocol === "https:" ? "wss:" : "ws:"}//${location.host}/ws`;
@@ -73,6 +79,10 @@ export class Client extends Emitter {
     if (token) this.hello.token = token;
     this.log = log || (() => {});
     this.audioProcessing = audioProcessing;
+    this.media = media;
+    this.iceTransportPolicy = iceTransportPolicy;
+    /** What the gateway offers (`webrtc.iceServers`), from its first message. */
+    this.gatewayInfo = null;
     this.nextID = 1;
     this.pending = new Map();
     this.contacts = new Map();
@@ -155,6 +165,7 @@ export class Client extends Emitter {
     let message;
     try { message = JSON.parse(data); } catch (_) { return; }
     if (typeof message !== "object" || message === null) return;
+    if (message.type === "gatewayInfo") { this.gatewayInfo = message; return; }
     this.log("hub", message);
     if (typeof message.re === "number" && this.pending.has(message.re)) {
       const waiting = this.pending.get(message.re);
@@ -244,13 +255,18 @@ export class Client extends Emitter {
     }
   }
 
-  sendMedia(channel, frames) {
+  sendMedia(channel, frames, kind = "control") {
     if (!this.ws || this.ws.readyState !== WebSocket.OPEN) return false;
-    // A browser that cannot send keeps its camera frames from piling up in the socket.
-    if (this.ws.bufferedAmount > 2 * 1024 * 1024 && frames.length === 2) return false;
+    // A congested socket never grows a backlog: pictures are left out first (the sender then lowers its
+    // bitrate and resumes at a keyframe), sound only when far behind.
+    const limit = kind === "video" ? VIDEO_BACKLOG_BYTES : kind === "audio" ? AUDIO_BACKLOG_BYTES : Infinity;
+    if (this.ws.bufferedAmount > limit) return false;
     this.ws.send(encodeFrames(channel, frames));
     return true;
   }
+
+  /** Bytes written to the WebSocket and not yet sent: the sender's congestion signal. */
+  get backlog() { return this.ws ? this.ws.bufferedAmount : 0; }
 
   receiveMedia(bytes) {
     let decoded;
@@ -323,6 +339,7 @@ export class Contact extends Emitter {
   setPrivacy(change) {
     Object.assign(this.privacy, change);
     if (change.camera === false && this.room) this.room.needKeyframe = true;
+    this.room?.applyPrivacy();
     if (!this.room) return Promise.resolve();
     return this.client.request({ type: "setPrivacy", contactID: this.id, ...change });
   }
@@ -399,10 +416,12 @@ class Room {
     if (this.stopped) return;
     this.stopped = true;
     clearInterval(this.drawTimer);
+    clearInterval(this.frozenTimer);
     for (const reader of [this.videoReader, this.audioReader]) reader?.cancel().catch(() => {});
     this.stopAudioCapture();
     for (const track of this.stream?.getTracks() || []) track.stop();
     for (const coder of [this.videoEncoder, this.audioEncoder]) { try { coder?.close(); } catch (_) { /* closed */ } }
+    this.closeWebRTC();
     for (const peer of this.remote.values()) closePeer(peer);
     this.remote.clear();
     this.audioContext?.close().catch(() => {});
@@ -439,7 +458,8 @@ class Room {
     return !!peer && [...peer.tracks.values()].some((t) => t.announcement.kind === "video");
   }
 
-  async publish() {
+  /** The camera and microphone the room asked for; null (and `mediaError`) when they cannot be had. */
+  async openDevices() {
     const { useAudio, useVideo } = this.started;
     const { microphone, camera } = this.contact.privacy;
     if (microphone || camera) this.client.request({ type: "setPrivacy", contactID: this.contact.id, microphone, camera }).catch(() => {});
@@ -450,10 +470,16 @@ class Room {
       });
     } catch (error) {
       this.contact.emit("mediaError", { error: String(error) });
-      return;
+      return null;
     }
-    if (this.stopped) { for (const track of this.stream.getTracks()) track.stop(); return; }
+    if (this.stopped) { for (const track of this.stream.getTracks()) track.stop(); return null; }
     if (this.selfView) this.selfView.srcObject = this.stream;
+    return this.stream;
+  }
+
+  /** Media over the WebSocket: WebCodecs encodes, the gateway relays the packets. */
+  async publish() {
+    if (!(await this.openDevices())) return;
     this.origin = null;
     const video = this.stream.getVideoTracks()[0];
     const audio = this.stream.getAudioTracks()[0];
@@ -489,8 +515,10 @@ class Room {
       error: (error) => this.contact.emit("mediaError", { error: String(error) }),
     });
     this.videoEncoder = encoder;
-    encoder.configure({ codec: "avc1.42E01F", width, height, bitrate: 1_200_000, framerate: 30,
-      latencyMode: "realtime", avc: { format: "annexb" } });
+    const config = { codec: "avc1.42E01F", width, height, bitrate: VIDEO_BITRATES[0], framerate: 30,
+      latencyMode: "realtime", avc: { format: "annexb" } };
+    encoder.configure(config);
+    const rate = { step: 0, changedAt: performance.now(), congestedAt: 0 };
     this.announce({ track: VIDEO_TRACK, kind: "video", codec: "h264", width, height, sampleRate: 0, channels: 0 });
     const reader = new MediaStreamTrackProcessor({ track }).readable.getReader();
     this.videoReader = reader;
@@ -503,6 +531,8 @@ class Room {
       if (this.contact.privacy.camera) { frame.close(); this.needKeyframe = true; continue; }
       // A frame the encoder has no room for is skipped, not queued: this is live video.
       if (encoder.encodeQueueSize > 2 || encoder.state !== "configured") { frame.close(); continue; }
+      // A congested WebSocket: no picture now, a lower bitrate, and a keyframe when it drains.
+      if (this.adaptBitrate(encoder, config, rate)) { frame.close(); this.needKeyframe = true; this.counters.congestionSkips = (this.counters.congestionSkips || 0) + 1; continue; }
       const keyFrame = this.needKeyframe || count % KEYFRAME_EVERY === 0;
       this.needKeyframe = false;
       encoder.encode(frame, { keyFrame });
@@ -521,6 +551,12 @@ class Room {
     if (old) { this.stream.removeTrack(old); old.stop(); }
     if (!track) return;
     this.stream.addTrack(track);
+    if (this.rtc) {
+      const sender = kind === "video" ? this.rtc.videoSender : this.rtc.audioSender;
+      if (sender) this.rtc[kind === "video" ? "videoTrack" : "audioTrack"] = track;
+      this.applyPrivacy();
+      return;
+    }
     if (kind === "video") {
       this.videoReader?.cancel().catch(() => {});
       this.videoReader = null;
@@ -637,6 +673,29 @@ class Room {
     }
   }
 
+  /**
+   * The WebSocket sender's congestion control: true when this frame should be left out. Past half the video
+   * backlog the bitrate steps down (at most once a second); after 4 s without congestion it steps back up.
+   */
+  adaptBitrate(encoder, config, rate) {
+    const backlog = this.client.backlog, now = performance.now();
+    let step = rate.step;
+    if (backlog > VIDEO_BACKLOG_BYTES / 2) {
+      rate.congestedAt = now;
+      if (now - rate.changedAt > 1000) step = Math.min(step + 1, VIDEO_BITRATES.length - 1);
+    } else if (now - rate.congestedAt > 4000 && now - rate.changedAt > 4000) {
+      step = Math.max(step - 1, 0);
+    }
+    if (step !== rate.step) {
+      rate.step = step;
+      rate.changedAt = now;
+      config.bitrate = VIDEO_BITRATES[step];
+      this.counters.videoBitrate = config.bitrate;
+      try { encoder.configure(config); } catch (_) { /* closing */ }
+    }
+    return backlog > VIDEO_BACKLOG_BYTES / 2;
+  }
+
   announce(track) {
     this.client.sendMedia(this.channel, [json({ v: 1, type: "track", timeBaseNum: 1, timeBaseDen: 1000000, extradata: "", ...track })]);
   }
@@ -648,12 +707,165 @@ class Room {
     chunk.copyTo(payload);
     const header = { v: 1, type: "packet", track: trackID, pts, dts: pts, duration: Math.round(chunk.duration || 0),
       key: chunk.type === "key", capturedUs: captured };
-    if (this.client.sendMedia(this.channel, [json(header), payload])) {
+    if (this.client.sendMedia(this.channel, [json(header), payload], trackID === VIDEO_TRACK ? "video" : "audio")) {
       if (trackID === VIDEO_TRACK) this.counters.sentVideo++; else this.counters.sentAudio++;
       this.counters.sentBytes += payload.byteLength;
     } else {
       this.counters.notSent++;
       if (trackID === VIDEO_TRACK) this.needKeyframe = true;
+    }
+  }
+
+  // WebRTC: the camera and microphone go to the gateway's Janus as one sendonly PeerConnection; each other
+  // participant comes back as a recvonly one (Janus' offer, relayed by the gateway). No transcoding anywhere:
+  // H.264 and Opus as the browser encodes them reach the others and the recorder.
+
+  wantsWebRTC() {
+    return this.client.media !== "websocket" && !!this.client.gatewayInfo?.webrtc && typeof RTCPeerConnection === "function" && !this.rtcFailed;
+  }
+
+  startMedia() {
+    if (!this.wantsWebRTC()) return this.publish();
+    this.startWebRTC().catch((error) => this.rtcFallback(String(error)));
+  }
+
+  async startWebRTC() {
+    const info = this.client.gatewayInfo.webrtc;
+    const rtc = { config: { iceServers: info.iceServers || [], iceTransportPolicy: this.client.iceTransportPolicy || "all" },
+      viewers: new Map(), connected: false, timer: null };
+    this.rtc = rtc;
+    rtc.timer = setTimeout(() => { if (this.rtc === rtc && !rtc.connected) this.rtcFallback("ICE did not connect in time"); }, info.iceTimeoutMs || 8000);
+    const { useAudio, useVideo } = this.started;
+    const stream = useAudio || useVideo ? await this.openDevices() : null;
+    if (this.rtc !== rtc || this.stopped || ((useAudio || useVideo) && !stream)) return;
+    let jsep = null, width = 640, height = 360;
+    if (stream) {
+      const pc = new RTCPeerConnection(rtc.config);
+      rtc.publisher = pc;
+      this.watchIce(pc, rtc);
+      rtc.videoTrack = stream.getVideoTracks()[0] || null;
+      rtc.audioTrack = stream.getAudioTracks()[0] || null;
+      if (rtc.videoTrack) {
+        const settings = rtc.videoTrack.getSettings();
+        width = settings.width || 640;
+        height = settings.height || 360;
+        const transceiver = pc.addTransceiver(rtc.videoTrack, { direction: "sendonly", streams: [stream], sendEncodings: [{ maxBitrate: VIDEO_BITRATES[0] }] });
+        preferH264(transceiver);
+        rtc.videoSender = transceiver.sender;
+      }
+      if (rtc.audioTrack) rtc.audioSender = pc.addTransceiver(rtc.audioTrack, { direction: "sendonly", streams: [stream] }).sender;
+      this.applyPrivacy();
+      await pc.setLocalDescription(await pc.createOffer());
+      await iceGathered(pc);
+      if (this.rtc !== rtc) return;
+      jsep = { type: "offer", sdp: pc.localDescription.sdp };
+    }
+    this.client.sendMedia(this.channel, [json({ v: 1, type: "webrtcStart", ...(jsep ? { jsep } : {}), width, height })]);
+    this.contact.emit("media", { state: "transport", transport: "webrtc", roomID: this.roomID });
+  }
+
+  watchIce(pc, rtc) {
+    pc.addEventListener("iceconnectionstatechange", () => {
+      const state = pc.iceConnectionState;
+      if (state === "connected" || state === "completed") { rtc.connected = true; clearTimeout(rtc.timer); }
+      if (state === "failed" && this.rtc === rtc) this.rtcFallback("ICE failed");
+    });
+  }
+
+  /** Janus' offer for watching `participant`: answered, and its tracks drawn and played like the WebSocket's. */
+  async rtcOffer({ participant, jsep }) {
+    const rtc = this.rtc;
+    if (!rtc || typeof participant !== "string") return;
+    rtc.viewers.get(participant)?.close();
+    const pc = new RTCPeerConnection(rtc.config);
+    rtc.viewers.set(participant, pc);
+    this.watchIce(pc, rtc);
+    pc.ontrack = (event) => this.rtcTrack(participant, event.track);
+    await pc.setRemoteDescription(jsep);
+    await pc.setLocalDescription(await pc.createAnswer());
+    await iceGathered(pc);
+    if (this.rtc !== rtc) return;
+    this.client.sendMedia(this.channel, [json({ v: 1, type: "webrtcAnswer", participant, jsep: { type: "answer", sdp: pc.localDescription.sdp } })]);
+  }
+
+  rtcTrack(participant, track) {
+    let peer = this.remote.get(participant);
+    if (!peer) {
+      peer = { id: participant, tracks: new Map(), frame: null, captured: 0, frames: 0, latencies: [], drawnCaptured: 0 };
+      this.remote.set(participant, peer);
+    }
+    if (track.kind === "video") {
+      const video = document.createElement("video");
+      video.muted = true;
+      video.playsInline = true;
+      video.autoplay = true;
+      video.srcObject = new MediaStream([track]);
+      video.play().catch(() => {});
+      peer.video = video;
+      peer.lastFrameAt = performance.now();
+      const counted = () => {
+        if (peer.video !== video) return;
+        peer.frames++;
+        peer.lastFrameAt = performance.now();
+        video.requestVideoFrameCallback(counted);
+      };
+      video.requestVideoFrameCallback(counted);
+    } else {
+      // Chromium feeds a remote WebRTC track to Web Audio only while a media element plays it (muted here).
+      const element = new Audio();
+      element.muted = true;
+      element.srcObject = new MediaStream([track]);
+      element.play().catch(() => {});
+      this.audioContext = this.audioContext || new AudioContext({ latencyHint: "interactive" });
+      const source = this.audioContext.createMediaStreamSource(new MediaStream([track]));
+      source.connect(this.speaker());
+      peer.rtcAudio = { element, source };
+    }
+  }
+
+  /** A picture stuck for a second (a keyframe lost on the way): the publisher is asked for a new one. */
+  checkFrozen() {
+    if (!this.rtc) return;
+    const now = performance.now();
+    for (const peer of this.remote.values()) {
+      if (!peer.video || now - peer.lastFrameAt < 1000) continue;
+      for (const [trackID, track] of peer.tracks) if (track.announcement.kind === "video") this.askKeyframe(peer, trackID, track);
+    }
+  }
+
+  /** Privacy over WebRTC: a track that is off is taken off its sender, so nothing of it leaves the browser. */
+  applyPrivacy() {
+    const rtc = this.rtc;
+    if (!rtc) return;
+    const { microphone, camera } = this.contact.privacy;
+    rtc.videoSender?.replaceTrack(camera ? null : rtc.videoTrack).catch(() => {});
+    rtc.audioSender?.replaceTrack(microphone ? null : rtc.audioTrack).catch(() => {});
+  }
+
+  /** ICE failed, timed out, or the gateway could not publish: this room's media goes over the WebSocket. */
+  rtcFallback(reason) {
+    if (!this.rtc || this.stopped) return;
+    this.closeWebRTC();
+    if (this.client.media === "webrtc") { this.contact.emit("mediaError", { error: `WebRTC: ${reason}` }); return; }
+    this.rtcFailed = true;
+    console.warn("ctlive: media over the WebSocket:", reason);
+    this.client.sendMedia(this.channel, [json({ v: 1, type: "webrtcStop" })]);
+    this.contact.emit("media", { state: "transport", transport: "websocket", reason, roomID: this.roomID });
+    for (const track of this.stream?.getTracks() || []) track.stop();
+    this.stream = null;
+    this.publish();
+  }
+
+  closeWebRTC() {
+    const rtc = this.rtc;
+    if (!rtc) return;
+    this.rtc = null;
+    clearTimeout(rtc.timer);
+    rtc.publisher?.close();
+    for (const pc of rtc.viewers.values()) pc.close();
+    for (const peer of this.remote.values()) {
+      if (peer.video) { peer.video.srcObject = null; peer.video = null; }
+      if (peer.rtcAudio) { peer.rtcAudio.source.disconnect(); peer.rtcAudio.element.srcObject = null; peer.rtcAudio = null; }
     }
   }
 
@@ -663,7 +875,10 @@ class Room {
     if (frames.length === 1) {
       let message;
       try { message = JSON.parse(text(frames[0])); } catch (_) { return; }
-      if (message.type === "mediaWelcome") { this.contact.emit("media", { state: "connected", roomID: this.roomID }); this.publish(); }
+      if (message.type === "mediaWelcome") { this.contact.emit("media", { state: "connected", roomID: this.roomID }); this.startMedia(); }
+      else if (message.type === "webrtcAnswer") this.rtc?.publisher?.setRemoteDescription(message.jsep).catch((error) => this.rtcFallback(String(error)));
+      else if (message.type === "webrtcOffer") this.rtcOffer(message).catch((error) => console.warn("ctlive: cannot watch over WebRTC", error));
+      else if (message.type === "webrtcError") this.rtcFallback(message.message);
       else if (message.type === "keyframeRequest") { this.needKeyframe = true; this.counters.keyframeRequests++; }
       else if (message.type === "error") { console.warn("ctlive media:", message.code, message.message); this.contact.emit("mediaError", message); }
       return;
@@ -819,6 +1034,7 @@ class Room {
     this.selfView.playsInline = true;
     this.draw2d = this.canvas.getContext("2d");
     this.drawTimer = setInterval(() => this.draw(), 33);
+    this.frozenTimer = setInterval(() => this.checkFrozen(), 500);
   }
 
   draw() {
@@ -832,11 +1048,13 @@ class Room {
       const tw = W / cols, th = H / rows;
       peers.forEach((peer, index) => {
         const x = (index % cols) * tw, y = Math.floor(index / cols) * th;
-        if (peer.frame) {
-          const fw = peer.frame.displayWidth, fh = peer.frame.displayHeight;
+        const video = peer.video && peer.video.videoWidth ? peer.video : null;
+        const image = video || peer.frame;
+        if (image) {
+          const fw = video ? video.videoWidth : image.displayWidth, fh = video ? video.videoHeight : image.displayHeight;
           const scale = Math.min(tw / fw, th / fh);
           const dw = fw * scale, dh = fh * scale;
-          g.drawImage(peer.frame, x + (tw - dw) / 2, y + (th - dh) / 2, dw, dh);
+          g.drawImage(image, x + (tw - dw) / 2, y + (th - dh) / 2, dw, dh);
           if (peer.captured && peer.drawnCaptured !== peer.captured) {
             peer.drawnCaptured = peer.captured;
             peer.latencies.push(Date.now() - peer.captured / 1000);
@@ -876,8 +1094,27 @@ class Room {
         tracks,
       };
     }
-    return { roomID: this.roomID, sent: { ...this.counters }, peers };
+    return { roomID: this.roomID, transport: this.rtc ? "webrtc" : "websocket", sent: { ...this.counters }, peers };
   }
+}
+
+/** Resolves once the PeerConnection has its candidates (or after `ms`): Janus takes no trickled ones here. */
+function iceGathered(pc, ms = 3000) {
+  if (pc.iceGatheringState === "complete") return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => { if (pc.iceGatheringState === "complete") { pc.removeEventListener("icegatheringstatechange", done); resolve(); } };
+    pc.addEventListener("icegatheringstatechange", done);
+    setTimeout(resolve, ms);
+  });
+}
+
+/** H.264 in packetization mode 1, constrained baseline: what the recorder keeps and every browser decodes. */
+function preferH264(transceiver) {
+  const codecs = RTCRtpSender.getCapabilities?.("video")?.codecs || [];
+  const fmtp = (codec) => codec.sdpFmtpLine || "";
+  const h264 = codecs.filter((c) => c.mimeType === "video/H264" && fmtp(c).includes("packetization-mode=1") && fmtp(c).includes("42e01f"));
+  const repair = codecs.filter((c) => ["video/rtx", "video/red", "video/ulpfec"].includes(c.mimeType));
+  if (h264.length && transceiver.setCodecPreferences) transceiver.setCodecPreferences([...h264, ...repair]);
 }
 
 function closeTrack(track) { try { track.decoder?.close(); } catch (_) { /* closed */ } }
