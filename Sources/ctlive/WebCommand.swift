@@ -62,6 +62,9 @@ struct WebServeCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Fixed TURN credentials for every page.", valueName: "USER:PASSWORD"))
     var turnUser: String?
 
+    @Option(help: ArgumentHelp("A page whose ICE has not connected after this long uses the WebSocket for media.", valueName: "SECONDS"))
+    var iceTimeout: Double = 8
+
     @Option(help: "Log level on stderr.")
     var logLevel: Logger.Level = .notice
 
@@ -165,6 +168,8 @@ extension WebServeCommand {
         settings.apiSecret = try janusSecret.map { try SecretFile.read($0, what: "--janus-secret") }
         settings.forwardHost = janusForwardHost
         settings.iceServers = iceServers
+        guard (1...120).contains(iceTimeout) else { throw ValidationError("--ice-timeout must be 1 to 120 seconds") }
+        settings.iceTimeout = .milliseconds(Int(iceTimeout * 1000))
         settings.turnSecret = try turnSecret.map { try SecretFile.read($0, what: "--turn-secret") }
         if let turnUser {
             guard let colon = turnUser.firstIndex(of: ":") else { throw ValidationError("--turn-user: expected USER:PASSWORD") }

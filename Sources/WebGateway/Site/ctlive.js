@@ -407,6 +407,7 @@ class Room {
 
   start() {
     if (this.panel) this.makeView();
+    this.frozenTimer = setInterval(() => this.checkFrozen(), 500);
     if (!this.started.mediaEndpoint) return;
     this.channel = this.client.takeChannel(this);
     this.client.sendMedia(this.channel, [json({ v: 1, type: "mediaHello", id: 1, token: this.started.mediaToken })]);
@@ -803,13 +804,7 @@ class Room {
       video.play().catch(() => {});
       peer.video = video;
       peer.lastFrameAt = performance.now();
-      const counted = () => {
-        if (peer.video !== video) return;
-        peer.frames++;
-        peer.lastFrameAt = performance.now();
-        video.requestVideoFrameCallback(counted);
-      };
-      video.requestVideoFrameCallback(counted);
+      peer.videoFramesBefore = peer.frames;
     } else {
       // Chromium feeds a remote WebRTC track to Web Audio only while a media element plays it (muted here).
       const element = new Audio();
@@ -828,7 +823,11 @@ class Room {
     if (!this.rtc) return;
     const now = performance.now();
     for (const peer of this.remote.values()) {
-      if (!peer.video || now - peer.lastFrameAt < 1000) continue;
+      if (!peer.video) continue;
+      // Frames the element decoded (a page in the background gets no video frame callbacks).
+      const decoded = peer.videoFramesBefore + (peer.video.getVideoPlaybackQuality?.().totalVideoFrames || 0);
+      if (decoded !== peer.frames) { peer.frames = decoded; peer.lastFrameAt = now; }
+      if (now - peer.lastFrameAt < 1000) continue;
       for (const [trackID, track] of peer.tracks) if (track.announcement.kind === "video") this.askKeyframe(peer, trackID, track);
     }
   }
@@ -1034,7 +1033,6 @@ class Room {
     this.selfView.playsInline = true;
     this.draw2d = this.canvas.getContext("2d");
     this.drawTimer = setInterval(() => this.draw(), 33);
-    this.frozenTimer = setInterval(() => this.checkFrozen(), 500);
   }
 
   draw() {
