@@ -18,6 +18,8 @@ final class MediaRelay {
         var videoTracks: Set<String> = []
         /// The last keyframe request sent for this publisher, to rate-limit them.
         var lastKeyframeRequest: ContinuousClock.Instant?
+        /// The last bitrate request passed on to this publisher.
+        var lastBitrateRequest: ContinuousClock.Instant?
     }
 
     /// Counters, for statistics and tests.
@@ -93,6 +95,17 @@ final class MediaRelay {
             }
             requestKeyframes(from: publisher, &target, tracks: [request.track], now: now, force: false)
             peers[publisher] = target
+        case let request as BitrateRequest:
+            // A member whose link cannot carry a publisher's video asks it to send less (the publisher's
+            // rate otherwise follows only its own uplink). Passed on at most twice a second per publisher.
+            guard let publisherID = request.participant, let publisher = byRoom[peer.roomID]?[publisherID], var target = peers[publisher],
+                  state.isMember(roomID: peer.roomID, participantID: publisherID), target.videoTracks.contains(request.track) else {
+                return refuse(connection, ProtocolError(.notInRoom, "no video track \(request.track) of \(request.participant ?? "(none)") in room \(peer.roomID)"), re: re)
+            }
+            if let last = target.lastBitrateRequest, now - last < .milliseconds(500) { return }
+            target.lastBitrateRequest = now
+            peers[publisher] = target
+            send([WireCodec.encode(BitrateRequest(track: request.track, maxKbps: request.maxKbps))], to: publisher)
         case is Ping:
             send([WireCodec.encode(Pong(), re: envelope.id)], to: connection)
         default:

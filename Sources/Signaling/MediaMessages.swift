@@ -97,9 +97,30 @@ public struct KeyframeRequest: WireMessage {
     }
 }
 
+/// Subscriber → hub: `participant`'s video reaches this subscriber over a link narrower than it is sent at;
+/// keep it under `maxKbps` for a while (5 s; a congested subscriber says it again each second).
+/// Hub → publisher: the same, without `participant`. Publishers that cannot adapt ignore it.
+public struct BitrateRequest: WireMessage {
+    public static let type = "bitrateRequest"
+    public var track: String
+    public var participant: String?
+    public var maxKbps: Int
+    public init(track: String, participant: String? = nil, maxKbps: Int) {
+        self.track = track; self.participant = participant; self.maxKbps = maxKbps
+    }
+
+    public func validate() throws(ProtocolError) {
+        try Check.id(track, "track")
+        try Check.optionalID(participant, "participant")
+        guard (30...100_000).contains(maxKbps) else { throw ProtocolError(.invalidField, "maxKbps must be 30 to 100000") }
+    }
+}
+
 extension WireCodec {
     /// What clients send on the media socket.
-    public static let mediaToHub = WireCodec(mediaTypes: [MediaHello.self, TrackAnnouncement.self, PacketHeader.self, KeyframeRequest.self, Ping.self])
+    public static let mediaToHub = WireCodec(mediaTypes: [MediaHello.self, TrackAnnouncement.self, PacketHeader.self, KeyframeRequest.self,
+                                                          BitrateRequest.self, Ping.self])
     /// What the hub sends on the media socket (the relayed `track` and `packet` among them).
-    public static let mediaFromHub = WireCodec(mediaTypes: [MediaWelcome.self, ErrorReply.self, KeyframeRequest.self, TrackAnnouncement.self, PacketHeader.self, Pong.self])
+    public static let mediaFromHub = WireCodec(mediaTypes: [MediaWelcome.self, ErrorReply.self, KeyframeRequest.self, BitrateRequest.self,
+                                                            TrackAnnouncement.self, PacketHeader.self, Pong.self])
 }

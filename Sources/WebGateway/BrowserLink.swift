@@ -1,5 +1,8 @@
 import AccessToken
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Synchronization
 
 /// One browser's WebSocket as the hub thread sees it: where to send, and how much is waiting.
@@ -27,8 +30,11 @@ final class BrowserLink: Sendable {
     let claims: AccessClaims?
     /// The raw token, for the hub (a CURVE hub checks it again).
     let token: String?
-    private let outbound: AsyncStream<Outbound>.Continuation
-    let frames: AsyncStream<Outbound>
+    private let outbound: AsyncStream<(Outbound, UInt64)>.Continuation
+    /// Frames for the writer, each with when it was queued (ContinuousClock nanoseconds).
+    let frames: AsyncStream<(Outbound, UInt64)>
+    /// When the oldest frame still waiting was queued (at the latest), for ``queueDelay``.
+    private let oldestWaitingSince = Atomic<UInt64>(0)
     let queuedBytes = Atomic<Int>(0)
     /// Messages from this browser handed to the hub thread and not yet sent on.
     let inboundInFlight = Atomic<Int>(0)
@@ -43,18 +49,36 @@ final class BrowserLink: Sendable {
         self.id = id
         self.claims = claims
         self.token = token
-        (frames, outbound) = AsyncStream.makeStream(of: Outbound.self, bufferingPolicy: .unbounded)
+        (frames, outbound) = AsyncStream.makeStream(of: (Outbound, UInt64).self, bufferingPolicy: .unbounded)
     }
 
-    /// Queues a frame for the browser (bounded by the caller, which checks ``queuedBytes`` first).
+    /// Queues a frame for the browser (bounded by the caller, which checks ``queuedBytes`` and ``queueDelay`` first).
     func send(_ frame: Outbound) {
         guard !closed.load(ordering: .acquiring) else { return }
-        queuedBytes.add(frame.count, ordering: .relaxed)
-        outbound.yield(frame)
+        let now = Self.now()
+        if queuedBytes.add(frame.count, ordering: .relaxed).oldValue == 0 { oldestWaitingSince.store(now, ordering: .relaxed) }
+        outbound.yield((frame, now))
     }
 
-    /// Called by the writer once a frame is written.
-    func written(_ frame: Outbound) { queuedBytes.subtract(frame.count, ordering: .relaxed) }
+    /// Called by the writer once a frame (queued at `queuedAt`) is written: what waits now was queued no earlier.
+    func written(_ frame: Outbound, queuedAt: UInt64) {
+        oldestWaitingSince.store(queuedAt, ordering: .relaxed)
+        queuedBytes.subtract(frame.count, ordering: .relaxed)
+    }
+
+    /// How long the oldest frame waiting for this browser has waited (at most): the congestion a byte count
+    /// hides, since a slow link drains a few kilobytes in a second and a fast one megabytes.
+    var queueDelay: Duration {
+        guard queuedBytes.load(ordering: .relaxed) > 0 else { return .zero }
+        let since = oldestWaitingSince.load(ordering: .relaxed), now = Self.now()
+        return now > since ? .nanoseconds(Int64(now - since)) : .zero
+    }
+
+    private static func now() -> UInt64 {
+        var time = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &time)
+        return UInt64(time.tv_sec) * 1_000_000_000 + UInt64(time.tv_nsec)
+    }
 
     /// Ends the connection from the gateway's side.
     func close(reason: String) {

@@ -18,6 +18,8 @@ public struct GatewayConfiguration: Sendable {
     public var curve: CurveClientKeys?
     /// Bytes waiting to be written to one browser past which media to it is dropped (and a keyframe asked for).
     public var mediaQueueBytes = 2 << 20
+    /// Or media that has waited this long for a browser: a narrow link's backlog is small in bytes but long in time.
+    public var mediaQueueDelay: Duration = .milliseconds(250)
     /// Bytes waiting past which the browser is cut off: it does not read even its signaling.
     public var maximumQueueBytes = 16 << 20
     /// Messages from one browser waiting for the hub thread; its media past this is dropped.

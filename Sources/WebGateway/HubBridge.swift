@@ -122,7 +122,7 @@ final class HubBridge: Sendable {
             return
         }
         if frames.count == 3 {
-            let late = link.queuedBytes.load(ordering: .relaxed) > configuration.mediaQueueBytes
+            let late = link.queuedBytes.load(ordering: .relaxed) > configuration.mediaQueueBytes || link.queueDelay > configuration.mediaQueueDelay
             if late || !session.awaitingKeyframe.isEmpty {
                 let header = (try? WireCodec.mediaFromHub.decode(frames[1]))?.message as? PacketHeader
                 let stream = MediaStreamKey(channel: channel, sender: frames[0], track: header?.track)

@@ -36,6 +36,10 @@ export interface ConnectOptions {
   queues?: string[];
   /** The browser's echo cancellation, noise suppression and gain control (default true). */
   audioProcessing?: boolean;
+  /** How media travels: WebRTC when the gateway offers it, else the WebSocket (default "auto"). */
+  media?: "auto" | "webrtc" | "websocket";
+  /** "relay": only through the gateway's TURN servers (default "all"). */
+  iceTransportPolicy?: "all" | "relay";
   /** Called with every message from the hub (debugging). */
   log?: (direction: "hub", message: HubMessage) => void;
 }
@@ -147,7 +151,11 @@ export type ParticipantCallback = (
 
 export interface MediaStats {
   roomID: string;
-  sent: { sentVideo: number; sentAudio: number; sentBytes: number; notSent: number; keyframeRequests: number; capturedAudio?: number };
+  /** Which way this room's media goes. */
+  transport: "webrtc" | "websocket";
+  /** Over the WebSocket only (WebRTC's are in the PeerConnections' own statistics). */
+  sent: { sentVideo: number; sentAudio: number; sentBytes: number; notSent: number; keyframeRequests: number; capturedAudio?: number;
+          congestionSkips?: number; videoBitrate?: number };
   peers: Record<string, {
     framesDecoded: number;
     latencyMs: { median: number; p95: number; samples: number } | null;
@@ -166,7 +174,7 @@ export interface ContactEvents {
   participant: ParticipantEvent;
   contactOpened: ContactOpened;
   contactClosed: ContactClosed;
-  media: { state: "connected"; roomID: string };
+  media: { state: "connected"; roomID: string } | { state: "transport"; transport: "webrtc" | "websocket"; reason?: string; roomID: string };
   mediaError: { error?: string; code?: string; message?: string };
 }
 

@@ -675,18 +675,25 @@ class Room {
   }
 
   /**
-   * The WebSocket sender's congestion control: true when this frame should be left out. Past half the video
-   * backlog the bitrate steps down (at most once a second); after 4 s without congestion it steps back up.
+   * The WebSocket sender's congestion control: true when this frame should be left out. Congestion is
+   * unsent bytes in the socket (`bufferedAmount`) or, since the kernel's buffer hides a slow link from
+   * it, a media round trip (ping to the relay) grown 150 ms over its least. Congested, the bitrate steps
+   * down at most once a second; after 4 s without, it steps back up. A watcher's `bitrateRequest` caps it.
    */
   adaptBitrate(encoder, config, rate) {
     const backlog = this.client.backlog, now = performance.now();
+    this.probeRtt(now);
+    const queued = this.rtt ? this.rtt.last - this.rtt.least : 0;
+    const congested = backlog > VIDEO_BACKLOG_BYTES / 2 || queued > 150;
     let step = rate.step;
-    if (backlog > VIDEO_BACKLOG_BYTES / 2) {
+    if (congested) {
       rate.congestedAt = now;
       if (now - rate.changedAt > 1000) step = Math.min(step + 1, VIDEO_BITRATES.length - 1);
     } else if (now - rate.congestedAt > 4000 && now - rate.changedAt > 4000) {
       step = Math.max(step - 1, 0);
     }
+    const cap = this.bitrateCap && this.bitrateCap.until > now ? this.bitrateCap.bps : Infinity;
+    while (step < VIDEO_BITRATES.length - 1 && VIDEO_BITRATES[step] > cap) step++;
     if (step !== rate.step) {
       rate.step = step;
       rate.changedAt = now;
@@ -694,7 +701,30 @@ class Room {
       this.counters.videoBitrate = config.bitrate;
       try { encoder.configure(config); } catch (_) { /* closing */ }
     }
-    return backlog > VIDEO_BACKLOG_BYTES / 2;
+    return backlog > VIDEO_BACKLOG_BYTES / 2 || queued > 400;
+  }
+
+  /** A ping on the media channel every 250 ms; the relay's pong gives the round trip through both queues. */
+  probeRtt(now) {
+    if (this.pingSentAt && now - this.pingSentAt < 250) return;
+    this.pingSentAt = now;
+    this.pingID = (this.pingID || 0) + 1;
+    this.pings = this.pings || new Map();
+    this.pings.set(this.pingID, now);
+    if (this.pings.size > 40) this.pings.delete(this.pings.keys().next().value);
+    this.client.sendMedia(this.channel, [json({ v: 1, type: "ping", id: this.pingID })]);
+  }
+
+  rttMeasured(message) {
+    const sent = this.pings?.get(message.re);
+    if (sent === undefined) return;
+    this.pings.delete(message.re);
+    const rtt = performance.now() - sent;
+    // The least round trip of the last 30 s is the empty path.
+    const now = performance.now();
+    if (!this.rtt || now - this.rtt.leastAt > 30000 || rtt <= this.rtt.least) this.rtt = { ...(this.rtt || {}), least: rtt, leastAt: now };
+    this.rtt.last = rtt;
+    this.counters.mediaRttMs = Math.round(rtt);
   }
 
   announce(track) {
@@ -821,6 +851,7 @@ class Room {
   /** A picture stuck for a second (a keyframe lost on the way): the publisher is asked for a new one. */
   checkFrozen() {
     if (!this.rtc) return;
+    this.checkDownlink().catch(() => {});
     const now = performance.now();
     for (const peer of this.remote.values()) {
       if (!peer.video) continue;
@@ -829,6 +860,49 @@ class Room {
       if (decoded !== peer.frames) { peer.frames = decoded; peer.lastFrameAt = now; }
       if (now - peer.lastFrameAt < 1000) continue;
       for (const [trackID, track] of peer.tracks) if (track.announcement.kind === "video") this.askKeyframe(peer, trackID, track);
+    }
+  }
+
+  /**
+   * A narrow link to this page: Janus relays each participant's video at the rate its publisher's uplink
+   * allows, and only the watcher can see its own link fill. Each picture's arrival time minus its RTP time
+   * grows as the queue does; 120 ms over its least, the publisher is asked (`bitrateRequest`) to send at
+   * most 70 % of what arrives; after 3 s with a short queue the cap rises 5 % a second.
+   */
+  async checkDownlink() {
+    const rtc = this.rtc, now = performance.now();
+    for (const [participant, pc] of rtc.viewers) {
+      const receiver = pc.getReceivers().find((r) => r.track?.kind === "video");
+      const source = receiver?.getSynchronizationSources?.()[0];
+      const peer = this.remote.get(participant);
+      if (!source || !peer) continue;
+      const video = [...peer.tracks.entries()].find(([, t]) => t.announcement.kind === "video");
+      if (!video) continue;
+      const state = peer.downlink || (peer.downlink = { least: Infinity, leastAt: now, cap: null, congestedAt: 0, sentAt: 0, bytes: 0, bytesAt: now, bps: 0 });
+      const delay = source.timestamp - source.rtpTimestamp / 90;
+      if (delay < state.least || now - state.leastAt > 30000) { state.least = delay; state.leastAt = now; }
+      if (now - state.bytesAt >= 1000) {
+        const stats = await pc.getStats();
+        stats.forEach((s) => {
+          if (s.type === "inbound-rtp" && s.kind === "video") {
+            state.bps = (s.bytesReceived - state.bytes) * 8000 / (now - state.bytesAt);
+            state.bytes = s.bytesReceived;
+          }
+        });
+        state.bytesAt = now;
+      }
+      if (delay - state.least > 120 && state.bps > 0) {
+        state.cap = Math.max(100_000, Math.min(state.cap ?? Infinity, state.bps * 0.7));
+        state.congestedAt = now;
+      } else if (state.cap !== null && now - state.congestedAt > 3000 && now - state.sentAt >= 1000) {
+        state.cap *= 1.05;
+        if (state.cap > 3_000_000) state.cap = null;
+      }
+      if (state.cap !== null && now - state.sentAt >= 1000) {
+        state.sentAt = now;
+        this.counters.bitrateRequests = (this.counters.bitrateRequests || 0) + 1;
+        this.client.sendMedia(this.channel, [json({ v: 1, type: "bitrateRequest", track: video[0], participant, maxKbps: Math.round(state.cap / 1000) })]);
+      }
     }
   }
 
@@ -879,6 +953,8 @@ class Room {
       else if (message.type === "webrtcOffer") this.rtcOffer(message).catch((error) => console.warn("ctlive: cannot watch over WebRTC", error));
       else if (message.type === "webrtcError") this.rtcFallback(message.message);
       else if (message.type === "keyframeRequest") { this.needKeyframe = true; this.counters.keyframeRequests++; }
+      else if (message.type === "bitrateRequest") this.bitrateCap = { bps: message.maxKbps * 1000, until: performance.now() + 5000 };
+      else if (message.type === "pong") this.rttMeasured(message);
       else if (message.type === "error") { console.warn("ctlive media:", message.code, message.message); this.contact.emit("mediaError", message); }
       return;
     }

@@ -18,6 +18,7 @@ actor JanusPeer {
     private var viewers: [Data: (handle: JanusHandle, mountpoint: UInt64)] = [:]
     private var mountpointAdmin: JanusHandle?
     private var lastKeyframeRequest: ContinuousClock.Instant?
+    private var capExpiry: ContinuousClock.Instant?
     private var closed = false
 
     init(client: JanusClient, settings: WebRTCSettings, logger: Logger) {
@@ -75,6 +76,23 @@ actor JanusPeer {
         if let last = lastKeyframeRequest, now - last < .milliseconds(300) { return }
         lastKeyframeRequest = now
         _ = try? await publisher.handle.message(["request": "configure", "keyframe": true])
+    }
+
+    /// Caps the publishing browser's video (Janus sends it REMB) until 5 s after the last request.
+    func capBitrate(kbps: Int) async {
+        guard let publisher else { return }
+        capExpiry = .now + .seconds(5)
+        _ = try? await publisher.handle.message(["request": "configure", "bitrate": .number(Double(kbps * 1000))])
+        Task { [weak self] in
+            try? await Task.sleep(for: .milliseconds(5_200))
+            await self?.releaseCapIfExpired()
+        }
+    }
+
+    private func releaseCapIfExpired() async {
+        guard let expiry = capExpiry, ContinuousClock.now >= expiry, let publisher else { return }
+        capExpiry = nil
+        _ = try? await publisher.handle.message(["request": "configure", "bitrate": 0])
     }
 
     struct Mountpoint {

@@ -14,7 +14,10 @@ struct UplinkTrack {
     let kind: Kind
     let trackID: String
     let announcement: TrackAnnouncement
-    private var reorder = ReorderBuffer(maximumWait: .milliseconds(120))
+    /// Video waits for Janus' retransmissions (a round trip); sound is never retransmitted, so a gap in it is
+    /// only reordering, and waiting longer would only make every listener's jitter buffer (and, for lip
+    /// sync, the picture) later.
+    private var reorder: ReorderBuffer
     private var depacketizer = H264Depacketizer(maximumBytes: MediaLimits.maxPacketBytes)
     private var timestamps = SequenceUnwrapper()
     private var firstTimestamp: Int64?
@@ -26,6 +29,7 @@ struct UplinkTrack {
 
     init(kind: Kind, width: Int32, height: Int32) {
         self.kind = kind
+        reorder = ReorderBuffer(maximumWait: kind == .video ? .milliseconds(120) : .milliseconds(30))
         switch kind {
         case .video:
             trackID = "v"
