@@ -187,7 +187,7 @@ extension RecorderBot {
         }
         logger.error("recording worker lost", metadata: ["room": "\(session.roomID)", "how": "\(how)", "directory": "\(lost.directory)"])
         do {
-            if try AbandonedRecording.completeIfAbandoned(directory: lost.directory) {
+            if try AbandonedRecording.completeIfAbandoned(directory: lost.directory, completer: archive.completer) {
                 archive.index(manifestAt: lost.directory + "/manifest.json")
             }
         } catch {

@@ -18,12 +18,17 @@ final class RecordingArchive: Sendable {
     private let onComposite = Mutex<(@Sendable (String) -> Void)?>(nil)
     /// Composites deferred (`after`, or `auto` without headroom), rendered here in idle time.
     private let composites: Mutex<CompositeQueue?> = Mutex(nil)
+    /// Who signs the completion of an abandoned recording (this bot, when it has a key).
+    let completer: AbandonedRecording.Completer?
 
     /// - Parameter catalog: index in `<root>/catalog.sqlite`; without, recordings are only written.
     /// - Parameter renderer: the command that renders a queued composite (`ctlive render-composite`); nil renders in this process.
     init(root: String, catalog: Bool, renderer: [String]?, signingKey: String?, load: MachineLoad, logger: Logger) {
         self.root = root
         self.logger = logger
+        // The bot completes what its dead workers (or a crashed bot before it) left unfinished, and signs that.
+        completer = signingKey.flatMap { try? SigningKey.load(path: $0) }
+            .map { AbandonedRecording.Completer(key: $0, name: "ctlive bot", chainRoot: root) }
         defer {
             let queue = CompositeQueue(command: renderer, signingKey: signingKey, load: load, logger: logger) { [weak self] directory in
                 self?.rendered(directory: directory)
@@ -31,7 +36,7 @@ final class RecordingArchive: Sendable {
             composites.withLock { $0 = queue }
         }
         do {
-            self.catalog = catalog ? try RecordingsCatalog(root: root, creatingRoot: true, logger: logger) : nil
+            self.catalog = catalog ? try RecordingsCatalog(root: root, creatingRoot: true, completer: completer, logger: logger) : nil
         } catch {
             // Recording matters more than indexing: the catalog is rebuilt from the manifests later.
             logger.error("catalog unavailable, recording without it: \(error)")
@@ -77,7 +82,7 @@ final class RecordingArchive: Sendable {
         if let catalog {
             do { try catalog.indexNewManifests() } catch { logger.error("cannot index the recordings left behind: \(error)") }
         } else {
-            AbandonedRecording.completeAll(under: root)
+            AbandonedRecording.completeAll(under: root, completer: completer)
         }
     }
 

@@ -20,6 +20,9 @@ public struct VerificationReport: Sendable, Equatable, Codable {
     public var unsealedBytes: UInt64 = 0
     /// For a recording whose media retention purged: when, why, and its tombstone in the chain.
     public var purged: String?
+    /// For a recording its writer did not finish: who completed it, with which key (the writer's signature is
+    /// on the seals only).
+    public var completedBy: String?
 
     /// True when nothing is wrong.
     public var isOK: Bool { problems.isEmpty }
@@ -30,7 +33,12 @@ public struct VerificationReport: Sendable, Equatable, Codable {
         var notes: [String] = []
         if let purged { notes.append(purged) }
         if let interruptedAt { notes.append("interrupted at \(MediaCheck.seconds(interruptedAt)) s") }
-        if let signedBy { notes.append("signed by \(signedBy)") }
+        if let completedBy {
+            if let signedBy { notes.append("sealed by \(signedBy)") }
+            notes.append("completed by \(completedBy), not by its writer")
+        } else if let signedBy {
+            notes.append("signed by \(signedBy)")
+        }
         if unsealedBytes > 0 { notes.append("\(unsealedBytes) bytes after the last seal unsealed") }
         return notes.isEmpty ? "\(id) ok" : "\(id) ok (\(notes.joined(separator: ", ")))"
     }
@@ -53,11 +61,18 @@ public enum RecordingVerifier {
     public static func verify(id: String, directory: String, catalogued: CatalogRecording? = nil, trusted: [PublicKey] = []) -> VerificationReport {
         var problems: [String] = []
         var manifest: RecordingManifest?
-        // A manifest its dead writer left `recording` is completed first (as `interrupted`).
+        // A manifest its dead writer left `recording` is completed first (as `interrupted`), unless it is sealed:
+        // then only someone with a key may complete it (the bot, `ctlive recordings complete`), and sign that.
         _ = try? AbandonedRecording.completeIfAbandoned(directory: directory)
         do { manifest = try ManifestFile.read(directory + "/" + ManifestFile.name) } catch { problems.append("\(error)") }
         if let manifest, !["finished", "interrupted"].contains(manifest.status) {
-            problems.append(manifest.status == "recording" ? "still being recorded (its writer is alive)" : "status is \(manifest.status), not finished")
+            if manifest.status != "recording" {
+                problems.append("status is \(manifest.status), not finished")
+            } else if WriterLock.isHeld(directory: directory) {
+                problems.append("still being recorded (its writer is alive)")
+            } else {
+                problems.append("abandoned: its writer stopped without finishing it and nobody has completed it (the bot does when it starts again; or ctlive recordings complete)")
+            }
         }
         let interruptedAt = manifest?.status == "interrupted" ? manifest?.durationSeconds ?? 0 : nil
 
@@ -70,7 +85,7 @@ public enum RecordingVerifier {
 
         let evidence = EvidenceCheck.check(
             directory: directory, file: manifest?.file ?? "recording.mp4", trusted: trusted, finished: manifest?.status == "finished",
-            manifestSHA256: manifest?.sha256, recordingID: manifest?.recordingID)
+            manifestSHA256: manifest?.sha256, recordingID: manifest?.recordingID, interrupted: manifest?.status == "interrupted")
         problems += evidence.problems
         let media = MediaCheck(path: path)
         if let failure = media.failure { problems.append("\(path): \(failure)") }
@@ -81,7 +96,8 @@ public enum RecordingVerifier {
         if let manifest { problems += compositeProblems(directory: directory, manifest: manifest, trusted: trusted) }
         return VerificationReport(
             id: id, problems: problems, videoFrames: media.videoFrames, audioFrames: media.audioFrames, interruptedAt: interruptedAt,
-            signedBy: evidence.problems.isEmpty ? evidence.signedBy : nil, unsealedBytes: evidence.unsealedBytes)
+            signedBy: evidence.problems.isEmpty ? evidence.signedBy : nil, unsealedBytes: evidence.unsealedBytes,
+            completedBy: evidence.problems.isEmpty ? evidence.completion.map { "\($0.completedBy) (key \($0.keyID))" } : nil)
     }
 
     /// The composite, when there is one, is the one derived from these originals: its hash is the one the
@@ -148,7 +164,7 @@ extension RecordingsCatalog {
         if let purge = Retention.purgeRecord(directory: directory) {
             return verifyPurged(id: id, directory: directory, purge: purge, trusted: keys ?? EvidenceCheck.keys(in: root + "/keys"))
         }
-        if (try? AbandonedRecording.completeIfAbandoned(directory: directory)) == true {
+        if (try? AbandonedRecording.completeIfAbandoned(directory: directory, completer: completer)) == true {
             _ = try? index(manifestAt: directory + "/" + ManifestFile.name)
             catalogued = try recording(id: id) ?? entry
         }
@@ -203,7 +219,7 @@ extension RecordingsCatalog {
             let name = String(file.dropLast(".jsonl".count))
             let (entries, broken) = Chain.verify(path: root + "/" + file, trusted: trusted)
             var problems = broken.map { [$0] } ?? []
-            for entry in entries where entry.kind == "recording" || entry.kind == "tombstone" {
+            for entry in entries where ["recording", "tombstone", "completion"].contains(entry.kind) {
                 chained.insert(entry.recording)
                 guard let recording = try self.recording(id: entry.recording) else {
                     problems.append("entry \(entry.seq): recording \(entry.recording) is gone (removed from the middle of the chain)")

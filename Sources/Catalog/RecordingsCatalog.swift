@@ -38,6 +38,8 @@ public final class RecordingsCatalog: Sendable {
     public let databasePath: String
     private let database: DatabaseQueue
     private let logger: Logger
+    /// Who completes abandoned recordings met while indexing (the bot, with its key); nil: sealed ones are left abandoned.
+    public let completer: AbandonedRecording.Completer?
 
     /// Opens the catalog of the recordings under `root`, creating or rebuilding it when needed.
     /// - Parameters:
@@ -45,7 +47,9 @@ public final class RecordingsCatalog: Sendable {
     ///   - databasePath: the SQLite file; `<root>/catalog.sqlite` when nil.
     ///   - creatingRoot: create `root` when it does not exist (the recorder does; readers do not).
     /// - Throws: ``CatalogError`` when `root` is not a directory or the catalog cannot be created.
-    public init(root: String, databasePath: String? = nil, creatingRoot: Bool = false, logger: Logger) throws {
+    public init(root: String, databasePath: String? = nil, creatingRoot: Bool = false, completer: AbandonedRecording.Completer? = nil,
+                logger: Logger) throws {
+        self.completer = completer
         if creatingRoot {
             do { try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true) } catch {
                 throw CatalogError(path: root, problem: "cannot create the recordings directory: \(error.localizedDescription)")
@@ -86,7 +90,7 @@ public final class RecordingsCatalog: Sendable {
     /// - Returns: how many recordings and decisions were indexed.
     @discardableResult
     public func rebuild() throws -> (recordings: Int, decisions: Int) {
-        AbandonedRecording.completeAll(under: root)
+        AbandonedRecording.completeAll(under: root, completer: completer)
         var entries: [CatalogEntry] = []
         for path in ManifestFile.all(under: root) {
             do { entries.append(try load(manifestAt: path)) } catch { logger.warning("catalog rebuild: skipped \(error)") }
@@ -116,7 +120,7 @@ public final class RecordingsCatalog: Sendable {
         var scan = ManifestScan(indexed: 0, unreadable: [])
         for path in ManifestFile.all(under: root) {
             guard let directory = try? relativeDirectory(ofManifestAt: path), !settled.contains(directory) else { continue }
-            _ = try? AbandonedRecording.completeIfAbandoned(directory: (path as NSString).deletingLastPathComponent)
+            _ = try? AbandonedRecording.completeIfAbandoned(directory: (path as NSString).deletingLastPathComponent, completer: completer)
             do {
                 try index(manifestAt: path)
                 scan.indexed += 1

@@ -6,7 +6,7 @@ public enum EvidenceBundle {
     /// What a bundle holds, when present: the record (the originals), the composite and its signed
     /// derivation, its manifest, seals and signature, the review page, the signer's public key, and
     /// its chain entries with their neighbours (`chain.jsonl`).
-    public static let memberNames = ["originals.ctlo", "recording.mp4", "composite.json", "manifest.json", "manifest.sig", "seals.jsonl", "review.html", "contactsheet.png",
+    public static let memberNames = ["originals.ctlo", "recording.mp4", "composite.json", "manifest.json", "manifest.sig", "completion.json", "seals.jsonl", "review.html", "contactsheet.png",
                                      "public-key.pub", "chain.jsonl"]
 
     /// Writes `files` (name → contents) under `folder/` into a tar file at `path`.

@@ -14,6 +14,8 @@ public struct EvidenceCheck: Sendable {
     /// When the last seal was made.
     public var sealedAt: String?
     public var manifestSigned = false
+    /// A verified completion: the manifest was finished by `completedBy`, not by its writer.
+    public var completion: Completion?
 
     /// Bytes after the last seal: what a crash left unsealed.
     public var unsealedBytes: UInt64 { fileBytes > sealedBytes ? fileBytes - sealedBytes : 0 }
@@ -25,8 +27,10 @@ public struct EvidenceCheck: Sendable {
     ///   - manifestSHA256: the file's hash the manifest states, checked against the last seal when finished.
     ///   - recordingID: the recording the manifest names: every seal must name it too (seals of another
     ///     recording, signed by the same key, do not pass for these).
+    ///   - interrupted: the manifest says the recording was interrupted: the writer's `manifest.sig` or a
+    ///     completer's `completion.json` must then bind it.
     public static func check(directory: String, file: String = "recording.mp4", trusted: [PublicKey], finished: Bool,
-                             manifestSHA256: String?, recordingID: String? = nil) -> EvidenceCheck {
+                             manifestSHA256: String?, recordingID: String? = nil, interrupted: Bool = false) -> EvidenceCheck {
         var result = EvidenceCheck()
         guard !trusted.isEmpty else { return result }
         let byID = Dictionary(trusted.map { ($0.keyID, $0) }, uniquingKeysWith: { first, _ in first })
@@ -47,8 +51,23 @@ public struct EvidenceCheck: Sendable {
                 } else {
                     result.problems.append("manifest.sig is signed by key \(signature.keyID), which is not trusted")
                 }
-            } else if finished {
-                result.problems.append("manifest.json is not signed (no manifest.sig)")
+            } else if let completion = try Completion.read(directory: directory) {
+                let bytes = FileManager.default.contents(atPath: directory + "/manifest.json") ?? Data()
+                if let key = byID[completion.keyID] {
+                    if SHA256.hex(of: bytes) != completion.manifestSHA256 {
+                        result.problems.append("manifest.json was changed after its completion was signed (its SHA-256 is not the one completion.json signed)")
+                    } else if !key.verifies(completion.signature, of: completion.signingString) {
+                        result.problems.append("completion.json: the signature does not verify with key \(completion.keyID)")
+                    } else if let recordingID, completion.recording != recordingID {
+                        result.problems.append("completion.json completes \(completion.recording), not \(recordingID)")
+                    } else {
+                        result.completion = completion
+                    }
+                } else {
+                    result.problems.append("completion.json is signed by key \(completion.keyID), which is not trusted")
+                }
+            } else if finished || interrupted {
+                result.problems.append("manifest.json is not signed (no manifest.sig, no completion.json)")
             }
         } catch {
             result.problems.append("\(error)")
@@ -119,6 +138,10 @@ public struct EvidenceCheck: Sendable {
             result.sealedAt = seal.time
             result.signedBy = result.signedBy ?? seal.keyID
             previous = seal
+        }
+        if let completion = result.completion, let last = valid.last,
+           completion.lastSeal != last.seq || completion.sealedBytes != last.bytes || completion.sealedSHA256 != last.sha256 {
+            result.problems.append("completion.json stands on seal \(completion.lastSeal.map(String.init) ?? "none"), but the last seal is \(last.seq)")
         }
         if finished {
             if result.unsealedBytes > 0 { result.problems.append("\(result.unsealedBytes) bytes after the last seal, though the recording finished") }

@@ -54,7 +54,12 @@ public final class WebGateway: Sendable {
             // 48 KiB (Linux doubles it): a few hundred milliseconds on a 1 Mbit/s link, 7 Mbit/s at a 100 ms round trip.
             .childChannelOption(.socketOption(.so_sndbuf), value: 48 * 1024)
             .bind(host: configuration.host, port: configuration.port) { [self] channel in
-                channel.eventLoop.makeCompletedFuture {
+                // BBR, where the kernel has it: loss-based congestion control fills a narrow link's queue with
+                // seconds of media before it backs off; BBR keeps about one round trip in flight.
+                if let provider = channel as? SocketOptionProvider {
+                    _ = provider.unsafeSetSocketOption(level: .tcp, name: NIOBSDSocket.Option(rawValue: TCP_CONGESTION), value: Self.bbr)
+                }
+                return channel.eventLoop.makeCompletedFuture {
                     let upgrader = NIOTypedWebSocketServerUpgrader<Connection>(
                         maxFrameSize: maxFrame,
                         shouldUpgrade: { channel, head in
@@ -323,6 +328,9 @@ public final class WebGateway: Sendable {
         buffer.writeString(reason)
         return WebSocketFrame(fin: true, opcode: .connectionClose, data: buffer)
     }
+
+    /// "bbr" as `TCP_CONGESTION` takes it: the name's bytes, NUL-terminated.
+    private static let bbr: (UInt8, UInt8, UInt8, UInt8) = (98, 98, 114, 0)
 
     private static func nowMilliseconds() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
 

@@ -131,10 +131,44 @@ final class EvidenceTests: XCTestCase {
         }
         process.child.kill()  // SIGKILL: no final seal, no signed manifest
         process.child.wait(timeout: .seconds(5))
+        // Nobody with a key has completed it: verify says so, and changes nothing (an unsigned completion
+        // would let anyone's edit of the manifest pass).
+        let abandoned = try verify("s6")
+        XCTAssertFalse(abandoned.isOK)
+        XCTAssertTrue(abandoned.line.contains("abandoned"), abandoned.line)
+        XCTAssertNil(try Completion.read(directory: process.directory))
+
+        // The bot completes it when it starts again, and signs that: completion.json and a chain entry.
+        let completer = AbandonedRecording.Completer(key: key, name: "ctlive bot", chainRoot: root + "/Recordings")
+        XCTAssertTrue(try AbandonedRecording.completeIfAbandoned(directory: process.directory, completer: completer))
+        let completion = try XCTUnwrap(Completion.read(directory: process.directory))
+        let seals = try XCTUnwrap(Seal.read(directory: process.directory))
+        XCTAssertEqual(completion.lastSeal, seals.last?.seq, "it names the last seal it stands on")
+        XCTAssertNil(try ManifestSignature.read(directory: process.directory), "never presented as the writer's signature")
+        let chained = try Chain.entries(path: root + "/Recordings/" + Chain.fileName(keyID: key.keyID))
+        XCTAssertEqual(chained.last?.kind, "completion")
+        XCTAssertEqual(chained.last?.manifestSHA256, completion.manifestSHA256)
         let report = try verify("s6")
         XCTAssertTrue(report.isOK, report.line)
         XCTAssertNotNil(report.interruptedAt, report.line)
         XCTAssertTrue(report.line.contains("interrupted at"), report.line)
+        XCTAssertTrue(report.line.contains("completed by ctlive bot (key \(key.keyID)), not by its writer"), report.line)
+
+        // It exports to a bundle that verifies alone.
+        let catalog = try RecordingsCatalog(root: root + "/Recordings", creatingRoot: true, logger: logger)
+        try catalog.exportBundle(id: "s6", to: root + "/s6.tar")
+        let bundled = try BundleVerifier.verify(bundle: root + "/s6.tar", trusting: key.publicKey)
+        XCTAssertTrue(bundled.isOK, bundled.line)
+
+        // A participant renamed in the completed manifest is caught.
+        let manifestPath = process.directory + "/manifest.json"
+        let original = try Data(contentsOf: URL(fileURLWithPath: manifestPath))
+        try Data(String(decoding: original, as: UTF8.self).replacingOccurrences(of: "\"Alice\"", with: "\"Mallory\"").utf8)
+            .write(to: URL(fileURLWithPath: manifestPath))
+        let renamed = try verify("s6")
+        XCTAssertFalse(renamed.isOK)
+        XCTAssertTrue(renamed.problems.contains { $0.contains("changed after its completion was signed") }, renamed.line)
+        try original.write(to: URL(fileURLWithPath: manifestPath))
 
         // Bytes changed inside the sealed part of the cut recording are still caught.
         let path = process.directory + "/" + OriginalsFile.fileName

@@ -79,6 +79,21 @@ final class MediaRelayTests: XCTestCase {
         try subscriber.socket.send([WireCodec.encode(KeyframeRequest(track: "video", participant: "customer:C9"))])
         XCTAssertTrue(String(decoding: try subscriber.next("error")[0], as: UTF8.self).contains("not_in_room"))
 
+        // A member whose link is narrower asks the publisher to send less: passed on without the participant,
+        // at most twice a second; for an audio track or a stranger, refused; out of range, refused.
+        try subscriber.socket.send([WireCodec.encode(BitrateRequest(track: "video", participant: "customer:C1", maxKbps: 400))])
+        let capped = String(decoding: try publisher.next("bitrateRequest")[0], as: UTF8.self)
+        XCTAssertTrue(capped.contains("\"maxKbps\":400") && !capped.contains("participant"), capped)
+        try subscriber.socket.send([WireCodec.encode(BitrateRequest(track: "video", participant: "customer:C1", maxKbps: 300))])
+        XCTAssertThrowsError(try publisher.next("bitrateRequest", within: 0.3), "within 500 ms of the last: dropped")
+        clock.advance(.milliseconds(501))
+        try subscriber.socket.send([WireCodec.encode(BitrateRequest(track: "video", participant: "customer:C1", maxKbps: 300))])
+        XCTAssertTrue(String(decoding: try publisher.next("bitrateRequest")[0], as: UTF8.self).contains("\"maxKbps\":300"))
+        try subscriber.socket.send([WireCodec.encode(BitrateRequest(track: "audio", participant: "customer:C1", maxKbps: 300))])
+        XCTAssertTrue(String(decoding: try subscriber.next("error")[0], as: UTF8.self).contains("not_in_room"))
+        try subscriber.socket.send([Data(#"{"v":1,"type":"bitrateRequest","track":"video","participant":"customer:C1","maxKbps":5}"#.utf8)])
+        XCTAssertTrue(String(decoding: try subscriber.next("error")[0], as: UTF8.self).contains("invalid_field"))
+
         // A forged token is refused.
         let stranger = try MediaPeer(RoomStarted(contactID: contact.id, roomID: customerRoom.roomID, useAudio: true, useVideo: true,
                                                  mediaEndpoint: customerRoom.mediaEndpoint, mediaToken: "forged-token"))

@@ -701,7 +701,8 @@ class Room {
       this.counters.videoBitrate = config.bitrate;
       try { encoder.configure(config); } catch (_) { /* closing */ }
     }
-    return backlog > VIDEO_BACKLOG_BYTES / 2 || queued > 400;
+    // Pictures are left out only for what this page's socket holds: a long round trip may be the way back.
+    return backlog > VIDEO_BACKLOG_BYTES / 2;
   }
 
   /** A ping on the media channel every 250 ms; the relay's pong gives the round trip through both queues. */
@@ -850,7 +851,7 @@ class Room {
 
   /** A picture stuck for a second (a keyframe lost on the way): the publisher is asked for a new one. */
   checkFrozen() {
-    if (!this.rtc) return;
+    if (!this.rtc) { this.checkWebSocketDownlink(); return; }
     this.checkDownlink().catch(() => {});
     const now = performance.now();
     for (const peer of this.remote.values()) {
@@ -876,34 +877,32 @@ class Room {
       const source = receiver?.getSynchronizationSources?.()[0];
       const peer = this.remote.get(participant);
       if (!source || !peer) continue;
-      const video = [...peer.tracks.entries()].find(([, t]) => t.announcement.kind === "video");
-      if (!video) continue;
-      const state = peer.downlink || (peer.downlink = { least: Infinity, leastAt: now, cap: null, congestedAt: 0, sentAt: 0, bytes: 0, bytesAt: now, bps: 0 });
-      const delay = source.timestamp - source.rtpTimestamp / 90;
-      if (delay < state.least || now - state.leastAt > 30000) { state.least = delay; state.leastAt = now; }
-      if (now - state.bytesAt >= 1000) {
+      const watch = peer.downlink || (peer.downlink = new DownlinkWatch(now));
+      if (now - watch.bytesAt >= 1000) {
         const stats = await pc.getStats();
-        stats.forEach((s) => {
-          if (s.type === "inbound-rtp" && s.kind === "video") {
-            state.bps = (s.bytesReceived - state.bytes) * 8000 / (now - state.bytesAt);
-            state.bytes = s.bytesReceived;
-          }
-        });
-        state.bytesAt = now;
+        stats.forEach((s) => { if (s.type === "inbound-rtp" && s.kind === "video") watch.bytes = s.bytesReceived; });
       }
-      if (delay - state.least > 120 && state.bps > 0) {
-        state.cap = Math.max(100_000, Math.min(state.cap ?? Infinity, state.bps * 0.7));
-        state.congestedAt = now;
-      } else if (state.cap !== null && now - state.congestedAt > 3000 && now - state.sentAt >= 1000) {
-        state.cap *= 1.05;
-        if (state.cap > 3_000_000) state.cap = null;
-      }
-      if (state.cap !== null && now - state.sentAt >= 1000) {
-        state.sentAt = now;
-        this.counters.bitrateRequests = (this.counters.bitrateRequests || 0) + 1;
-        this.client.sendMedia(this.channel, [json({ v: 1, type: "bitrateRequest", track: video[0], participant, maxKbps: Math.round(state.cap / 1000) })]);
-      }
+      this.askForLess(peer, watch.update(source.timestamp - source.rtpTimestamp / 90, now), now);
     }
+  }
+
+  /** The same over the WebSocket: the delay is arrival minus the sender's capture time, the bytes are counted here. */
+  checkWebSocketDownlink() {
+    const now = performance.now();
+    for (const peer of this.remote.values()) {
+      if (peer.arrivalDelay === undefined) continue;
+      const watch = peer.downlink || (peer.downlink = new DownlinkWatch(now));
+      watch.bytes = peer.videoBytes || 0;
+      this.askForLess(peer, watch.update(peer.arrivalDelay, now), now);
+    }
+  }
+
+  askForLess(peer, cap, now) {
+    if (cap === null) return;
+    const video = [...peer.tracks.entries()].find(([, t]) => t.announcement.kind === "video");
+    if (!video) return;
+    this.counters.bitrateRequests = (this.counters.bitrateRequests || 0) + 1;
+    this.client.sendMedia(this.channel, [json({ v: 1, type: "bitrateRequest", track: video[0], participant: peer.id, maxKbps: Math.round(cap / 1000) })]);
   }
 
   /** Privacy over WebRTC: a track that is off is taken off its sender, so nothing of it leaves the browser. */
@@ -978,7 +977,11 @@ class Room {
     const track = peer.tracks.get(header.track);
     if (!track) return;
     const kind = track.announcement.kind;
-    if (kind === "video") this.decodeVideo(peer, track, header, frames[2]);
+    if (kind === "video") {
+      if (typeof header.capturedUs === "number") peer.arrivalDelay = Date.now() - header.capturedUs / 1000;
+      peer.videoBytes = (peer.videoBytes || 0) + frames[2].byteLength;
+      this.decodeVideo(peer, track, header, frames[2]);
+    }
     else if (kind === "audio") this.decodeAudio(peer, track, header, frames[2]);
   }
 
@@ -1169,6 +1172,38 @@ class Room {
       };
     }
     return { roomID: this.roomID, transport: this.rtc ? "webrtc" : "websocket", sent: { ...this.counters }, peers };
+  }
+}
+
+/**
+ * One publisher's video as it reaches this page: its delay (arrival minus media time) grows as a queue on
+ * the way fills. 120 ms over its least (of the last 30 s), it asks for at most 70 % of what arrives; after
+ * 3 s of short queues the cap rises 5 % a second, and goes once past 3 Mbit/s. `update` returns the cap to
+ * ask for now (once a second while there is one), or null.
+ */
+class DownlinkWatch {
+  constructor(now) {
+    this.least = Infinity; this.leastAt = now; this.cap = null; this.congestedAt = 0; this.sentAt = 0;
+    this.bytes = 0; this.bytesBefore = 0; this.bytesAt = now; this.bps = 0;
+  }
+
+  update(delay, now) {
+    if (delay < this.least || now - this.leastAt > 30000) { this.least = delay; this.leastAt = now; }
+    if (now - this.bytesAt >= 1000) {
+      this.bps = (this.bytes - this.bytesBefore) * 8000 / (now - this.bytesAt);
+      this.bytesBefore = this.bytes;
+      this.bytesAt = now;
+    }
+    if (delay - this.least > 120 && this.bps > 0) {
+      this.cap = Math.max(100_000, Math.min(this.cap ?? Infinity, this.bps * 0.7));
+      this.congestedAt = now;
+    } else if (this.cap !== null && now - this.congestedAt > 3000 && now - this.sentAt >= 1000) {
+      this.cap *= 1.05;
+      if (this.cap > 3_000_000) this.cap = null;
+    }
+    if (this.cap === null || now - this.sentAt < 1000) return null;
+    this.sentAt = now;
+    return this.cap;
   }
 }
 

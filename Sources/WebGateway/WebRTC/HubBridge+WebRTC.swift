@@ -165,7 +165,6 @@ final class Downlink: @unchecked Sendable {
     private var video = RTPStream(payloadType: 96, clockRate: 90_000)
     private let packetizer = H264Packetizer(maximumPayload: 1_150)
     private var lastSent: ContinuousClock.Instant?
-    private var videoClockStart: ContinuousClock.Instant?
 
     init(port: UDPPort, mountpoint: JanusPeer.Mountpoint, janusHost: String) throws {
         self.port = port
@@ -190,18 +189,10 @@ final class Downlink: @unchecked Sendable {
             guard let converted = H264.annexB(lengthPrefixed: bytes, lengthSize: parameters.lengthSize) else { return }
             annexB = header.key ? parameters.annexB + converted : converted
         }
-        // Video is stamped with when it leaves here, not when it was captured: whatever delay it met on the way
-        // (a publisher's retransmissions, the relay) is then not jitter to the watching browser, whose buffer
-        // would otherwise grow to the worst of it and hold every picture that long. Pictures late by a lost
-        // packet are shown at once, as a browser's own WebRTC shows them. Sound keeps its capture times
-        // (Opus needs its 20 ms steps), and lip sync comes from Janus' sender reports, made on arrival.
-        let now = ContinuousClock.now
-        let start = videoClockStart ?? now
-        videoClockStart = start
-        let elapsed = (now - start).components
-        let timestamp = UInt32(truncatingIfNeeded: elapsed.seconds * 90_000 + elapsed.attoseconds / 11_111_111_111_111)
+        // Capture times on the RTP clock, audio and video alike: the watching browser keeps them in sync.
+        let timestamp = video.rtpTimestamp(header.pts, numerator: numerator, denominator: denominator)
         for packet in video.packets(packetizer.payloads(annexB: annexB), timestamp: timestamp) { port.send(packet.bytes, to: videoAddress) }
-        lastSent = now
+        lastSent = .now
     }
 
     /// A sender report each second, so Janus knows where this stream's feedback (its viewers' PLIs) goes.
