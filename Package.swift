@@ -34,7 +34,7 @@ var targets: [Target] = [
     .target(name: "Signaling"),
 
     // The broker, the client SDK.
-    .target(name: "Hub", dependencies: ["ZeroMQ", "Signaling", "AccessToken", log]),
+    .target(name: "Hub", dependencies: ["ZeroMQ", "Signaling", "AccessToken", "Evidence", log]),
     // The SDK links no media library; publishing test pictures and files (FFmpeg) is CTLiveMedia.
     .target(name: "CTLive", dependencies: ["ZeroMQ", "Signaling", log]),
     .target(name: "CTLiveMedia", dependencies: ["CTLive", "Media", "Signaling"]),
@@ -106,7 +106,7 @@ var targets: [Target] = [
     .target(name: "TestKit", dependencies: ["Media", log], path: "Tests/TestKit"),
     // A live hub with SDK clients and an in-process recorder bot, for the tests that run whole sessions.
     .target(name: "SessionKit", dependencies: ["Hub", "CTLive", "CTLiveMedia", "Bot", "Recorder", "Media", "PolicyHost", "Signaling", "TestKit", log], path: "Tests/SessionKit"),
-    .testTarget(name: "EndToEndTests", dependencies: ["SessionKit", "Timestamps", "IsolatedRecording", "Hub", "CTLive", "CTLiveMedia", "Bot", "Recorder", "Media", "MediaFuzz", "PolicyHost", "Signaling", "ZeroMQ", "TestKit", log]),
+    .testTarget(name: "EndToEndTests", dependencies: ["SessionKit", "Timestamps", "Evidence", "IsolatedRecording", "Hub", "CTLive", "CTLiveMedia", "Bot", "Recorder", "Media", "MediaFuzz", "PolicyHost", "Signaling", "ZeroMQ", "TestKit", log]),
     .testTarget(name: "PolicyHostTests", dependencies: ["PolicyHost", "PolicyKit", "Timestamps", "TestKit"]),
     .testTarget(name: "CatalogTests", dependencies: ["Catalog", "Recorder", "Media", "PolicyHost", "PolicyKit", "TestKit", log, .product(name: "GRDB", package: "GRDB.swift")]),
     .testTarget(name: "EvidenceTests", dependencies: ["Evidence", "Recorder", "Catalog", "IsolatedRecording", "Review", "Media", "TestKit", log]),

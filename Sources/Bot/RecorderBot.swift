@@ -41,6 +41,8 @@ public final class RecorderBot: Sendable {
     /// Recording reports the client refused to send (the hub was away): sent again on reconnection.
     let unsentReports = Mutex<[RecordingReport]>([])
     let stopped = Mutex(false)
+    /// The chain head last handed to the hub, and when.
+    let lastCheckpoint = Mutex<(seq: Int, at: ContinuousClock.Instant)?>(nil)
 
     /// A room being recorded: the part being written now, and what a new part needs to start from.
     final class Session: Sendable {
@@ -166,6 +168,7 @@ public final class RecorderBot: Sendable {
             while let self, !Task.isCancelled, !stopped.withLock({ $0 }) {
                 let reason = notAccepting.withLock { $0 }
                 send(RecorderState(accepting: reason == nil, reason: reason, load: min(1, max(0, load.busy())), queuedComposites: archive.compositesQueued))
+                checkpointChain()
                 try? await Task.sleep(for: interval)
             }
         }
@@ -271,6 +274,23 @@ public final class RecorderBot: Sendable {
     }
 
     /// Sends a message whose loss only costs freshness (a state the bot says again, a speaker ranking): logged.
+    /// Hands the hub the head of this bot's evidence chain, signed: when it has moved (a recording finished, a
+    /// completion), and at least once a minute. A hub run as a witness cosigns and keeps it, so that a chain's
+    /// newest entries cannot be cut off unseen (docs/EVIDENCE.md, *Checkpoints*).
+    func checkpointChain() {
+        guard let key = archive.completer?.key else { return }
+        let now = ContinuousClock.now
+        guard let checkpoint = try? ChainCheckpoint.make(root: configuration.recordingsRoot, key: key) else { return }
+        let due = lastCheckpoint.withLock { last in
+            guard last.map({ $0.seq != checkpoint.seq || now - $0.at >= .seconds(60) }) ?? true else { return false }
+            last = (checkpoint.seq, now)
+            return true
+        }
+        guard due else { return }
+        send(ChainCheckpointMessage(keyID: checkpoint.keyID, seq: checkpoint.seq, head: checkpoint.head, time: checkpoint.time,
+                                    signature: checkpoint.signature))
+    }
+
     func send(_ message: some WireMessage) {
         do { try client.post(message) } catch {
             logger.notice("cannot send \(type(of: message)) to the hub", metadata: ["error": "\(error)"])

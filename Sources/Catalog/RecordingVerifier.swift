@@ -158,17 +158,55 @@ extension RecordingsCatalog {
         guard let entry = try recording(id: id) else {
             return VerificationReport(id: id, problems: ["no recording \(id) in the catalog \(databasePath)"], videoFrames: 0, audioFrames: 0)
         }
-        // A recording its dead writer left unfinished is completed first, and the catalog learns how it ended.
-        var catalogued = entry
-        let directory = directoryPath(of: entry)
+        return verify(directory: directoryPath(of: entry), id: id, catalogued: entry, trusted: keys ?? EvidenceCheck.keys(in: root + "/keys"))
+    }
+
+    /// Verifies the recording in `directory`; `catalogued` (the catalog's entry, when asked by id) adds its hash as a check.
+    func verify(directory: String, id: String, catalogued entry: CatalogRecording?, trusted: [PublicKey]) -> VerificationReport {
         if let purge = Retention.purgeRecord(directory: directory) {
-            return verifyPurged(id: id, directory: directory, purge: purge, trusted: keys ?? EvidenceCheck.keys(in: root + "/keys"))
+            return verifyPurged(id: id, directory: directory, purge: purge, trusted: trusted)
         }
+        // A recording its dead writer left unfinished is completed first (by whoever has a key), and the catalog learns how it ended.
+        var catalogued = entry
         if (try? AbandonedRecording.completeIfAbandoned(directory: directory, completer: completer)) == true {
             _ = try? index(manifestAt: directory + "/" + ManifestFile.name)
-            catalogued = try recording(id: id) ?? entry
+            if entry != nil { catalogued = (try? recording(id: id)) ?? entry }
         }
-        return RecordingVerifier.verify(id: id, directory: directory, catalogued: catalogued, trusted: keys ?? EvidenceCheck.keys(in: root + "/keys"))
+        return RecordingVerifier.verify(id: id, directory: directory, catalogued: catalogued, trusted: trusted)
+    }
+
+    /// `verify --all`: every recording folder under the root, judged from the folder itself, in path order. The
+    /// catalog is an index, never a witness: a folder it does not list is judged, a copy of a recording is
+    /// named (in every folder it is in), and so is a folder not named for the recording it holds (renamed,
+    /// moved, or swapped with another), with or without `catalog.sqlite`.
+    public func verifyFolders(trusting keys: [PublicKey]? = nil) -> [VerificationReport] {
+        let trusted = keys ?? EvidenceCheck.keys(in: root + "/keys")
+        let folders: [(directory: String, manifest: Result<RecordingManifest, any Error>)] = ManifestFile.all(under: root).map { path in
+            ((path as NSString).deletingLastPathComponent, Result { try ManifestFile.read(path) })
+        }
+        var byRecording: [String: [String]] = [:]
+        for folder in folders { if let id = try? folder.manifest.get().recordingID { byRecording[id, default: []].append(folder.directory) } }
+        let relative = { (directory: String) in String(directory.dropFirst(self.root.count + 1)) }
+        return folders.map { directory, read in
+            let manifest: RecordingManifest
+            do { manifest = try read.get() } catch {
+                return VerificationReport(id: relative(directory), problems: ["\(error)"], videoFrames: 0, audioFrames: 0)
+            }
+            let id = manifest.recordingID
+            var report = verify(directory: directory, id: id, catalogued: nil, trusted: trusted)
+            var problems: [String] = []
+            let leaf = (directory as NSString).lastPathComponent, expected = RecordingManifest.folderName(for: id)
+            let day = (relative(directory) as NSString).pathComponents.first ?? ""
+            if leaf != expected && !(leaf.hasPrefix(expected + "-") && Int(leaf.dropFirst(expected.count + 1)) != nil) {
+                problems.append("it is in \(relative(directory)), a folder not named for its recording id (renamed, moved or swapped)")
+            }
+            if let all = byRecording[id], all.count > 1 {
+                problems.append("recording \(id) is in \(all.count) folders: \(all.map(relative).joined(separator: ", ")) (a copy, or one put in another's place)")
+            }
+            if relative(directory) != "\(day)/\(expected)" { report.id = "\(id) (\(relative(directory)))" }
+            report.problems = problems + report.problems
+            return report
+        }
     }
 }
 
@@ -219,6 +257,15 @@ extension RecordingsCatalog {
             let name = String(file.dropLast(".jsonl".count))
             let (entries, broken) = Chain.verify(path: root + "/" + file, trusted: trusted)
             var problems = broken.map { [$0] } ?? []
+            // A tombstone while the chain shows a hold that was never released: a purge of held media.
+            var held: [String: Int] = [:]
+            for entry in entries {
+                if entry.kind == "hold" { held[entry.recording] = entry.seq }
+                if entry.kind == "release" { held[entry.recording] = nil }
+                if entry.kind == "tombstone", let since = held[entry.recording] {
+                    problems.append("entry \(entry.seq): recording \(entry.recording) was purged while on legal hold (held at entry \(since), never released)")
+                }
+            }
             for entry in entries where ["recording", "tombstone", "completion"].contains(entry.kind) {
                 chained.insert(entry.recording)
                 guard let recording = try self.recording(id: entry.recording) else {

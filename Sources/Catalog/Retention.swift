@@ -5,8 +5,10 @@ import Recorder
 
 /// Retention and legal hold: a held recording is never purged; a purge removes the media of expired
 /// recordings, keeps their signed manifests, and writes a signed tombstone into the chain (what was
-/// removed, when, why), so that `verify --all` still passes and accounts for it. Every hold, release
-/// and purge is appended to `<recordings>/audit.jsonl`.
+/// removed, when, why), so that `verify --all` still passes and accounts for it. Holds and releases signed
+/// with the recorder's key are chain entries too (`hold`, `release`): the chain then shows that no purge
+/// came while a hold stood, whatever files are edited. Every hold, release and purge is also appended
+/// to `<recordings>/audit.jsonl` (unsigned: a log, not evidence).
 public enum Retention {
     public static let holdFile = "hold.json"
     public static let purgedFile = "purged.json"
@@ -31,18 +33,43 @@ public enum Retention {
         public var tombstone: Int?
     }
 
-    public static func hold(_ catalog: RecordingsCatalog, id: String, reason: String) throws {
+    /// Puts `id` on legal hold; with `key`, the hold is a signed entry of the chain (the `tombstone` field names it).
+    public static func hold(_ catalog: RecordingsCatalog, id: String, reason: String, key: SigningKey? = nil) throws {
         let directory = try directory(catalog, id)
-        let record = Record(action: "hold", recording: id, reason: reason, time: now())
+        let entry = try key.map { try chain(catalog, key: $0, kind: "hold", id: id, directory: directory, reason: reason) }
+        let record = Record(action: "hold", recording: id, reason: reason, time: entry?.time ?? now(), tombstone: entry?.seq, keyID: key?.keyID)
         try encoder.encode(record).write(to: URL(fileURLWithPath: directory + "/" + holdFile), options: .atomic)
         try audit(catalog, record)
     }
 
-    public static func release(_ catalog: RecordingsCatalog, id: String) throws {
+    /// Ends the hold on `id`; with `key`, a signed `release` entry of the chain.
+    public static func release(_ catalog: RecordingsCatalog, id: String, key: SigningKey? = nil) throws {
         let directory = try directory(catalog, id)
         guard FileManager.default.fileExists(atPath: directory + "/" + holdFile) else { throw EvidenceError("\(id) is not held") }
+        let entry = try key.map { try chain(catalog, key: $0, kind: "release", id: id, directory: directory, reason: "legal hold released") }
         try FileManager.default.removeItem(atPath: directory + "/" + holdFile)
-        try audit(catalog, Record(action: "release", recording: id, time: now()))
+        try audit(catalog, Record(action: "release", recording: id, time: entry?.time ?? now(), tombstone: entry?.seq, keyID: key?.keyID))
+    }
+
+    /// Records an export in the chain: who took a bundle of `id` out, and of which manifest.
+    @discardableResult
+    public static func recordExport(_ catalog: RecordingsCatalog, id: String, bundle: String, key: SigningKey) throws -> ChainEntry {
+        try chain(catalog, key: key, kind: "export", id: id, directory: try directory(catalog, id), reason: "bundle \((bundle as NSString).lastPathComponent)")
+    }
+
+    private static func chain(_ catalog: RecordingsCatalog, key: SigningKey, kind: String, id: String, directory: String, reason: String) throws -> ChainEntry {
+        let manifest = SHA256.hex(of: FileManager.default.contents(atPath: directory + "/manifest.json") ?? Data())
+        return try Chain.append(root: catalog.root, key: key, kind: kind, recording: id, manifestSHA256: manifest, reason: reason)
+    }
+
+    /// Recordings the chain at `path` shows on hold (a `hold` entry with no `release` after it).
+    public static func heldInChain(_ entries: [ChainEntry]) -> [String: Int] {
+        var held: [String: Int] = [:]
+        for entry in entries {
+            if entry.kind == "hold" { held[entry.recording] = entry.seq }
+            if entry.kind == "release" { held[entry.recording] = nil }
+        }
+        return held
     }
 
     /// The hold on `id`, if any.
@@ -65,7 +92,10 @@ public enum Retention {
         guard dryRun || key != nil else { throw EvidenceError("a purge writes signed tombstones: give the signing key") }
         let cutoff = date.addingTimeInterval(-days * 86_400)
         var done: [Purged] = []
-        for recording in try catalog.list() where recording.status != "recording" {
+        // The chain's word on holds counts as much as hold.json: a hold file deleted by hand lifts nothing.
+        let chained = key.map { (try? Chain.entries(path: catalog.root + "/" + Chain.fileName(keyID: $0.keyID))) ?? [] } ?? []
+        let heldByChain = heldInChain(chained)
+        for recording in try catalog.list() where recording.status != "recording" && heldByChain[recording.id] == nil {
             let directory = catalog.directoryPath(of: recording)
             guard purgeRecord(directory: directory) == nil, !FileManager.default.fileExists(atPath: directory + "/" + holdFile),
                 let started = WallClock.parse(recording.wallClockStart), days == 0 || started < cutoff

@@ -1,4 +1,5 @@
 import AccessToken
+import Evidence
 import Foundation
 import Logging
 import Signaling
@@ -11,7 +12,16 @@ public struct ConnectionID: Hashable, Sendable, CustomStringConvertible {
 }
 
 /// Tunables of the escalation state machine.
+/// A hub that witnesses recorders' chain checkpoints: its own Ed25519 key, and the log it appends them to.
+public struct ChainWitness: Sendable {
+    public var key: SigningKey
+    public var logPath: String
+    public init(key: SigningKey, logPath: String) { self.key = key; self.logPath = logPath }
+}
+
 public struct HubPolicy: Sendable {
+    /// Recorders' chain checkpoints are cosigned into a witness log (nil: acknowledged, not kept).
+    public var witness: ChainWitness?
     /// An unanswered upgrade request ends with a refusal (`timeout`) after this.
     public var requestTimeout: Duration = .seconds(30)
     /// How often clients are told to send something.
@@ -315,6 +325,18 @@ final class HubState {
             try rank(ranking, by: client)
         case let report as RecordingReport:
             try recordingReport(report, by: client)
+            send(OK(), to: client.connection, re: re)
+        case let checkpoint as ChainCheckpointMessage:
+            guard client.role == .recorder else { throw ProtocolError(.forbidden, "only recorders checkpoint their chains") }
+            if let witness = policy.witness {
+                // Cosigned as received: the witness vouches for when it saw this head, not for the chain itself.
+                let record = ChainCheckpoint(keyID: checkpoint.keyID, seq: checkpoint.seq, head: checkpoint.head, time: checkpoint.time,
+                                             signature: checkpoint.signature)
+                do { try WitnessedCheckpoint.cosign(record, key: witness.key).append(to: witness.logPath) } catch {
+                    logger.error("cannot keep a chain checkpoint", metadata: ["recorder": "\(client.participant.id)", "error": "\(error)"])
+                    throw ProtocolError(.queueFull, "the witness could not keep this checkpoint")
+                }
+            }
             send(OK(), to: client.connection, re: re)
         case let recorderState as RecorderState:
             guard client.role == .recorder else { throw ProtocolError(.forbidden, "only recorders say whether they take rooms") }

@@ -92,6 +92,10 @@ public struct RecordingManifest: Codable, Sendable {
 
     public var recordingID: String { RecordingManifest.recordingID(session: session, part: part) }
 
+    /// The folder a recording is written in, under its day's: its id made safe as a path component (and,
+    /// should that folder hold another recording already, `-2`, `-3`, …).
+    public static func folderName(for recordingID: String) -> String { safeFileName(recordingID) }
+
     public static func recordingID(session: String, part: Int?) -> String {
         guard let part, part > 1 else { return session }
         return "\(session)-part\(part)"

@@ -258,3 +258,27 @@ public struct RecorderState: WireMessage {
         }
     }
 }
+
+/// Recorder → hub: the head of the recorder's evidence chain, signed with its key (docs/EVIDENCE.md,
+/// *Checkpoints*). A hub run as a witness (`--witness-key`) cosigns it into its witness log; `ok` either way.
+public struct ChainCheckpointMessage: WireMessage {
+    public static let type = "chainCheckpoint"
+    public var keyID: String
+    public var seq: Int
+    public var head: String
+    public var time: String
+    public var signature: String
+
+    public init(keyID: String, seq: Int, head: String, time: String, signature: String) {
+        self.keyID = keyID; self.seq = seq; self.head = head; self.time = time; self.signature = signature
+    }
+
+    public func validate() throws(ProtocolError) {
+        let hex = { (text: String, count: Int) in text.utf8.count == count && text.utf8.allSatisfy { (48...57).contains($0) || (97...102).contains($0) } }
+        guard hex(keyID, 16) else { throw ProtocolError(.invalidField, "keyID must be 16 lower-case hex digits") }
+        guard hex(head, 64) else { throw ProtocolError(.invalidField, "head must be 64 lower-case hex digits") }
+        guard seq >= 1 else { throw ProtocolError(.invalidField, "seq must be 1 or more") }
+        try Check.text(time, "time", max: 64, allowEmpty: false)
+        try Check.text(signature, "signature", max: 128, allowEmpty: false)
+    }
+}

@@ -27,7 +27,7 @@ public struct WireCodec: Sendable {
     public static let clientToHub = WireCodec([
         Hello.self, Ping.self, Bye.self, OpenContact.self, SendChat.self, RequestVideoUpgrade.self,
         ResponseVideoUpgrade.self, VideoDisconnect.self, LeaveContact.self, JoinRoom.self, SpeakerRanking.self, RecordingReport.self, RecorderState.self,
-        SetPrivacy.self,
+        SetPrivacy.self, ChainCheckpointMessage.self,
     ])
 
     /// Messages the hub sends; clients decode with this.

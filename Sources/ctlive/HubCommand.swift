@@ -1,4 +1,5 @@
 import ArgumentParser
+import Evidence
 import Foundation
 import Hub
 import Logging
@@ -35,10 +36,18 @@ struct HubCommand: AsyncParsableCommand {
     @Flag(help: "Allow a non-local endpoint without CURVE keys.")
     var insecure = false
 
+    @Option(help: ArgumentHelp("Witness recorders' chain checkpoints with this Ed25519 key (ctlive keys --signing-key), into --witness-log.",
+                               valueName: "FILE"))
+    var witnessKey: String?
+
+    @Option(help: ArgumentHelp("Where witnessed checkpoints are appended (JSON lines): what an auditor checks a chain against.", valueName: "FILE"))
+    var witnessLog: String?
+
     @Option(help: "Log level on stderr.")
     var logLevel: Logger.Level = .info
 
     func validate() throws {
+        guard (witnessKey == nil) == (witnessLog == nil) else { throw ValidationError("--witness-key and --witness-log go together") }
         guard requestTimeout > 0, requestTimeout <= 3600 else { throw ValidationError("--request-timeout must be in (0, 3600] seconds") }
         guard recordingGrace >= 1, recordingGrace <= 3600 else { throw ValidationError("--recording-grace must be in [1, 3600] seconds") }
         guard heartbeatTimeout >= 2, heartbeatTimeout <= 600 else {
@@ -55,6 +64,11 @@ struct HubCommand: AsyncParsableCommand {
         configuration.policy.recordingRequired = recordingRequired
         configuration.policy.recordingGrace = .milliseconds(Int(recordingGrace * 1000))
         configuration.insecure = insecure
+        if let witnessKey, let witnessLog {
+            do { configuration.policy.witness = ChainWitness(key: try SigningKey.load(path: witnessKey), logPath: witnessLog) } catch {
+                throw ValidationError("--witness-key \(witnessKey): \(error)")
+            }
+        }
         if let keys {
             do { configuration.keys = try KeysFile.load(path: keys) } catch { Output.fail("\(error)") }
         }

@@ -131,6 +131,10 @@ struct RecordingsVerify: AsyncParsableCommand {
     var publicKey: String?
     @Option(help: ArgumentHelp("Verify an evidence bundle (ctlive recordings export) with --public-key alone: no catalog, no recordings folder.", valueName: "FILE.tar"))
     var bundle: String?
+    @Option(help: ArgumentHelp("With --all: check every chain against these witnessed checkpoints (a hub's --witness-log): a cut chain fails.", valueName: "FILE"))
+    var checkpoint: String?
+    @Option(help: ArgumentHelp("The witness' public key: the checkpoints' cosignatures must verify with it.", valueName: "FILE.pub"))
+    var witnessKey: String?
 
     func validate() throws {
         if bundle != nil {
@@ -138,6 +142,8 @@ struct RecordingsVerify: AsyncParsableCommand {
             return
         }
         guard (id != nil) != all else { throw ValidationError("give a recording id or --all (one of them)") }
+        if checkpoint != nil && !all { throw ValidationError("--checkpoint goes with --all") }
+        if witnessKey != nil && checkpoint == nil { throw ValidationError("--witness-key goes with --checkpoint") }
     }
 
     func run() async throws {
@@ -152,11 +158,11 @@ struct RecordingsVerify: AsyncParsableCommand {
         }
         let (catalog, scan) = try root.openCatalog()
         var failed = false
-        let ids = all ? try catalog.list().map(\.id) : [id!]
         let trusted: [PublicKey]?
         do { trusted = try publicKey.map { [try PublicKey.load(path: $0)] } } catch { throw CommandFailure.exit("\(error)") }
-        for id in ids {
-            let report = try catalog.verify(id: id, trusting: trusted)
+        // One recording by id (through the catalog, which adds its hash as a check); --all, every folder itself.
+        let reports = all ? catalog.verifyFolders(trusting: trusted) : [try catalog.verify(id: id!, trusting: trusted)]
+        for report in reports {
             print(report.line)
             failed = failed || !report.isOK
         }
@@ -164,11 +170,22 @@ struct RecordingsVerify: AsyncParsableCommand {
             let chains = try catalog.verifyChains(trusting: trusted)
             for line in chains.lines { print(line) }
             failed = failed || !chains.isOK
-            for unreadable in scan.unreadable {
-                print("\(unreadable.directory) FAILED: \(unreadable.problem)")
-                failed = true
+            if let checkpoint {
+                let problems: [String]
+                let count: Int
+                do {
+                    let witnessed = try WitnessedCheckpoint.read(path: checkpoint)
+                    count = witnessed.count
+                    problems = CheckpointCheck.check(root: catalog.root, checkpoints: witnessed, trusted: trusted ?? EvidenceCheck.keys(in: catalog.root + "/keys"),
+                                                     witness: try witnessKey.map { try PublicKey.load(path: $0) })
+                } catch { throw CommandFailure.exit("\(error)") }
+                for problem in problems { print("FAILED: \(problem)") }
+                if problems.isEmpty { print("checkpoints ok (\(count) in \((checkpoint as NSString).lastPathComponent), every one still in its chain)") }
+                failed = failed || !problems.isEmpty
             }
-            if ids.isEmpty && scan.unreadable.isEmpty { print("no recordings in \(catalog.root)") }
+            // (A manifest that cannot be read is among the folders judged.)
+            _ = scan
+            if reports.isEmpty { print("no recordings in \(catalog.root)") }
         }
         if failed { throw ExitCode.failure }
     }
@@ -183,10 +200,15 @@ struct RecordingsExport: AsyncParsableCommand {
     @OptionGroup var root: RecordingsRootOptions
     @Argument(help: "The recording's id.") var id: String
     @Option(name: .shortAndLong, help: ArgumentHelp("The bundle to write.", valueName: "FILE.tar")) var output: String
+    @Option(help: ArgumentHelp("The recorder's Ed25519 key: the export is recorded as a signed entry of its chain.", valueName: "FILE"))
+    var signingKey: String?
 
     func run() async throws {
         let (catalog, _) = try root.openCatalog()
-        do { try catalog.exportBundle(id: id, to: output) } catch { throw CommandFailure.exit("\(error)") }
+        do {
+            try catalog.exportBundle(id: id, to: output)
+            if let signingKey { try Retention.recordExport(catalog, id: id, bundle: output, key: try SigningKey.load(path: signingKey)) }
+        } catch { throw CommandFailure.exit("\(error)") }
         print("wrote \(output)")
     }
 }
@@ -203,10 +225,14 @@ struct RecordingsHold: AsyncParsableCommand {
     @OptionGroup var root: RecordingsRootOptions
     @Argument(help: "The recording's id.") var id: String
     @Option(help: "Why (a case number, a request).") var reason: String
+    @Option(help: ArgumentHelp("The recorder's Ed25519 key: the hold becomes a signed entry of its chain (evidence, not only a log).", valueName: "FILE"))
+    var signingKey: String?
 
     func run() async throws {
         let (catalog, _) = try root.openCatalog()
-        do { try Retention.hold(catalog, id: id, reason: reason) } catch { throw CommandFailure.exit("\(error)") }
+        do { try Retention.hold(catalog, id: id, reason: reason, key: try signingKey.map { try SigningKey.load(path: $0) }) } catch {
+            throw CommandFailure.exit("\(error)")
+        }
         try refreshReviewPage(catalog, id: id)
         print("\(id) held: \(reason)")
     }
@@ -217,10 +243,14 @@ struct RecordingsRelease: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "release", abstract: "Release a recording's legal hold (audited).")
     @OptionGroup var root: RecordingsRootOptions
     @Argument(help: "The recording's id.") var id: String
+    @Option(help: ArgumentHelp("The recorder's Ed25519 key: the release becomes a signed entry of its chain.", valueName: "FILE"))
+    var signingKey: String?
 
     func run() async throws {
         let (catalog, _) = try root.openCatalog()
-        do { try Retention.release(catalog, id: id) } catch { throw CommandFailure.exit("\(error)") }
+        do { try Retention.release(catalog, id: id, key: try signingKey.map { try SigningKey.load(path: $0) }) } catch {
+            throw CommandFailure.exit("\(error)")
+        }
         try refreshReviewPage(catalog, id: id)
         print("\(id) released")
     }

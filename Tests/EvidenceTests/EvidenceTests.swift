@@ -160,7 +160,13 @@ final class EvidenceTests: XCTestCase {
         let bundled = try BundleVerifier.verify(bundle: root + "/s6.tar", trusting: key.publicKey)
         XCTAssertTrue(bundled.isOK, bundled.line)
 
-        // A participant renamed in the completed manifest is caught.
+        // The document's Python verifier, with no code of ours, agrees.
+        let script = try documentsPythonVerifier()
+        try FileManager.default.copyItem(atPath: keyPath + ".pub", toPath: process.directory + "/bot.key.pub")
+        let python = try runPython(script, in: process.directory)
+        XCTAssertEqual(python.status, 0, python.stderr)
+
+        // A participant renamed in the completed manifest is caught, by both.
         let manifestPath = process.directory + "/manifest.json"
         let original = try Data(contentsOf: URL(fileURLWithPath: manifestPath))
         try Data(String(decoding: original, as: UTF8.self).replacingOccurrences(of: "\"Alice\"", with: "\"Mallory\"").utf8)
@@ -168,6 +174,9 @@ final class EvidenceTests: XCTestCase {
         let renamed = try verify("s6")
         XCTAssertFalse(renamed.isOK)
         XCTAssertTrue(renamed.problems.contains { $0.contains("changed after its completion was signed") }, renamed.line)
+        let renamedPython = try runPython(script, in: process.directory)
+        XCTAssertNotEqual(renamedPython.status, 0)
+        XCTAssertTrue(renamedPython.stderr.contains("changed after its completion was signed"), renamedPython.stderr)
         try original.write(to: URL(fileURLWithPath: manifestPath))
 
         // Bytes changed inside the sealed part of the cut recording are still caught.
@@ -183,12 +192,7 @@ final class EvidenceTests: XCTestCase {
     /// docs/EVIDENCE.md's Python verifier, run as it is printed there: a third party needs no ctlive.
     func testTheDocumentsPythonVerifierAgreesWithoutOurCode() throws {
         let result = try record("s7", seconds: 3)
-        let doc = try String(contentsOf: URL(fileURLWithPath: #filePath).appendingPathComponent("../../../docs/EVIDENCE.md").standardized, encoding: .utf8)
-        guard let start = doc.range(of: "```python\n"), let end = doc.range(of: "```", range: start.upperBound..<doc.endIndex) else {
-            return XCTFail("no Python verifier in docs/EVIDENCE.md")
-        }
-        let script = root + "/verify.py"
-        try (String(doc[start.upperBound..<end.lowerBound]) + "print('verified')\n").write(toFile: script, atomically: true, encoding: .utf8)
+        let script = try documentsPythonVerifier()
         try FileManager.default.copyItem(atPath: keyPath + ".pub", toPath: result.directory + "/bot.key.pub")
         let intact = try runPython(script, in: result.directory)
         XCTAssertEqual(intact.status, 0, intact.stderr)
@@ -208,6 +212,17 @@ final class EvidenceTests: XCTestCase {
         let tampered = try runPython(script, in: result.directory)
         XCTAssertNotEqual(tampered.status, 0)
         XCTAssertTrue(tampered.stderr.contains("changed"), tampered.stderr)
+    }
+
+    /// docs/EVIDENCE.md's Python verifier, as printed there, in a file.
+    private func documentsPythonVerifier() throws -> String {
+        let doc = try String(contentsOf: URL(fileURLWithPath: #filePath).appendingPathComponent("../../../docs/EVIDENCE.md").standardized, encoding: .utf8)
+        guard let start = doc.range(of: "```python\n"), let end = doc.range(of: "```", range: start.upperBound..<doc.endIndex) else {
+            throw NSError(domain: "no Python verifier in docs/EVIDENCE.md", code: 1)
+        }
+        let script = root + "/verify.py"
+        try (String(doc[start.upperBound..<end.lowerBound]) + "print('verified')\n").write(toFile: script, atomically: true, encoding: .utf8)
+        return script
     }
 
     private func runPython(_ script: String, in directory: String) throws -> CommandRun {
@@ -324,6 +339,108 @@ final class EvidenceTests: XCTestCase {
 
         let audit = try String(contentsOfFile: root + "/Recordings/" + Retention.auditFile, encoding: .utf8).split(separator: "\n")
         XCTAssertEqual(audit.compactMap { try? JSONDecoder().decode(Retention.Record.self, from: Data($0.utf8)).action }, ["hold", "purge", "release"])
+    }
+
+    /// Holds and releases signed into the chain: deleting hold.json lifts nothing, and a purge that ignored
+    /// a standing hold is named by `verify --all`; released first, the purge is clean.
+    func testAPurgeOfAHeldRecordingIsShownImpossibleByTheChain() throws {
+        let held = try record("h1", seconds: 2)
+        let catalog = try RecordingsCatalog(root: root + "/Recordings", creatingRoot: true, logger: logger)
+        try catalog.rebuild()
+        try Retention.hold(catalog, id: "h1", reason: "case 7", key: key)
+        let chainPath = root + "/Recordings/" + Chain.fileName(keyID: key.keyID)
+        XCTAssertEqual(try Chain.entries(path: chainPath).map(\.kind), ["recording", "hold"])
+
+        // hold.json deleted by hand: the purge still keeps the recording, because the chain says it is held.
+        try FileManager.default.removeItem(atPath: held.directory + "/" + Retention.holdFile)
+        XCTAssertEqual(try Retention.purge(catalog, olderThanDays: 0, dryRun: false, key: key).map(\.recording), [])
+        XCTAssertTrue(FileManager.default.fileExists(atPath: held.recordingPath))
+
+        // A tombstone written while the hold stands (a purge that ignored it) is named.
+        let forged = root + "/forged"
+        try FileManager.default.createDirectory(atPath: forged, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: chainPath, toPath: forged + "/" + Chain.fileName(keyID: key.keyID))
+        _ = try Chain.append(root: forged, key: key, kind: "tombstone", recording: "h1", manifestSHA256: "0", reason: "retention")
+        let forgedCatalog = root + "/Recordings/" + Chain.fileName(keyID: key.keyID)
+        let saved = try Data(contentsOf: URL(fileURLWithPath: forgedCatalog))
+        try FileManager.default.removeItem(atPath: forgedCatalog)
+        try FileManager.default.copyItem(atPath: forged + "/" + Chain.fileName(keyID: key.keyID), toPath: forgedCatalog)
+        let chains = try catalog.verifyChains(trusting: [key.publicKey])
+        XCTAssertFalse(chains.isOK)
+        XCTAssertTrue(chains.lines.joined().contains("h1 was purged while on legal hold (held at entry 2, never released)"), "\(chains.lines)")
+        try saved.write(to: URL(fileURLWithPath: forgedCatalog))
+
+        // Released (signed) first: then the purge goes through and the chain holds.
+        try Data("{}".utf8).write(to: URL(fileURLWithPath: held.directory + "/" + Retention.holdFile))
+        try Retention.release(catalog, id: "h1", key: key)
+        XCTAssertEqual(try Retention.purge(catalog, olderThanDays: 0, dryRun: false, key: key).map(\.recording), ["h1"])
+        XCTAssertEqual(try Chain.entries(path: chainPath).map(\.kind), ["recording", "hold", "release", "tombstone"])
+        let after = try catalog.verifyChains(trusting: [key.publicKey])
+        XCTAssertTrue(after.isOK, "\(after.lines)")
+    }
+
+    /// `verify --all` judges folders, not catalog rows: a copy is named in both places, two folders swapped are
+    /// both named, with the catalog and without it, and the verdicts come in path order.
+    func testVerifyAllJudgesEveryFolderAndNamesCopiesAndSwapsWithOrWithoutTheCatalog() throws {
+        let first = try record("f1", seconds: 2)
+        let second = try record("f2", seconds: 2)
+        let recordings = root + "/Recordings"
+        let catalog = try RecordingsCatalog(root: recordings, creatingRoot: true, logger: logger)
+        try catalog.rebuild()
+        XCTAssertEqual(catalog.verifyFolders(trusting: [key.publicKey]).map(\.isOK), [true, true])
+
+        let copy = (first.directory as NSString).deletingLastPathComponent + "/f1-copy"
+        try FileManager.default.copyItem(atPath: first.directory, toPath: copy)
+        let withCopy = catalog.verifyFolders(trusting: [key.publicKey])
+        XCTAssertEqual(withCopy.count, 3, withCopy.map(\.line).joined(separator: "\n"))
+        XCTAssertEqual(withCopy.filter { $0.line.contains("recording f1 is in 2 folders") }.count, 2, withCopy.map(\.line).joined(separator: "\n"))
+        let copyReport = try XCTUnwrap(withCopy.first { $0.line.contains("/f1-copy)") }, withCopy.map(\.line).joined(separator: "\n"))
+        XCTAssertTrue(copyReport.line.contains("not named for its recording id"), copyReport.line)
+        try FileManager.default.removeItem(atPath: copy)
+
+        // Swapped: each folder holds the other's recording.
+        let parking = recordings + "/parking"
+        try FileManager.default.moveItem(atPath: first.directory, toPath: parking)
+        try FileManager.default.moveItem(atPath: second.directory, toPath: first.directory)
+        try FileManager.default.moveItem(atPath: parking, toPath: second.directory)
+        for pass in ["with the catalog", "without it"] {
+            if pass == "without it" { try FileManager.default.removeItem(atPath: recordings + "/" + RecordingsCatalog.defaultFileName) }
+            let reopened = try RecordingsCatalog(root: recordings, logger: logger)
+            let swapped = reopened.verifyFolders(trusting: [key.publicKey])
+            XCTAssertEqual(swapped.map(\.isOK), [false, false], "\(pass): \(swapped.map(\.line))")
+            XCTAssertTrue(swapped.allSatisfy { $0.line.contains("not named for its recording id") }, "\(pass): \(swapped.map(\.line))")
+        }
+    }
+
+    /// The newest recordings removed with the chain's last lines and the catalog: the chain alone still
+    /// verifies, a witnessed checkpoint of its head does not let it pass.
+    func testACutChainTailIsCaughtByAWitnessedCheckpoint() throws {
+        _ = try record("k1", seconds: 2)
+        let newest = try record("k2", seconds: 2)
+        let recordings = root + "/Recordings"
+        let witness = SigningKey.generate()
+        let log = root + "/witness.jsonl"
+        let checkpoint = try XCTUnwrap(ChainCheckpoint.make(root: recordings, key: key))
+        XCTAssertEqual(checkpoint.seq, 2)
+        try WitnessedCheckpoint.cosign(checkpoint, key: witness).append(to: log)
+        let witnessed = try WitnessedCheckpoint.read(path: log)
+        XCTAssertEqual(CheckpointCheck.check(root: recordings, checkpoints: witnessed, trusted: [key.publicKey], witness: witness.publicKey), [])
+
+        let chainPath = recordings + "/" + Chain.fileName(keyID: key.keyID)
+        let first = try XCTUnwrap(String(contentsOfFile: chainPath, encoding: .utf8).split(separator: "\n").first)
+        try (first + "\n").write(toFile: chainPath, atomically: true, encoding: .utf8)
+        try FileManager.default.removeItem(atPath: newest.directory)
+        try? FileManager.default.removeItem(atPath: recordings + "/" + RecordingsCatalog.defaultFileName)
+        XCTAssertNil(Chain.verify(path: chainPath, trusted: [key.publicKey]).problem, "a hash chain alone cannot show its cut tail")
+        let cut = CheckpointCheck.check(root: recordings, checkpoints: witnessed, trusted: [key.publicKey], witness: witness.publicKey)
+        XCTAssertEqual(cut.count, 1, "\(cut)")
+        XCTAssertTrue(cut.first?.contains("chain-\(key.keyID) is cut: it ends at entry 1, but checkpoint 1") == true, "\(cut)")
+
+        // A checkpoint whose cosignature does not verify counts for nothing.
+        var forged = witnessed[0]
+        forged.witnessTime = "2020-01-01T00:00:00.000Z"
+        XCTAssertTrue(CheckpointCheck.check(root: recordings, checkpoints: [forged], trusted: [key.publicKey], witness: witness.publicKey)
+            .first?.contains("the witness' signature does not verify") == true)
     }
 
     func testTheReviewPageShowsTheEvidenceState() throws {

@@ -15,8 +15,9 @@ public final class LiveSession {
     public private(set) var hub: Hub
     public let endpoint: String
 
-    public init(requestTimeout: Duration = .seconds(30)) throws {
+    public init(requestTimeout: Duration = .seconds(30), witness: ChainWitness? = nil) throws {
         var configuration = HubConfiguration()
+        configuration.policy.witness = witness
         configuration.signalingEndpoint = "tcp://127.0.0.1:0"
         configuration.mediaEndpoint = "tcp://127.0.0.1:0"
         configuration.policy.requestTimeout = requestTimeout
@@ -60,8 +61,9 @@ public final class LiveSession {
     /// A bot recording under `root`. Its composites are live by default: the tests probe `recording.mp4`
     /// as soon as a session ends (a live composite that falls behind is still rendered after, and waited for).
     public func bot(root: String, policy: PolicyEngine? = nil, layout: Layout = .grid, size: (Int32, Int32)? = nil,
-                    composite: CompositeMode = .live) async throws -> RecorderBot {
+                    composite: CompositeMode = .live, signingKey: String? = nil) async throws -> RecorderBot {
         var configuration = BotConfiguration(hub: endpoint, userId: "rec-\(UUID().uuidString.prefix(6))")
+        configuration.signingKey = signingKey
         configuration.composite = composite
         configuration.recordingsRoot = root
         configuration.layout = layout
