@@ -211,24 +211,35 @@ extension RecordingsCatalog {
 }
 
 extension RecordingsCatalog {
-    /// A purged recording passes when its kept manifest still verifies and a trusted tombstone in the
-    /// chain accounts for the media removed.
+    /// A purged recording in this folder, against the chain of its tombstone's key.
     func verifyPurged(id: String, directory: String, purge: Retention.Record, trusted: [PublicKey]) -> VerificationReport {
+        let chain = purge.keyID.map { Chain.verify(path: root + "/" + Chain.fileName(keyID: $0), trusted: trusted) } ?? ([], nil)
+        return RecordingVerifier.verifyPurged(id: id, directory: directory, purge: purge, trusted: trusted, chain: chain)
+    }
+}
+
+extension RecordingVerifier {
+    /// A purged recording passes when its kept manifest still verifies and a trusted tombstone in the
+    /// chain (`chain`: its entries that hold, and the first problem) accounts for the media removed.
+    static func verifyPurged(id: String, directory: String, purge: Retention.Record, trusted: [PublicKey],
+                             chain: (entries: [ChainEntry], problem: String?)) -> VerificationReport {
         var problems: [String] = []
         let byID = Dictionary(trusted.map { ($0.keyID, $0) }, uniquingKeysWith: { first, _ in first })
         guard let keyID = purge.keyID, let key = byID[keyID] else {
             return VerificationReport(id: id, problems: ["purged, but its tombstone's key is not trusted"], videoFrames: 0, audioFrames: 0)
         }
+        let bytes = FileManager.default.contents(atPath: directory + "/manifest.json") ?? Data()
         if let signature = try? ManifestSignature.read(directory: directory) {
-            let bytes = FileManager.default.contents(atPath: directory + "/manifest.json") ?? Data()
             if SHA256.hex(of: bytes) != signature.manifestSHA256 || !key.verifies(signature.signature, of: signature.signingString) {
                 problems.append("the kept manifest no longer verifies")
             }
         }
-        let (entries, broken) = Chain.verify(path: root + "/" + Chain.fileName(keyID: keyID), trusted: trusted)
-        if let broken { problems.append(broken) }
-        if !entries.contains(where: { $0.kind == "tombstone" && $0.recording == id && $0.seq == purge.tombstone }) {
+        if let broken = chain.problem { problems.append(broken) }
+        let tombstone = chain.entries.first { $0.kind == "tombstone" && $0.recording == id && $0.seq == purge.tombstone }
+        if tombstone == nil {
             problems.append("media removed with no signed tombstone in the chain")
+        } else if tombstone?.manifestSHA256 != SHA256.hex(of: bytes) {
+            problems.append("the tombstone names another manifest")
         }
         var report = VerificationReport(id: id, problems: problems, videoFrames: 0, audioFrames: 0)
         report.purged = "media purged \(purge.time) (\(purge.reason ?? "retention")), tombstone \(purge.tombstone ?? 0)"
@@ -310,11 +321,15 @@ extension RecordingsCatalog {
         let keyID = (try? ManifestSignature.read(directory: directory))?.keyID ?? (try? Seal.read(directory: directory))??.first?.keyID
         if let keyID {
             if let key = FileManager.default.contents(atPath: "\(root)/keys/\(keyID).pub") { files.append(("public-key.pub", key)) }
-            // The recording's chain entry and its neighbours: where it stands in the recorder's chain.
+            // Every chain entry about the recording (finished, completed, held, released, exported, purged), each with
+            // the entries on both sides: where it stands in the recorder's chain, and that nothing was cut around it.
             let lines = (FileManager.default.contents(atPath: root + "/" + Chain.fileName(keyID: keyID)) ?? Data()).split(separator: 0x0a)
-            if let index = lines.firstIndex(where: { (try? JSONDecoder().decode(ChainEntry.self, from: Data($0)))?.recording == id }) {
-                let around = lines[max(0, index - 1)...min(lines.count - 1, index + 1)]
-                files.append(("chain.jsonl", Data(around.joined(separator: [0x0a])) + Data([0x0a])))
+            var wanted = IndexSet()
+            for (index, line) in lines.enumerated() where (try? JSONDecoder().decode(ChainEntry.self, from: Data(line)))?.recording == id {
+                wanted.insert(integersIn: max(0, index - 1)...min(lines.count - 1, index + 1))
+            }
+            if !wanted.isEmpty {
+                files.append(("chain.jsonl", Data(wanted.map { lines[$0] }.joined(separator: [0x0a])) + Data([0x0a])))
             }
         }
         try EvidenceBundle.write(path: path, folder: id, files: files)
@@ -329,25 +344,48 @@ public enum BundleVerifier {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
         for (name, data) in files { try data.write(to: URL(fileURLWithPath: directory + "/" + name)) }
-        var report = RecordingVerifier.verify(id: id, directory: directory, catalogued: nil, trusted: [key])
-        // Where the recording stands in its recorder's chain.
         let entries = (files["chain.jsonl"] ?? Data()).split(separator: 0x0a).compactMap { try? JSONDecoder().decode(ChainEntry.self, from: Data($0)) }
-        if let index = entries.firstIndex(where: { $0.recording == id }) {
-            let entry = entries[index]
+        let links = chainLinkProblems(id: id, entries: entries, key: key)
+        var report: VerificationReport
+        if let purge = Retention.purgeRecord(directory: directory) {
+            report = RecordingVerifier.verifyPurged(id: id, directory: directory, purge: purge, trusted: [key], chain: (entries, links.first))
+            report.problems += links.dropFirst()
+        } else {
+            report = RecordingVerifier.verify(id: id, directory: directory, catalogued: nil, trusted: [key])
+            report.problems += links
+            // The entry that stands for the manifest as it is: the writer's (`recording`) or its completer's (`completion`).
             let manifest = files["manifest.json"].map { SHA256.hex(of: $0) }
-            if !key.verifies(entry.signature, of: entry.signingString) || entry.keyID != key.keyID {
-                report.problems.append("chain entry \(entry.seq) does not verify with the trusted key")
-            } else if manifest != entry.manifestSHA256 {
-                report.problems.append("chain entry \(entry.seq) chains another manifest")
-            } else if index > 0, entries[index - 1].hash != entry.previous {
-                report.problems.append("chain entry \(entry.seq) does not follow the entry bundled before it")
-            } else if index + 1 < entries.count, entries[index + 1].previous != entry.hash {
-                report.problems.append("the entry bundled after chain entry \(entry.seq) does not follow it")
+            let standing = entries.filter { $0.recording == id && ($0.kind == "recording" || $0.kind == "completion") }
+            if standing.isEmpty {
+                if report.signedBy != nil || report.completedBy != nil { report.problems.append("the bundle has no chain entry for \(id)") }
+            } else if !standing.contains(where: { $0.manifestSHA256 == manifest }) {
+                report.problems.append("chain entry \(standing.last!.seq) chains another manifest")
             }
-        } else if report.signedBy != nil {
-            report.problems.append("the bundle has no chain entry for \(id)")
         }
         if report.problems.isEmpty, let signedBy = report.signedBy, signedBy != key.keyID { report.problems.append("signed by \(signedBy), not the trusted key") }
         return report
+    }
+
+    /// The bundled chain entries about `id`: each signed by the trusted key, each shown following the entry
+    /// before it (bundled too, unless it is the chain's first), and followed by the next one when that is bundled.
+    static func chainLinkProblems(id: String, entries: [ChainEntry], key: PublicKey) -> [String] {
+        var problems: [String] = []
+        let bySeq = Dictionary(entries.map { ($0.seq, $0) }, uniquingKeysWith: { first, _ in first })
+        for entry in entries where !(entry.keyID == key.keyID && key.verifies(entry.signature, of: entry.signingString)) {
+            problems.append("chain entry \(entry.seq) does not verify with the trusted key")
+        }
+        for entry in entries where entry.recording == id {
+            if entry.seq == 1 {
+                if entry.previous != ChainEntry.genesis { problems.append("chain entry 1 does not start a chain") }
+            } else if let before = bySeq[entry.seq - 1] {
+                if before.hash != entry.previous { problems.append("chain entry \(entry.seq) does not follow the entry bundled before it") }
+            } else {
+                problems.append("chain entry \(entry.seq) comes without entry \(entry.seq - 1), so its link to the chain is not shown")
+            }
+            if let after = bySeq[entry.seq + 1], after.previous != entry.hash {
+                problems.append("the entry bundled after chain entry \(entry.seq) does not follow it")
+            }
+        }
+        return problems
     }
 }

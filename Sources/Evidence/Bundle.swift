@@ -7,7 +7,7 @@ public enum EvidenceBundle {
     /// derivation, its manifest, seals and signature, the review page, the signer's public key, and
     /// its chain entries with their neighbours (`chain.jsonl`).
     public static let memberNames = ["originals.ctlo", "recording.mp4", "composite.json", "manifest.json", "manifest.sig", "completion.json", "seals.jsonl", "review.html", "contactsheet.png",
-                                     "public-key.pub", "chain.jsonl"]
+                                     "purged.json", "public-key.pub", "chain.jsonl"]
 
     /// Writes `files` (name → contents) under `folder/` into a tar file at `path`.
     public static func write(path: String, folder: String, files: [(name: String, data: Data)]) throws {

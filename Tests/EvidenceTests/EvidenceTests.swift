@@ -159,6 +159,9 @@ final class EvidenceTests: XCTestCase {
         try catalog.exportBundle(id: "s6", to: root + "/s6.tar")
         let bundled = try BundleVerifier.verify(bundle: root + "/s6.tar", trusting: key.publicKey)
         XCTAssertTrue(bundled.isOK, bundled.line)
+        XCTAssertTrue(bundled.line.contains("completed by ctlive bot"), bundled.line)
+        let repacked = try BundleVerifier.verify(bundle: try repackedWithGNUTar(root + "/s6.tar"), trusting: key.publicKey)
+        XCTAssertTrue(repacked.isOK, repacked.line)
 
         // The document's Python verifier, with no code of ours, agrees.
         let script = try documentsPythonVerifier()
@@ -279,6 +282,57 @@ final class EvidenceTests: XCTestCase {
         XCTAssertThrowsError(try BundleVerifier.verify(bundle: unpacked + "/two.tar", trusting: publicKey)) { error in
             XCTAssertTrue("\(error)".contains("members of more than one recording"), "\(error)")
         }
+    }
+
+    /// `bundle` unpacked and packed again by GNU tar in its own format (folder entry included).
+    private func repackedWithGNUTar(_ bundle: String) throws -> String {
+        let unpacked = try temporaryDirectory(self)
+        XCTAssertEqual(try runCommand("/bin/tar", ["-xf", bundle, "-C", unpacked]).status, 0)
+        let folder = try XCTUnwrap(FileManager.default.contentsOfDirectory(atPath: unpacked).first)
+        let repacked = unpacked + "/repacked.tar"
+        let run = try runCommand("/bin/tar", ["--format=gnu", "-cf", repacked, "-C", unpacked, folder])
+        XCTAssertEqual(run.status, 0, run.stderr)
+        return repacked
+    }
+
+    /// Bundles of a held and of a purged recording verify alone, repacked by GNU tar too; a bundle whose
+    /// chain lost the entry before the recording's is refused, since its link is no longer shown.
+    func testBundlesOfHeldAndPurgedRecordingsShowTheirChainLinks() throws {
+        for id in ["p1", "p2", "p3"] { _ = try record(id, seconds: 2) }
+        let catalog = try RecordingsCatalog(root: root + "/Recordings", creatingRoot: true, logger: logger)
+        try catalog.rebuild()
+        try Retention.hold(catalog, id: "p1", reason: "case 2026-201", key: key)
+        try Retention.hold(catalog, id: "p3", reason: "case 2026-201", key: key)
+        XCTAssertEqual(try Retention.purge(catalog, olderThanDays: 0, dryRun: false, key: key).map(\.recording), ["p2"])
+
+        for id in ["p1", "p2", "p3"] {
+            let bundle = root + "/\(id).tar"
+            try catalog.exportBundle(id: id, to: bundle)
+            try Retention.recordExport(catalog, id: id, bundle: bundle, key: key)
+            for path in [bundle, try repackedWithGNUTar(bundle)] {
+                let report = try BundleVerifier.verify(bundle: path, trusting: key.publicKey)
+                XCTAssertTrue(report.isOK, "\(id) \(path): \(report.line)")
+                XCTAssertEqual(id == "p2", report.line.contains("media purged"), report.line)
+            }
+        }
+        // p2's bundle holds its recording entry, its tombstone, and the entries on both sides of each.
+        let p2 = try EvidenceBundle.read(path: root + "/p2.tar")
+        let chained = String(decoding: try XCTUnwrap(p2.files["chain.jsonl"]), as: UTF8.self).split(separator: "\n")
+            .compactMap { try? JSONDecoder().decode(ChainEntry.self, from: Data($0.utf8)) }
+        XCTAssertEqual(chained.filter { $0.recording == "p2" }.map(\.kind), ["recording", "tombstone"])
+
+        // The entry before p3's recording entry left out: the bundle no longer shows where p3 stands.
+        let p3 = try EvidenceBundle.read(path: root + "/p3.tar")
+        var lines = String(decoding: try XCTUnwrap(p3.files["chain.jsonl"]), as: UTF8.self).split(separator: "\n").map(String.init)
+        let first = try XCTUnwrap(lines.firstIndex { $0.contains("\"recording\":\"p3\"") })
+        lines.remove(at: first - 1)
+        let cut = root + "/p3-cut.tar"
+        try EvidenceBundle.write(path: cut, folder: "p3", files: p3.files.map { name, data in
+            (name, name == "chain.jsonl" ? Data((lines.joined(separator: "\n") + "\n").utf8) : data)
+        })
+        let report = try BundleVerifier.verify(bundle: cut, trusting: key.publicKey)
+        XCTAssertFalse(report.isOK)
+        XCTAssertTrue(report.problems.contains { $0.contains("its link to the chain is not shown") }, report.line)
     }
 
     func testABundleVerifiesAloneWithThePublicKeyAndNotWithAnother() throws {
