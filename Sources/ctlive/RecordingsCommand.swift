@@ -12,7 +12,7 @@ struct RecordingsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "recordings",
         abstract: "List, show and verify recordings (through the catalog, Recordings/catalog.sqlite).",
-        subcommands: [RecordingsList.self, RecordingsShow.self, RecordingsVerify.self, RecordingsExport.self,
+        subcommands: [RecordingsList.self, RecordingsShow.self, RecordingsVerify.self, RecordingsComplete.self, RecordingsExport.self,
                       RecordingsHold.self, RecordingsRelease.self, RecordingsPurge.self, RecordingsRender.self, RecordingsOriginals.self])
 }
 
@@ -210,6 +210,35 @@ struct RecordingsExport: AsyncParsableCommand {
             if let signingKey { try Retention.recordExport(catalog, id: id, bundle: output, key: try SigningKey.load(path: signingKey)) }
         } catch { throw CommandFailure.exit("\(error)") }
         print("wrote \(output)")
+    }
+}
+
+/// `ctlive recordings complete ID --signing-key FILE`: completes a recording its writer abandoned, signed.
+struct RecordingsComplete: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "complete",
+        abstract: "Complete a recording whose writer died (status `recording`, no writer alive) as `interrupted`, signing the completion (completion.json and a `completion` chain entry).")
+
+    @OptionGroup var root: RecordingsRootOptions
+    @Argument(help: "The recording's id.") var id: String
+    @Option(help: ArgumentHelp("Your Ed25519 key: the completion is signed with it, never as the writer.", valueName: "FILE")) var signingKey: String
+    @Option(name: .customLong("as"), help: "The name you sign as.") var name: String = "ctlive recordings complete"
+
+    func run() async throws {
+        let (catalog, _) = try root.openCatalog()
+        guard let recording = try catalog.recording(id: id) else { throw CommandFailure.exit("no recording \(id)") }
+        let directory = catalog.directoryPath(of: recording)
+        let completer: AbandonedRecording.Completer
+        do { completer = AbandonedRecording.Completer(key: try SigningKey.load(path: signingKey), name: name, chainRoot: catalog.root) } catch {
+            throw CommandFailure.exit("\(error)")
+        }
+        let completed: Bool
+        do { completed = try AbandonedRecording.completeIfAbandoned(directory: directory, completer: completer) } catch {
+            throw CommandFailure.exit("\(error)")
+        }
+        guard completed else { throw CommandFailure.exit("\(id) is not abandoned (it is \(recording.status), or its writer is alive): nothing to complete") }
+        _ = try? catalog.index(manifestAt: catalog.manifestPath(of: recording))
+        print("\(id) completed as interrupted, signed by \(completer.key.keyID) as \(name)")
     }
 }
 

@@ -138,9 +138,15 @@ final class EvidenceTests: XCTestCase {
         XCTAssertTrue(abandoned.line.contains("abandoned"), abandoned.line)
         XCTAssertNil(try Completion.read(directory: process.directory))
 
-        // The bot completes it when it starts again, and signs that: completion.json and a chain entry.
-        let completer = AbandonedRecording.Completer(key: key, name: "ctlive bot", chainRoot: root + "/Recordings")
-        XCTAssertTrue(try AbandonedRecording.completeIfAbandoned(directory: process.directory, completer: completer))
+        // Someone with a key completes it (the bot does the same when it starts again), and signs that:
+        // completion.json and a chain entry.
+        let complete = try runCommand(ctliveExecutable, ["recordings", "complete", "s6", "--recordings", root + "/Recordings",
+                                                         "--signing-key", keyPath, "--as", "ctlive bot"])
+        XCTAssertEqual(complete.status, 0, complete.stderr)
+        XCTAssertTrue(complete.stdout.contains("s6 completed as interrupted, signed by \(key.keyID)"), complete.stdout)
+        let again = try runCommand(ctliveExecutable, ["recordings", "complete", "s6", "--recordings", root + "/Recordings", "--signing-key", keyPath])
+        XCTAssertNotEqual(again.status, 0, "a completed recording is not completed twice")
+        XCTAssertTrue(again.stderr.contains("not abandoned"), again.stderr)
         let completion = try XCTUnwrap(Completion.read(directory: process.directory))
         let seals = try XCTUnwrap(Seal.read(directory: process.directory))
         XCTAssertEqual(completion.lastSeal, seals.last?.seq, "it names the last seal it stands on")
