@@ -223,6 +223,72 @@ final class EvidenceTests: XCTestCase {
         XCTAssertTrue(tampered.stderr.contains("changed"), tampered.stderr)
     }
 
+    /// One table of tampered and intact bundles, judged by `ctlive recordings verify --bundle` and by the
+    /// document's Python verifier (no code of ours): they agree on every case, and on the verdict expected.
+    func testTheDocumentsVerifierAndVerifyAgreeOnATableOfTamperedBundles() throws {
+        for id in ["v1", "v2", "v3", "v4"] { _ = try record(id, seconds: id == "v2" ? 5 : 2) }
+        let catalog = try RecordingsCatalog(root: root + "/Recordings", creatingRoot: true, logger: logger)
+        try catalog.rebuild()
+        for id in ["v1", "v2", "v3"] { try Retention.hold(catalog, id: id, reason: "case 7", key: key) }
+        XCTAssertEqual(try Retention.purge(catalog, olderThanDays: 0, dryRun: false, key: key).map(\.recording), ["v4"])
+        try catalog.exportBundle(id: "v2", to: root + "/v2.tar")
+        try catalog.exportBundle(id: "v4", to: root + "/v4.tar")
+        let script = try documentsPythonVerifier()
+        let publicKey = keyPath + ".pub"
+
+        typealias Files = [String: Data]
+        func lines(_ data: Data?) -> [String] { String(decoding: data ?? Data(), as: UTF8.self).split(separator: "\n").map(String.init) }
+        func joined(_ lines: [String]) -> Data { Data((lines.joined(separator: "\n") + "\n").utf8) }
+        func flip(_ data: Data?, at fraction: Double) -> Data {
+            var data = Data(data ?? Data())  // rebased: a bundle's members are slices of the whole tar
+            data[Int(Double(data.count) * fraction)] ^= 0x01
+            return data
+        }
+        let otherSeals = try Data(contentsOf: URL(fileURLWithPath: try XCTUnwrap(catalog.recording(id: "v1")).map(catalog.directoryPath)! + "/seals.jsonl"))
+        let cases: [(name: String, bundle: String, passes: Bool, change: (inout Files) -> Void)] = [
+            ("intact", "v2", true, { _ in }),
+            ("first seal removed", "v2", false, { $0["seals.jsonl"] = joined(Array(lines($0["seals.jsonl"]).dropFirst())) }),
+            ("middle seal removed", "v2", false, { var l = lines($0["seals.jsonl"]); l.remove(at: 1); $0["seals.jsonl"] = joined(l) }),
+            ("a seal repeated", "v2", false, { var l = lines($0["seals.jsonl"]); l.insert(l[1], at: 1); $0["seals.jsonl"] = joined(l) }),
+            ("seals reordered", "v2", false, { var l = lines($0["seals.jsonl"]); l.swapAt(0, 1); $0["seals.jsonl"] = joined(l) }),
+            ("another recording's seals", "v2", false, { $0["seals.jsonl"] = otherSeals }),
+            ("a byte of the originals", "v2", false, { $0["originals.ctlo"] = flip($0["originals.ctlo"], at: 0.5) }),
+            ("the composite", "v2", false, { $0["recording.mp4"] = flip($0["recording.mp4"], at: 0.5) }),
+            ("a participant renamed", "v2", false, {
+                $0["manifest.json"] = Data(String(decoding: $0["manifest.json"]!, as: UTF8.self).replacingOccurrences(of: "\"Alice\"", with: "\"Mallory\"").utf8)
+            }),
+            ("the signature removed", "v2", false, { $0["manifest.sig"] = nil }),
+            ("its chain entry removed", "v2", false, { $0["chain.jsonl"] = joined(lines($0["chain.jsonl"]).filter { !$0.contains("\"kind\":\"recording\",\"manifestSHA256\"") || !$0.contains("\"v2\"") }) }),
+            ("the entry before it removed", "v2", false, { $0["chain.jsonl"] = joined(Array(lines($0["chain.jsonl"]).dropFirst())) }),
+            ("a chain entry's reason edited", "v2", false, {
+                $0["chain.jsonl"] = Data(String(decoding: $0["chain.jsonl"]!, as: UTF8.self).replacingOccurrences(of: "case 7", with: "case 8").utf8)
+            }),
+            ("purged, intact", "v4", true, { _ in }),
+            ("purged, its tombstone removed", "v4", false, { $0["chain.jsonl"] = joined(lines($0["chain.jsonl"]).filter { !$0.contains("tombstone") }) }),
+            ("purged.json removed (media missing)", "v4", false, { $0["purged.json"] = nil }),
+        ]
+        var disagreements: [String] = []
+        for (index, testCase) in cases.enumerated() {
+            var (folder, files) = try EvidenceBundle.read(path: root + "/\(testCase.bundle).tar")
+            testCase.change(&files)
+            let bundle = root + "/case\(index).tar"
+            try EvidenceBundle.write(path: bundle, folder: folder, files: files.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
+            let ours = try runCommand(ctliveExecutable, ["recordings", "verify", "--bundle", bundle, "--public-key", publicKey])
+            // The Python verifier runs in the unpacked folder, the trusted key copied in by hand.
+            let unpacked = try temporaryDirectory(self)
+            XCTAssertEqual(try runCommand("/bin/tar", ["-xf", bundle, "-C", unpacked]).status, 0)
+            folder = unpacked + "/" + folder
+            try FileManager.default.copyItem(atPath: publicKey, toPath: folder + "/bot.key.pub")
+            let python = try runPython(script, in: folder)
+            let verdicts = (ours: ours.status == 0, python: python.status == 0)
+            if verdicts.ours != testCase.passes || verdicts.python != testCase.passes {
+                disagreements.append("\(testCase.name): expected \(testCase.passes ? "pass" : "fail"), verify \(verdicts.ours ? "passed" : "failed: " + ours.stdout + ours.stderr), "
+                    + "python \(verdicts.python ? "passed" : "failed: " + (python.stderr.split(separator: "\n").last.map(String.init) ?? ""))")
+            }
+        }
+        XCTAssertEqual(disagreements, [], disagreements.joined(separator: "\n"))
+    }
+
     /// docs/EVIDENCE.md's Python verifier, as printed there, in a file.
     private func documentsPythonVerifier() throws -> String {
         let doc = try String(contentsOf: URL(fileURLWithPath: #filePath).appendingPathComponent("../../../docs/EVIDENCE.md").standardized, encoding: .utf8)
