@@ -87,10 +87,19 @@ var targets: [Target] = [
         name: "Catalog",
         dependencies: ["Recorder", "Media", "Digest", "Evidence", "PolicyHost", "Timestamps", log, .product(name: "GRDB", package: "GRDB.swift")]),
 
+    // The fleet: a small S3 client (SigV4 on async-http-client, tested against SeaweedFS), and the recordings folder
+    // as a spool that uploads every finished recording and removes local media only once the store confirms it.
+    .target(
+        name: "ObjectStore",
+        dependencies: [log, .product(name: "AsyncHTTPClient", package: "async-http-client"), .product(name: "Crypto", package: "swift-crypto"),
+                       .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
+                       .product(name: "NIOFoundationCompat", package: "swift-nio")]),
+    .target(name: "Spool", dependencies: ["ObjectStore", "Catalog", "Recorder", log, .product(name: "Crypto", package: "swift-crypto")]),
+
     .executableTarget(
         name: "ctlive",
         dependencies: [
-            "Hub", "CTLive", "CTLiveMedia", "Signaling", "ZeroMQ", "Bot", "Recorder", "Media", "PolicyHost", "Catalog", "MediaFuzz", "ChildProcess", "IsolatedRecording", "Evidence", "Review", "PolicyKit", "WebGateway", "AccessToken", "Timestamps", log,
+            "Hub", "CTLive", "CTLiveMedia", "Signaling", "ZeroMQ", "Bot", "Recorder", "Media", "PolicyHost", "Catalog", "MediaFuzz", "ChildProcess", "IsolatedRecording", "Evidence", "Review", "PolicyKit", "WebGateway", "AccessToken", "Timestamps", "ObjectStore", "Spool", log,
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -111,6 +120,7 @@ var targets: [Target] = [
     .testTarget(name: "CatalogTests", dependencies: ["Catalog", "Recorder", "Media", "PolicyHost", "PolicyKit", "TestKit", log, .product(name: "GRDB", package: "GRDB.swift")]),
     .testTarget(name: "EvidenceTests", dependencies: ["Evidence", "Recorder", "Catalog", "IsolatedRecording", "Review", "Media", "TestKit", log]),
     .testTarget(name: "WebGatewayTests", dependencies: ["SessionKit", "WebGateway", "AccessToken", "Hub", "CTLive", "CTLiveMedia", "Bot", "Recorder", "Media", "Signaling", "ZeroMQ", "TestKit", log]),
+    .testTarget(name: "FleetTests", dependencies: ["ObjectStore", "Spool", "Catalog", "Evidence", "Recorder", "TestKit", log]),
     .testTarget(name: "ReviewTests", dependencies: ["Review", "Recorder", "Media", "TestKit", log]),
 ]
 

@@ -3,11 +3,11 @@ import Timestamps
 import Recorder
 
 /// Reading a recording's `manifest.json`.
-enum ManifestFile {
-    static let name = "manifest.json"
+public enum ManifestFile {
+    public static let name = "manifest.json"
 
     /// The manifest at `path`, or an error naming the file and what is wrong with it.
-    static func read(_ path: String) throws -> RecordingManifest {
+    public static func read(_ path: String) throws -> RecordingManifest {
         let data: Data
         do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
             let missing = !FileManager.default.fileExists(atPath: path)
@@ -19,7 +19,7 @@ enum ManifestFile {
     }
 
     /// Every `manifest.json` under `root`, at `<day>/<session>/manifest.json` or deeper, sorted.
-    static func all(under root: String) -> [String] {
+    public static func all(under root: String) -> [String] {
         guard let walker = FileManager.default.enumerator(atPath: root) else { return [] }
         var found: [String] = []
         while let relative = walker.nextObject() as? String {

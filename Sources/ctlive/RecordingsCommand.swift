@@ -4,15 +4,17 @@ import Evidence
 import Foundation
 import Timestamps
 import Logging
+import ObjectStore
 import Recorder
 import Review
+import Spool
 
 /// `ctlive recordings`: list, show and verify the recordings under a recordings root, through the catalog.
 struct RecordingsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "recordings",
         abstract: "List, show and verify recordings (through the catalog, Recordings/catalog.sqlite).",
-        subcommands: [RecordingsList.self, RecordingsShow.self, RecordingsVerify.self, RecordingsComplete.self, RecordingsExport.self,
+        subcommands: [RecordingsList.self, RecordingsShow.self, RecordingsVerify.self, RecordingsComplete.self, RecordingsUpload.self, RecordingsExport.self,
                       RecordingsHold.self, RecordingsRelease.self, RecordingsPurge.self, RecordingsRender.self, RecordingsOriginals.self])
 }
 
@@ -135,8 +137,10 @@ struct RecordingsVerify: AsyncParsableCommand {
     var checkpoint: String?
     @Option(help: ArgumentHelp("The witness' public key: the checkpoints' cosignatures must verify with it.", valueName: "FILE.pub"))
     var witnessKey: String?
+    @OptionGroup var store: StorageOptions
 
     func validate() throws {
+        if store.storage != nil && bundle != nil { throw ValidationError("--storage and --bundle are two different sources: give one") }
         if bundle != nil {
             guard id == nil, !all, publicKey != nil else { throw ValidationError("--bundle takes --public-key, and no id or --all") }
             return
@@ -156,6 +160,23 @@ struct RecordingsVerify: AsyncParsableCommand {
             if !report.isOK { throw ExitCode.failure }
             return
         }
+        var root = root
+        if let (client, location) = try store.open() {
+            // From the store alone: fetched into a folder of its own (streamed to disk), then judged as any folder is.
+            let fetched = FileManager.default.temporaryDirectory.appendingPathComponent("ctlive-fetched-\(UUID().uuidString)").path
+            defer { try? FileManager.default.removeItem(atPath: fetched) }
+            do {
+                let found = try await StoreFetch.fetch(from: client, location: location, into: fetched, recording: id)
+                if let id, !found.contains(id) { throw CommandFailure.exit("no recording \(id) in \(location)") }
+            } catch let error as ObjectStoreError { throw CommandFailure.exit("\(error)") }
+            root.recordings = fetched
+            try await verify(root: root)
+            return
+        }
+        try await verify(root: root)
+    }
+
+    private func verify(root: RecordingsRootOptions) async throws {
         let (catalog, scan) = try root.openCatalog()
         var failed = false
         let trusted: [PublicKey]?
@@ -239,6 +260,36 @@ struct RecordingsComplete: AsyncParsableCommand {
         guard completed else { throw CommandFailure.exit("\(id) is not abandoned (it is \(recording.status), or its writer is alive): nothing to complete") }
         _ = try? catalog.index(manifestAt: catalog.manifestPath(of: recording))
         print("\(id) completed as interrupted, signed by \(completer.key.keyID) as \(name)")
+    }
+}
+
+/// `ctlive recordings upload --storage s3://… --s3-endpoint URL`: drains a recordings folder into the store,
+/// as the bot's spool does in the background: resumes what a killed bot left, aborts its orphan uploads.
+struct RecordingsUpload: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "upload",
+        abstract: "Upload every finished recording to the object store (resuming cut uploads), then remove local media the store confirmed (unless --keep-local).")
+
+    @OptionGroup var root: RecordingsRootOptions
+    @OptionGroup var store: StorageOptions
+    @Flag(help: "Keep the local copies after the store confirmed them.") var keepLocal = false
+    @Option(help: ArgumentHelp("Upload at most this many bytes a second (leave the uplink to live media).", valueName: "BYTES")) var bandwidth: Int?
+
+    func validate() throws {
+        guard store.storage != nil else { throw ValidationError("upload needs --storage s3://BUCKET/PREFIX and --s3-endpoint URL") }
+        if let bandwidth, bandwidth < 65536 { throw ValidationError("--bandwidth must be at least 65536 bytes a second") }
+    }
+
+    func run() async throws {
+        guard let (client, location) = try store.open() else { return }
+        let uploader = RecordingUploader(root: root.recordings, store: client, location: location, keepLocal: keepLocal,
+                                         bytesPerSecond: bandwidth, logger: LogSetup.logger("ctlive.upload", level: .notice))
+        do {
+            try await client.createBucket(location.bucket)
+            try await uploader.abortOrphanUploads()
+            let stored = try await uploader.pass()
+            print("\(stored.count) recordings stored in \(location)\(uploader.backlogBytes > 0 ? ", \(uploader.backlogBytes) bytes still waiting" : "")")
+        } catch let error as ObjectStoreError { throw CommandFailure.exit("\(error)") }
     }
 }
 

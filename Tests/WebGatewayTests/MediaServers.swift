@@ -3,37 +3,6 @@ import Glibc
 import TestKit
 import XCTest
 
-/// A server process of its own for one test: started with its configuration in the test's folder, on free
-/// ports, and stopped (SIGTERM, then SIGKILL) when the test ends.
-final class ServerProcess {
-    let process = Process()
-    let logPath: String
-
-    init(_ test: XCTestCase, executable: String, arguments: [String], log: String) throws {
-        guard FileManager.default.isExecutableFile(atPath: executable) else {
-            throw NSError(domain: "\(executable) is not installed (.ci/install installs it)", code: 1)
-        }
-        logPath = log
-        _ = FileManager.default.createFile(atPath: log, contents: nil)
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
-        process.standardOutput = handle
-        process.standardError = handle
-        try process.run()
-        test.addTeardownBlock { [process] in
-            guard process.isRunning else { return }
-            process.terminate()
-            let deadline = Date().addingTimeInterval(5)
-            while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
-            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-            process.waitUntilExit()
-        }
-    }
-
-    var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
-}
-
 /// This machine's first IPv4 address that is not loopback. Janus' ICE (libnice) never gathers on loopback, so a
 /// WebRTC test needs one; the tests skip, saying so, on a machine without.
 func machineAddress() throws -> String {
