@@ -1,5 +1,6 @@
 import CTLive
 import Recorder
+import Spool
 
 /// How a bot runs.
 public struct BotConfiguration: Sendable {
@@ -26,6 +27,10 @@ public struct BotConfiguration: Sendable {
     /// Free bytes the recordings' file system needs for the bot to take rooms (after a write failure,
     /// it takes none until there are this many again).
     public var minimumFreeBytes: Int64 = 256 << 20
+    /// Object storage: finished recordings go up in the background, local media goes once the store confirmed it.
+    public var spool: RecordingUploader?
+    /// With `spool`: bytes waiting for the store above which the bot takes no rooms. Nil: no limit.
+    public var spoolLimitBytes: Int64?
     /// Agents this bot answers upgrade requests for, beyond those its policy names.
     public var agents: [String] = []
     /// Index every finished recording and every decision in `<recordingsRoot>/catalog.sqlite`.

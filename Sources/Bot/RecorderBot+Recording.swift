@@ -139,6 +139,16 @@ extension RecorderBot {
 
     // MARK: Taking rooms
 
+    /// Why this bot should take no rooms now: recordings cannot be written (a full disk, no permission), or its
+    /// spool holds more than `--spool-limit` the store has not taken yet (a store down for long). Nil: it can.
+    func takingProblem() -> String? {
+        if let problem = Self.writeProblem(root: configuration.recordingsRoot, minimumFree: configuration.minimumFreeBytes) { return problem }
+        if let spool = configuration.spool, let limit = configuration.spoolLimitBytes, spool.backlogBytes > limit {
+            return "the spool holds \(spool.backlogBytes >> 20) MiB the object store has not taken yet (limit \(limit >> 20) MiB)"
+        }
+        return nil
+    }
+
     /// Why recordings cannot be written under `root` now (a full disk, no permission), or nil.
     static func writeProblem(root: String, minimumFree: Int64) -> String? {
         var stats = statvfs()
@@ -160,12 +170,11 @@ extension RecorderBot {
         logger.error("taking no rooms until recordings can be written again", metadata: ["reason": "\(reason)"])
         send(RecorderState(accepting: false, reason: reason))
         guard first else { return }
-        let root = configuration.recordingsRoot, minimumFree = configuration.minimumFreeBytes
         Task { [weak self] in
             while true {
                 try? await Task.sleep(for: .seconds(2))
                 guard let self else { return }
-                guard Self.writeProblem(root: root, minimumFree: minimumFree) == nil else { continue }
+                guard self.takingProblem() == nil else { continue }
                 self.notAccepting.withLock { $0 = nil }
                 self.logger.notice("recordings can be written again: taking rooms")
                 try? self.client.post(RecorderState(accepting: true))

@@ -41,6 +41,8 @@ public final class RecorderBot: Sendable {
     /// Recording reports the client refused to send (the hub was away): sent again on reconnection.
     let unsentReports = Mutex<[RecordingReport]>([])
     let stopped = Mutex(false)
+    /// The spool's uploads to the object store, while running.
+    let uploads = Mutex<Task<Void, Never>?>(nil)
     /// The chain head last handed to the hub, and when.
     let lastCheckpoint = Mutex<(seq: Int, at: ContinuousClock.Instant)?>(nil)
 
@@ -152,10 +154,14 @@ public final class RecorderBot: Sendable {
             }
         }
         logger.info("bot connected", metadata: ["hub": "\(configuration.hub)", "answersFor": "\(delegatedAgents)"])
-        if configuration.records, let problem = Self.writeProblem(root: configuration.recordingsRoot, minimumFree: configuration.minimumFreeBytes) {
+        if configuration.records, let problem = takingProblem() {
             stopAccepting(because: problem)
         }
         if configuration.records { reportLoadEvery(Self.loadReportInterval) }
+        if configuration.records, let spool = configuration.spool {
+            archive.onStored { spool.wake() }
+            uploads.withLock { $0 = Task { await spool.run() } }
+        }
     }
 
     /// How often the bot tells the hub its load.
@@ -166,6 +172,7 @@ public final class RecorderBot: Sendable {
     func reportLoadEvery(_ interval: Duration) {
         Task { [weak self] in
             while let self, !Task.isCancelled, !stopped.withLock({ $0 }) {
+                if notAccepting.withLock({ $0 }) == nil, let problem = takingProblem() { stopAccepting(because: problem) }
                 let reason = notAccepting.withLock { $0 }
                 send(RecorderState(accepting: reason == nil, reason: reason, load: min(1, max(0, load.busy())), queuedComposites: archive.compositesQueued))
                 checkpointChain()
@@ -182,6 +189,8 @@ public final class RecorderBot: Sendable {
             finishLater(session, reason: "bot stopped")
         }
         await withCheckedContinuation { continuation in finishing.notify(queue: .global()) { continuation.resume() } }
+        // The spool stays on disk: a bot started again goes on uploading where this one stopped.
+        uploads.withLock { $0 }?.cancel()
     }
 
     /// Finishes a recording on another thread: finishing flushes and hashes the file, too slow for the I/O thread.

@@ -15,6 +15,7 @@ final class RecordingArchive: Sendable {
     private let logger: Logger
     private let finished = Mutex<[RecordingResult]>([])
     private let onFinished = Mutex<(@Sendable (RecordingResult) -> Void)?>(nil)
+    private let onStoredChange = Mutex<(@Sendable () -> Void)?>(nil)
     private let onComposite = Mutex<(@Sendable (String) -> Void)?>(nil)
     /// Composites deferred (`after`, or `auto` without headroom), rendered here in idle time.
     private let composites: Mutex<CompositeQueue?> = Mutex(nil)
@@ -55,6 +56,7 @@ final class RecordingArchive: Sendable {
         index(manifestAt: directory + "/manifest.json")
         logger.info("composite rendered", metadata: ["directory": "\(directory)"])
         onComposite.withLock { $0 }?(directory)
+        onStoredChange.withLock { $0 }?()
     }
 
     func onCompositeRendered(_ handler: @escaping @Sendable (String) -> Void) { onComposite.withLock { $0 = handler } }
@@ -109,9 +111,13 @@ final class RecordingArchive: Sendable {
         logger.info("recording finished", metadata: ["room": "\(roomID)", "file": "\(result.recordingPath)",
                                                      "seconds": "\(result.duration)", "sha256": "\(result.sha256)"])
         onFinished.withLock { $0 }?(result)
+        onStoredChange.withLock { $0 }?()
     }
 
     var recordings: [RecordingResult] { finished.withLock { $0 } }
+
+    /// Called when a part is archived or a composite rendered: something new for the spool.
+    func onStored(_ handler: @escaping @Sendable () -> Void) { onStoredChange.withLock { $0 = handler } }
 
     func onRecordingFinished(_ handler: @escaping @Sendable (RecordingResult) -> Void) {
         onFinished.withLock { $0 = handler }

@@ -55,7 +55,10 @@ public final class RecordingUploader: Sendable {
         var first = true
         while !Task.isCancelled {
             do {
-                if first { try await abortOrphanUploads() }
+                if first {
+                    try await store.createBucket(location.bucket)
+                    try await abortOrphanUploads()
+                }
                 first = false
                 try await pass()
                 failures = 0
@@ -213,15 +216,17 @@ public final class RecordingUploader: Sendable {
     }
     private let sharedUploaded = Mutex<[String: String]>([:])
 
-    /// Aborts multipart uploads under the prefix that no `storage.json` is carrying on (begun by a bot killed
-    /// before it could note them).
+    /// Aborts multipart uploads of this folder's recordings that no `storage.json` carries on (begun by a bot
+    /// killed before it could note them). Uploads of recordings this folder does not hold are another bot's.
     public func abortOrphanUploads() async throws {
         var known = Set<String>()
         for directory in Self.recordingDirectories(root: root) {
             for file in StorageRecord.read(directory: directory)?.files ?? [] { if let id = file.uploadID { known.insert(id) } }
         }
-        for upload in try await store.listMultipartUploads(bucket: location.bucket, prefix: location.prefix.isEmpty ? "" : location.prefix + "/")
-        where !known.contains(upload.uploadID) {
+        let prefix = location.prefix.isEmpty ? "" : location.prefix + "/"
+        for upload in try await store.listMultipartUploads(bucket: location.bucket, prefix: prefix) where !known.contains(upload.uploadID) {
+            let folder = upload.key.dropFirst(prefix.count).split(separator: "/").dropLast().joined(separator: "/")
+            guard !folder.isEmpty, !folder.contains(".."), FileManager.default.fileExists(atPath: root + "/" + folder + "/" + ManifestFile.name) else { continue }
             logger.notice("aborting an orphan multipart upload", metadata: ["key": "\(upload.key)"])
             try await store.abortMultipartUpload(bucket: location.bucket, key: upload.key, uploadID: upload.uploadID)
         }

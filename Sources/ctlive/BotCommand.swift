@@ -6,6 +6,7 @@ import Hub
 import Logging
 import PolicyHost
 import Recorder
+import Spool
 
 extension Layout: ExpressibleByArgument {}
 extension CompositeMode: ExpressibleByArgument {}
@@ -64,6 +65,17 @@ struct BotCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("CURVE keys: a JSON file with serverPublicKey, publicKey and secretKey.", valueName: "FILE"))
     var curve: String?
 
+    @OptionGroup(title: "Object storage") var store: StorageOptions
+
+    @Flag(help: "With --storage: keep local copies after the store confirmed them (default: the recordings folder is a spool).")
+    var keepLocal = false
+
+    @Option(help: ArgumentHelp("With --storage: take no rooms while more than this many MiB wait for the store.", valueName: "MiB"))
+    var spoolLimit: Int64?
+
+    @Option(help: ArgumentHelp("With --storage: upload at most this many bytes a second.", valueName: "BYTES"))
+    var uploadBandwidth: Int?
+
     @Option(help: "Log level on stderr.")
     var logLevel: Logger.Level = .info
 
@@ -72,6 +84,9 @@ struct BotCommand: AsyncParsableCommand {
         guard (1...60).contains(fps) else { throw ValidationError("--fps must be 1-60") }
         if let capacity, !(1...10_000).contains(capacity) { throw ValidationError("--capacity must be 1-10000") }
         if !agents.isEmpty && policy == nil { throw ValidationError("--agent needs --policy: the bot answers for agents by a policy") }
+        if store.storage == nil && (keepLocal || spoolLimit != nil || uploadBandwidth != nil) {
+            throw ValidationError("--keep-local, --spool-limit and --upload-bandwidth go with --storage")
+        }
     }
 
     func run() async throws {
@@ -96,6 +111,11 @@ struct BotCommand: AsyncParsableCommand {
         configuration.capacity = capacity
         configuration.signingKey = signingKey
         configuration.agents = agents
+        if let (client, location) = try store.open() {
+            configuration.spool = RecordingUploader(root: recordings, store: client, location: location, keepLocal: keepLocal,
+                                                    bytesPerSecond: uploadBandwidth, logger: LogSetup.logger("ctlive.spool", level: logLevel))
+            configuration.spoolLimitBytes = spoolLimit.map { $0 << 20 }
+        }
         if let curve {
             do { configuration.curve = try JSONDecoder().decode(CurveClientKeys.self, from: Data(contentsOf: URL(fileURLWithPath: curve))) } catch {
                 Output.fail("cannot read CURVE keys from \(curve): \(error)")

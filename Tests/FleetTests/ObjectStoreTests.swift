@@ -206,8 +206,12 @@ final class ObjectStoreTests: XCTestCase {
         try await store.start()
         let client = S3Client(endpoint: store.endpoint, credentials: store.credentials)
         try await client.createBucket("fleet")
-        // A multipart upload begun by a bot killed before it could note it.
-        let orphan = try await client.createMultipartUpload(bucket: "fleet", key: "site-b/2026-12-07/lost/originals.ctlo", sha256: String(repeating: "0", count: 64))
+        // A multipart upload of this recording begun by a bot killed before it could note it, and another bot's
+        // upload under way of a recording this folder does not hold (left alone).
+        let relative = String(big.directory.dropFirst(root.count + "/Recordings/".count))
+        let orphan = try await client.createMultipartUpload(bucket: "fleet", key: "site-b/\(relative)/originals.ctlo", sha256: String(repeating: "0", count: 64))
+        let othersUpload = try await client.createMultipartUpload(bucket: "fleet", key: "site-b/2026-12-07/another-bots/originals.ctlo",
+                                                                 sha256: String(repeating: "0", count: 64))
 
         let arguments = ["recordings", "upload", "--recordings", root + "/Recordings", "--storage", "s3://fleet/site-b", "--s3-endpoint",
                          store.endpoint.absoluteString, "--s3-credentials", try credentialsFile(store)]
@@ -236,9 +240,10 @@ final class ObjectStoreTests: XCTestCase {
         let originals = try XCTUnwrap(record.files.first { $0.name == "originals.ctlo" })
         let seen = try boto3(store, bucket: "fleet", prefix: "site-b/")
         XCTAssertEqual(seen.objects[originals.key]?.1, big.sha256, "the store holds the originals whole")
-        XCTAssertEqual(seen.openUploads, 0, "the orphan upload was aborted, and ours completed")
         let uploads = try await client.listMultipartUploads(bucket: "fleet", prefix: "site-b/")
-        XCTAssertFalse(uploads.contains { $0.uploadID == orphan })
+        XCTAssertEqual(uploads.map(\.uploadID), [othersUpload], "the orphan was aborted, ours completed, another bot's left alone")
+        XCTAssertEqual(seen.openUploads, 1)
+        XCTAssertNotEqual(orphan, othersUpload)
         XCTAssertFalse(FileManager.default.fileExists(atPath: big.originalsPath), "local media went once stored")
     }
 }
