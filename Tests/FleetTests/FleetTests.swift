@@ -1,0 +1,125 @@
+import CTLive
+import Evidence
+import Foundation
+import ObjectStore
+import SessionKit
+import Spool
+import TestKit
+import XCTest
+
+/// Two recorder bots, one bucket: sessions spread over both, one bot killed mid-session and started again,
+/// the store down for 30 s in the middle. Every recording ends up in the bucket and verifies from the
+/// store alone.
+final class FleetTests: XCTestCase {
+    /// A `ctlive bot` process with object storage, SIGKILL-able and started again on the same folder.
+    final class StoringBot {
+        let arguments: [String]
+        let root: String
+        private(set) var process: Process?
+        let log: String
+
+        init(id: String, hub: String, root: String, key: String, store: SeaweedFS, credentials: String) throws {
+            self.root = root
+            log = root + ".log"
+            arguments = ["bot", "--id", id, "--hub", hub, "--recordings", root, "--size", "320x180", "--fps", "15", "--composite", "live",
+                         "--signing-key", key, "--storage", "s3://fleet/site-a", "--s3-endpoint", store.endpoint.absoluteString,
+                         "--s3-credentials", credentials, "--log-level", "info"]
+            _ = FileManager.default.createFile(atPath: log, contents: nil)
+            try start()
+        }
+
+        func start() throws {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: ctliveExecutable)
+            process.arguments = arguments
+            let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+            handle.seekToEndOfFile()
+            (process.standardOutput, process.standardError) = (handle, handle)
+            try process.run()
+            self.process = process
+        }
+
+        func kill() {
+            guard let process, process.isRunning else { return }
+            Glibc.kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+
+        /// Recording folders under its root (every part), and whether the store holds each whole.
+        var recordings: [(directory: String, stored: Bool)] {
+            (FileManager.default.enumerator(atPath: root)?.allObjects as? [String] ?? []).filter { $0.hasSuffix("/manifest.json") }.sorted().map {
+                let directory = root + "/" + ($0 as NSString).deletingLastPathComponent
+                return (directory, StorageRecord.read(directory: directory)?.isStored == true)
+            }
+        }
+
+        deinit { kill() }
+    }
+
+    func testTwoBotsOneBucketThroughAStoreOutageAndAKilledBot() async throws {
+        let directory = try temporaryDirectory(self)
+        let store = try SeaweedFS(self)
+        try await store.start()
+        let credentials = directory + "/s3.credentials"
+        try "AWS_ACCESS_KEY_ID=\(store.credentials.accessKey)\nAWS_SECRET_ACCESS_KEY=\(store.credentials.secretKey)\n"
+            .write(toFile: credentials, atomically: true, encoding: .utf8)
+        var keys: [SigningKey] = []
+        for name in ["a", "b"] {
+            let key = SigningKey.generate()
+            try key.write(to: directory + "/bot-\(name).key")
+            keys.append(key)
+        }
+        let session = try LiveSession()
+        let bots = try ["a", "b"].map { name in
+            try StoringBot(id: "rec-\(name)", hub: session.endpoint, root: directory + "/bot-\(name)", key: directory + "/bot-\(name).key", store: store,
+                           credentials: credentials)
+        }
+        let agent = try await session.acceptingAgent("A1", color: "red", tone: 660)
+        try await Task.sleep(for: .seconds(2))  // both bots joined
+
+        var (customers, contacts): ([CTLiveClient], [Contact]) = ([], [])
+        for index in 1...4 {
+            let customer = try await session.participant(.customer, "C\(index)", color: "blue", tone: 440)
+            let contact = try await customer.openContact(agent: "A1")
+            try await contact.requestVideoUpgrade(divID: "videoPanel", useAudio: true, useVideo: true)
+            (customers, contacts) = (customers + [customer], contacts + [contact])
+        }
+        try await eventually("sessions on both bots", timeout: .seconds(20)) { bots.allSatisfy { !$0.recordings.isEmpty } }
+
+        // The store goes down for 30 s; meanwhile bot b is killed and started again, and the sessions end.
+        store.stop()
+        try await Task.sleep(for: .seconds(3))
+        bots[1].kill()
+        try await Task.sleep(for: .seconds(2))
+        try bots[1].start()
+        try await Task.sleep(for: .seconds(5))
+        for contact in contacts { try await contact.videoDisconnectAndDestruct() }
+        try await Task.sleep(for: .seconds(20))
+        XCTAssertTrue(bots.flatMap(\.recordings).allSatisfy { !$0.stored }, "nothing is stored while the store is down")
+        XCTAssertTrue(bots.flatMap(\.recordings).allSatisfy { FileManager.default.fileExists(atPath: $0.directory + "/originals.ctlo") },
+                      "and every local copy stays")
+        try await store.start()
+
+        try await eventually("every recording stored", timeout: .seconds(90)) {
+            let all = bots.flatMap(\.recordings)
+            return all.count >= 4 && all.allSatisfy(\.stored)
+        }
+        let recorded = bots.flatMap(\.recordings)
+        XCTAssertTrue(recorded.allSatisfy { !FileManager.default.fileExists(atPath: $0.directory + "/originals.ctlo") }, "the spools are empty")
+
+        // From the store alone: every recording and both chains verify (the store's keys are exactly the bots').
+        let elsewhere = try temporaryDirectory(self)
+        let verify = try runCommand(ctliveExecutable, ["recordings", "verify", "--all", "--recordings", elsewhere, "--storage", "s3://fleet/site-a",
+                                                       "--s3-endpoint", store.endpoint.absoluteString, "--s3-credentials", credentials])
+        XCTAssertEqual(verify.status, 0, verify.stdout + verify.stderr + bots.map { (try? String(contentsOfFile: $0.log, encoding: .utf8)) ?? "" }.joined())
+        let lines = verify.stdout.split(separator: "\n")
+        XCTAssertTrue(verify.stdout.contains("interrupted at"), "the killed bot's parts were completed, signed, and stored: \(verify.stdout)")
+        XCTAssertEqual(lines.filter { $0.contains(" ok") && !$0.hasPrefix("chain-") }.count, recorded.count, verify.stdout)
+        XCTAssertEqual(Set(lines.filter { $0.hasPrefix("chain-") }.map { String($0.prefix(6 + 16)) }), Set(keys.map { "chain-" + $0.keyID }), verify.stdout)
+        let client = S3Client(endpoint: store.endpoint, credentials: store.credentials)
+        let storedKeys = try await client.listObjects(bucket: "fleet", prefix: "site-a/keys/").map(\.key)
+        XCTAssertEqual(Set(storedKeys), Set(keys.map { "site-a/keys/\($0.keyID).pub" }))
+        for bot in bots { bot.kill() }
+        withExtendedLifetime((agent, customers)) {}
+    }
+}
