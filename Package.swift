@@ -95,11 +95,14 @@ var targets: [Target] = [
                        .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
                        .product(name: "NIOFoundationCompat", package: "swift-nio")]),
     .target(name: "Spool", dependencies: ["ObjectStore", "Catalog", "Recorder", log, .product(name: "Crypto", package: "swift-crypto")]),
+    // The fleet catalog in PostgreSQL (postgres-nio): one schema with migrations, written by every bot through an outbox
+    // in its local SQLite catalog, read by `ctlive recordings --catalog postgres://…`.
+    .target(name: "FleetCatalog", dependencies: ["Catalog", "Spool", "Recorder", "Evidence", log, .product(name: "PostgresNIO", package: "postgres-nio")]),
 
     .executableTarget(
         name: "ctlive",
         dependencies: [
-            "Hub", "CTLive", "CTLiveMedia", "Signaling", "ZeroMQ", "Bot", "Recorder", "Media", "PolicyHost", "Catalog", "MediaFuzz", "ChildProcess", "IsolatedRecording", "Evidence", "Review", "PolicyKit", "WebGateway", "AccessToken", "Timestamps", "ObjectStore", "Spool", log,
+            "Hub", "CTLive", "CTLiveMedia", "Signaling", "ZeroMQ", "Bot", "Recorder", "Media", "PolicyHost", "Catalog", "MediaFuzz", "ChildProcess", "IsolatedRecording", "Evidence", "Review", "PolicyKit", "WebGateway", "AccessToken", "Timestamps", "ObjectStore", "Spool", "FleetCatalog", log,
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -120,7 +123,7 @@ var targets: [Target] = [
     .testTarget(name: "CatalogTests", dependencies: ["Catalog", "Recorder", "Media", "PolicyHost", "PolicyKit", "TestKit", log, .product(name: "GRDB", package: "GRDB.swift")]),
     .testTarget(name: "EvidenceTests", dependencies: ["Evidence", "Recorder", "Catalog", "IsolatedRecording", "Review", "Media", "TestKit", log]),
     .testTarget(name: "WebGatewayTests", dependencies: ["SessionKit", "WebGateway", "AccessToken", "Hub", "CTLive", "CTLiveMedia", "Bot", "Recorder", "Media", "Signaling", "ZeroMQ", "TestKit", log]),
-    .testTarget(name: "FleetTests", dependencies: ["ObjectStore", "Spool", "Catalog", "Evidence", "Recorder", "Media", "CTLive", "SessionKit", "TestKit", log]),
+    .testTarget(name: "FleetTests", dependencies: ["ObjectStore", "Spool", "FleetCatalog", "ChildProcess", "Catalog", "Evidence", "Recorder", "Media", "CTLive", "SessionKit", "TestKit", log]),
     .testTarget(name: "ReviewTests", dependencies: ["Review", "Recorder", "Media", "TestKit", log]),
 ]
 
@@ -151,6 +154,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
     ],
     targets: targets,
     swiftLanguageModes: [.v6]

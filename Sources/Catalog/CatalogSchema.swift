@@ -42,6 +42,14 @@ enum CatalogSchema {
                 t.column("pluginsJSON", .text).notNull()
             }
         }
+        migrator.registerMigration("v2: fleet outbox") { db in
+            // Recordings indexed here and not yet written to the fleet catalog (PostgreSQL): drained by FleetSync,
+            // kept while the fleet catalog is unreachable, so that nothing indexed here is missing there.
+            try db.create(table: "fleetOutbox") { t in
+                t.primaryKey("directory", .text)
+                t.column("queuedAt", .double).notNull()
+            }
+        }
         return migrator
     }
 
@@ -51,6 +59,7 @@ enum CatalogSchema {
                        "durationSeconds", "sha256", "participantList"],
         "participants": ["recordingID", "participantID", "name", "role", "joinedAt", "leftAt"],
         "decisions": ["decisionID", "contact", "time", "answer", "reason", "fallbackUsed", "fallbackCause", "chain", "pluginsJSON"],
+        "fleetOutbox": ["directory", "queuedAt"],
     ]
 
     /// Throws when `db` lacks a table or column the current schema has.

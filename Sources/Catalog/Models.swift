@@ -14,6 +14,10 @@ public struct CatalogParticipant: Codable, Sendable, Equatable {
     public var joinedAt: Double
     /// Seconds on the session clock; nil while still in the session.
     public var leftAt: Double?
+
+    public init(id: String, name: String, role: String, joinedAt: Double, leftAt: Double?) {
+        (self.id, self.name, self.role, self.joinedAt, self.leftAt) = (id, name, role, joinedAt, leftAt)
+    }
 }
 
 /// One recording in the catalog: where it is and what its manifest says about it.
@@ -37,6 +41,12 @@ public struct CatalogRecording: Codable, Sendable, Equatable {
     public var sha256: String?
     /// Who took part, in joining order.
     public var participants: [CatalogParticipant]
+
+    public init(id: String, contact: String, directory: String, file: String, status: String, wallClockStart: String, wallClockEnd: String?,
+                durationSeconds: Double?, sha256: String?, participants: [CatalogParticipant]) {
+        (self.id, self.contact, self.directory, self.file, self.status) = (id, contact, directory, file, status)
+        (self.wallClockStart, self.wallClockEnd, self.durationSeconds, self.sha256, self.participants) = (wallClockStart, wallClockEnd, durationSeconds, sha256, participants)
+    }
 }
 
 /// One policy decision in the catalog (from the audit log or a recording's timeline).

@@ -147,6 +147,33 @@ public final class RecordingsCatalog: Sendable {
         try entry.row.upsert(db)
         for participant in entry.participants { try participant.insert(db) }
         for decision in entry.decisions { try DecisionRow(audit: decision).upsert(db) }
+        try Self.enqueueForFleet(directory: entry.row.directory, db)
+    }
+
+    // MARK: The fleet outbox
+
+    private static func enqueueForFleet(directory: String, _ db: Database) throws {
+        try db.execute(sql: "INSERT OR REPLACE INTO fleetOutbox (directory, queuedAt) VALUES (?, ?)", arguments: [directory, Date().timeIntervalSince1970])
+    }
+
+    /// Queues the recording in `directory` (relative to the root) for the fleet catalog again: its storage or
+    /// evidence changed.
+    public func enqueueForFleet(directory: String) throws {
+        try database.write { db in try Self.enqueueForFleet(directory: directory, db) }
+    }
+
+    /// Recordings waiting for the fleet catalog, oldest first: (directory relative to the root, when queued).
+    public func fleetOutbox(limit: Int = 100) throws -> [(directory: String, queuedAt: Double)] {
+        try database.read { db in
+            try Row.fetchAll(db, sql: "SELECT directory, queuedAt FROM fleetOutbox ORDER BY queuedAt LIMIT ?", arguments: [limit]).map { ($0["directory"], $0["queuedAt"]) }
+        }
+    }
+
+    /// Takes `directory` off the outbox if it was not queued again after `queuedAt` (it changed meanwhile: it goes again).
+    public func fleetDelivered(directory: String, queuedAt: Double) throws {
+        try database.write { db in
+            try db.execute(sql: "DELETE FROM fleetOutbox WHERE directory = ? AND queuedAt <= ?", arguments: [directory, queuedAt])
+        }
     }
 
     // MARK: Queries

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Catalog
 import Evidence
+import FleetCatalog
 import Foundation
 import Timestamps
 import Logging
@@ -21,6 +22,18 @@ struct RecordingsCommand: AsyncParsableCommand {
 /// `--recordings DIR`, shared by the `recordings` subcommands.
 struct RecordingsRootOptions: ParsableArguments {
     @Option(help: "The recordings directory.") var recordings: String = "Recordings"
+    @Option(help: ArgumentHelp("The fleet catalog (PostgreSQL) instead of this machine's catalog: what every bot recorded.", valueName: "postgres://USER@HOST:PORT/DB"))
+    var catalog: String?
+
+    /// The fleet catalog of `--catalog`, its schema brought up to date; nil without `--catalog`.
+    func openFleetCatalog() async throws -> FleetCatalog? {
+        guard let catalog else { return nil }
+        do {
+            let fleet = try FleetCatalog(url: catalog, logger: Logger(label: "ctlive.fleet", factory: { _ in SwiftLogNoOpLogHandler() }))
+            try await fleet.migrate()
+            return fleet
+        } catch { throw CommandFailure.exit("cannot use the fleet catalog \(catalog): \(String(reflecting: error))") }
+    }
 
     /// The catalog of `--recordings`, with any manifest nobody indexed yet added to it.
     func openCatalog() throws -> (RecordingsCatalog, ManifestScan) {
@@ -42,12 +55,28 @@ struct RecordingsList: AsyncParsableCommand {
     @Option(help: "Only recordings with this participant.") var participant: String?
     @Option(help: "Only recordings started at or after this time (yyyy-mm-dd, UTC, or ISO 8601).") var since: String?
     @Flag(help: "Print JSON.") var json = false
+    @Option(help: "With --catalog: the newest N recordings (default 100).") var limit = 100
 
     func validate() throws {
         if let since, SinceDate.parse(since) == nil { throw ValidationError("--since must be yyyy-mm-dd or ISO 8601, not '\(since)'") }
+        if root.catalog != nil && (participant != nil || since != nil) { throw ValidationError("with --catalog, list takes --contact and --limit") }
+        guard (1...100_000).contains(limit) else { throw ValidationError("--limit must be 1-100000") }
     }
 
     func run() async throws {
+        if let fleet = try await root.openFleetCatalog() {
+            let entries: [FleetCatalog.Entry]
+            do { entries = try await fleet.list(contact: contact, limit: limit) } catch { throw CommandFailure.exit(String(reflecting: error)) }
+            if json { return print(try JSONOutput.string(entries.map(\.recording))) }
+            if entries.isEmpty { return print("no recordings in the fleet catalog") }
+            for entry in entries {
+                let recording = entry.recording
+                let duration = recording.durationSeconds.map { String(format: "%.1fs", $0) } ?? "-"
+                let who = recording.participants.map { "\($0.name) (\($0.role))" }.joined(separator: ", ")
+                print("\(recording.id)  contact \(recording.contact)  \(recording.wallClockStart)  \(duration)  \(recording.status)  \(entry.uploadState)  \(entry.location ?? recording.directory)  \(who)")
+            }
+            return
+        }
         let (catalog, _) = try root.openCatalog()
         let recordings = try catalog.list(contact: contact, participant: participant, since: since.flatMap(SinceDate.parse))
         if json { return print(try JSONOutput.string(recordings)) }
@@ -76,6 +105,24 @@ struct RecordingsShow: AsyncParsableCommand {
     }
 
     func run() async throws {
+        if let fleet = try await root.openFleetCatalog() {
+            let found: FleetCatalog.Entry?
+            do { found = try await fleet.show(id: id) } catch { throw CommandFailure.exit(String(reflecting: error)) }
+            guard let entry = found else { throw CommandFailure.exit("no recording \(id) in the fleet catalog") }
+            let recording = entry.recording
+            if json { return print(try JSONOutput.string(recording)) }
+            print("recording \(recording.id)  contact \(recording.contact)  \(recording.status)")
+            print("started   \(recording.wallClockStart)" + (recording.durationSeconds.map { String(format: "  duration %.1fs", $0) } ?? ""))
+            print("sha256    \(recording.sha256 ?? "-")")
+            print("evidence  " + (entry.signedBy.map { "signed by \($0)" } ?? entry.completedBy.map { "completed by \($0)" } ?? "unsigned"))
+            print("stored    \(entry.uploadState)" + (entry.location.map { " at \($0)" } ?? " (on the recorder's disk, \(recording.directory))"))
+            for file in entry.files { print("  \(file.name)  \(file.bytes) bytes  \(file.state)  \(file.key)") }
+            print("participants")
+            for p in recording.participants {
+                print("  \(p.name) (\(p.role), \(p.id))  \(Timeline.clock(p.joinedAt)) - \(p.leftAt.map(Timeline.clock) ?? "end")")
+            }
+            return
+        }
         let (catalog, _) = try root.openCatalog()
         guard let recording = try catalog.recording(id: id) else {
             throw CommandFailure.exit("no recording \(id) in \(catalog.root)")

@@ -1,0 +1,308 @@
+import Catalog
+import Evidence
+import Foundation
+import Logging
+import PostgresNIO
+import Recorder
+import Spool
+
+/// `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE`.
+public struct PostgresURL: Sendable, Equatable {
+    public var host: String
+    public var port: Int
+    public var user: String
+    public var password: String?
+    public var database: String
+
+    public init(_ text: String) throws {
+        guard let url = URLComponents(string: text), ["postgres", "postgresql"].contains(url.scheme ?? ""), let host = url.host, !host.isEmpty,
+              let user = url.user, !user.isEmpty, url.path.count > 1
+        else { throw FleetCatalogError("\(text) is not postgres://USER@HOST:PORT/DATABASE") }
+        (self.host, port, self.user, password, database) = (host, url.port ?? 5432, user, url.password, String(url.path.dropFirst()))
+    }
+}
+
+public struct FleetCatalogError: Error, CustomStringConvertible, Sendable {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// The fleet's catalog in PostgreSQL: every bot writes its recordings here (through ``FleetSync``), and
+/// `ctlive recordings --catalog postgres://…` reads them, wherever they were recorded. One schema, changed
+/// only by numbered migrations that run once, under an advisory lock (two bots starting together do not race).
+/// Writes are idempotent upserts keyed by recording id: writing a recording twice changes nothing.
+public final class FleetCatalog: Sendable {
+    let client: PostgresClient
+    private let running: Task<Void, Never>
+    let logger: Logger
+
+    public init(url: String, logger: Logger) throws {
+        let parsed = try PostgresURL(url)
+        var configuration = PostgresClient.Configuration(host: parsed.host, port: parsed.port, username: parsed.user, password: parsed.password,
+                                                         database: parsed.database, tls: .disable)
+        configuration.options.connectTimeout = .seconds(5)
+        client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        running = Task { [client] in await client.run() }
+        self.logger = logger
+    }
+
+    deinit { running.cancel() }
+
+    /// Runs `body` for at most `seconds`: PostgresNIO's pool waits for a connection as long as it is asked to, and a
+    /// database that is down must fail an operation (which the caller retries), not hold it forever.
+    func withDeadline<T: Sendable>(_ what: String, seconds: Int = 10, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask { try await body() }
+            group.addTask {
+                try await Task.sleep(for: .seconds(seconds))
+                return nil
+            }
+            defer { group.cancelAll() }
+            guard let first = try await group.next(), let value = first else {
+                throw FleetCatalogError("\(what): no answer from PostgreSQL within \(seconds) s")
+            }
+            return value
+        }
+    }
+
+    /// The migrations, oldest first. A released one is never edited: a change is a new one appended.
+    static let migrations: [(version: Int, name: String, sql: [String])] = [
+        (1, "recordings, parts, participants, timeline, decisions, files, checkpoints, render jobs", [
+            """
+            CREATE TABLE recordings (
+                id text PRIMARY KEY, session text NOT NULL, part int NOT NULL, contact text NOT NULL, directory text NOT NULL,
+                recorder_version text NOT NULL, status text NOT NULL, interruption text,
+                wall_clock_start text NOT NULL, start_time double precision, wall_clock_end text, duration_seconds double precision,
+                sha256 text, composite_state text, signed_by text, completed_by text,
+                location text, upload_state text NOT NULL, manifest jsonb NOT NULL, updated_at timestamptz NOT NULL DEFAULT now())
+            """,
+            "CREATE INDEX recordings_by_start ON recordings (start_time DESC, id)",
+            "CREATE INDEX recordings_by_contact ON recordings (contact, start_time DESC)",
+            """
+            CREATE TABLE participants (
+                recording_id text NOT NULL REFERENCES recordings (id) ON DELETE CASCADE, position int NOT NULL, participant_id text NOT NULL,
+                name text NOT NULL, role text NOT NULL, joined_at double precision NOT NULL, left_at double precision,
+                PRIMARY KEY (recording_id, position))
+            """,
+            "CREATE INDEX participants_by_id ON participants (participant_id)",
+            """
+            CREATE TABLE timeline_events (
+                recording_id text NOT NULL REFERENCES recordings (id) ON DELETE CASCADE, position int NOT NULL, kind text NOT NULL,
+                at double precision, fields jsonb NOT NULL, PRIMARY KEY (recording_id, position))
+            """,
+            """
+            CREATE TABLE decisions (
+                decision_id text PRIMARY KEY, recording_id text REFERENCES recordings (id) ON DELETE SET NULL, contact text, answer text,
+                reason text, record jsonb NOT NULL)
+            """,
+            """
+            CREATE TABLE stored_files (
+                recording_id text NOT NULL REFERENCES recordings (id) ON DELETE CASCADE, name text NOT NULL, object_key text NOT NULL,
+                bytes bigint NOT NULL, sha256 text NOT NULL, state text NOT NULL, PRIMARY KEY (recording_id, name))
+            """,
+            """
+            CREATE TABLE chain_checkpoints (
+                key_id text NOT NULL, seq int NOT NULL, head text NOT NULL, time text NOT NULL, signature text NOT NULL,
+                PRIMARY KEY (key_id, seq))
+            """,
+            """
+            CREATE TABLE render_jobs (
+                recording_id text PRIMARY KEY REFERENCES recordings (id) ON DELETE CASCADE, state text NOT NULL, attempts int NOT NULL DEFAULT 0,
+                taken_by text, taken_at timestamptz, finished_at timestamptz, error text)
+            """,
+        ]),
+    ]
+
+    /// Brings the schema up to date; returns the migrations applied now.
+    @discardableResult
+    public func migrate() async throws -> [Int] {
+        try await withDeadline("migrate") { [client, logger] in try await Self.migrate(client: client, logger: logger) }
+    }
+
+    private static func migrate(client: PostgresClient, logger: Logger) async throws -> [Int] {
+        try await client.withTransaction(logger: logger) { connection in
+            // One migrator at a time across the fleet (an arbitrary, fixed lock id).
+            try await connection.query("SELECT pg_advisory_xact_lock(7263527)", logger: logger)
+            try await connection.query(
+                "CREATE TABLE IF NOT EXISTS ctlive_migrations (version int PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())",
+                logger: logger)
+            var applied = Set<Int>()
+            for try await version in try await connection.query("SELECT version FROM ctlive_migrations", logger: logger).decode(Int.self) {
+                applied.insert(version)
+            }
+            var now: [Int] = []
+            for migration in Self.migrations where !applied.contains(migration.version) {
+                for statement in migration.sql { try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger) }
+                try await connection.query("INSERT INTO ctlive_migrations (version, name) VALUES (\(migration.version), \(migration.name))", logger: logger)
+                now.append(migration.version)
+            }
+            return now
+        }
+    }
+
+    // MARK: Writing
+
+    /// Writes the recording in `directory` (`<root>/<relative>`): its manifest, participants, timeline and
+    /// decisions, its evidence state, and where its files are (`storage.json`). Idempotent.
+    public func upsert(root: String, relative: String) async throws {
+        try await withDeadline("write \(relative)") { [self] in try await write(root: root, relative: relative) }
+    }
+
+    private func write(root: String, relative: String) async throws {
+        let directory = root + "/" + relative
+        let manifestData = try Data(contentsOf: URL(fileURLWithPath: directory + "/" + ManifestFile.name))
+        let manifest = try JSONDecoder().decode(RecordingManifest.self, from: manifestData)
+        let storage = StorageRecord.read(directory: directory)
+        let signedBy = (try? ManifestSignature.read(directory: directory))?.keyID
+        let completion = try? Completion.read(directory: directory)
+        let uploadState = storage.map { $0.isStored ? ($0.removedLocally.isEmpty ? "stored" : "stored, local media removed") : "uploading" } ?? "local"
+        let id = manifest.recordingID
+        let manifestJSON = String(decoding: manifestData, as: UTF8.self)
+        let startTime = WallClock.parse(manifest.wallClockStart)?.timeIntervalSince1970
+        try await client.withTransaction(logger: logger) { connection in
+            try await connection.query("""
+                INSERT INTO recordings (id, session, part, contact, directory, recorder_version, status, interruption, wall_clock_start, start_time,
+                    wall_clock_end, duration_seconds, sha256, composite_state, signed_by, completed_by, location, upload_state, manifest, updated_at)
+                VALUES (\(id), \(manifest.session), \(manifest.part ?? 1), \(manifest.contact), \(relative), \(manifest.recorderVersion), \(manifest.status),
+                    \(manifest.interruption), \(manifest.wallClockStart), \(startTime), \(manifest.wallClockEnd), \(manifest.durationSeconds), \(manifest.sha256),
+                    \(manifest.composite?.state), \(signedBy), \(completion.map { "\($0.completedBy) (key \($0.keyID))" }), \(storage?.location),
+                    \(uploadState), \(manifestJSON)::jsonb, now())
+                ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, interruption = EXCLUDED.interruption, directory = EXCLUDED.directory,
+                    wall_clock_end = EXCLUDED.wall_clock_end, duration_seconds = EXCLUDED.duration_seconds, sha256 = EXCLUDED.sha256,
+                    composite_state = EXCLUDED.composite_state, signed_by = EXCLUDED.signed_by, completed_by = EXCLUDED.completed_by,
+                    location = EXCLUDED.location, upload_state = EXCLUDED.upload_state, manifest = EXCLUDED.manifest, updated_at = now()
+                """, logger: logger)
+            for table in ["participants", "timeline_events", "stored_files"] {
+                try await connection.query(PostgresQuery(unsafeSQL: "DELETE FROM \(table) WHERE recording_id = $1", binds: Self.binds(id)), logger: logger)
+            }
+            for (position, participant) in manifest.participants.enumerated() {
+                try await connection.query("""
+                    INSERT INTO participants (recording_id, position, participant_id, name, role, joined_at, left_at)
+                    VALUES (\(id), \(position), \(participant.id), \(participant.name), \(participant.role), \(participant.joinedAt), \(participant.leftAt))
+                    """, logger: logger)
+            }
+            for (position, event) in manifest.events.enumerated() {
+                let fields = String(decoding: try JSONEncoder().encode(event.fields), as: UTF8.self)
+                try await connection.query("""
+                    INSERT INTO timeline_events (recording_id, position, kind, at, fields) VALUES (\(id), \(position), \(event.kind), \(event.time), \(fields)::jsonb)
+                    """, logger: logger)
+                // A policy decision on the timeline: its audit record, keyed by its own id.
+                if event.kind == "decision", let audit = event.fields["audit"],
+                   let record = try? JSONSerialization.jsonObject(with: Data(audit.utf8)) as? [String: Any], let decisionID = record["decisionID"] as? String {
+                    let request = record["request"] as? [String: Any]
+                    try await connection.query("""
+                        INSERT INTO decisions (decision_id, recording_id, contact, answer, reason, record)
+                        VALUES (\(decisionID), \(id), \(request?["contactID"] as? String), \(record["answer"] as? String), \(record["reason"] as? String), \(audit)::jsonb)
+                        ON CONFLICT (decision_id) DO UPDATE SET recording_id = EXCLUDED.recording_id
+                        """, logger: logger)
+                }
+            }
+            for file in storage?.files ?? [] {
+                try await connection.query("""
+                    INSERT INTO stored_files (recording_id, name, object_key, bytes, sha256, state)
+                    VALUES (\(id), \(file.name), \(file.key), \(file.bytes), \(file.sha256), \(file.state))
+                    """, logger: logger)
+            }
+        }
+    }
+
+    /// Records a recorder's signed chain checkpoint (idempotent).
+    public func record(checkpoint: ChainCheckpoint) async throws {
+        try await client.query("""
+            INSERT INTO chain_checkpoints (key_id, seq, head, time, signature) VALUES (\(checkpoint.keyID), \(checkpoint.seq), \(checkpoint.head),
+                \(checkpoint.time), \(checkpoint.signature)) ON CONFLICT DO NOTHING
+            """, logger: logger)
+    }
+
+    private static func binds(_ values: String...) -> PostgresBindings {
+        var binds = PostgresBindings()
+        for value in values { binds.append(value) }
+        return binds
+    }
+
+    // MARK: Reading
+
+    /// A recording as the fleet catalog has it.
+    public struct Entry: Sendable {
+        public var recording: CatalogRecording
+        public var recorderVersion: String
+        public var signedBy: String?
+        public var completedBy: String?
+        public var location: String?
+        public var uploadState: String
+        public var files: [(name: String, key: String, bytes: Int64, state: String)] = []
+    }
+
+    /// The newest recordings first (at most `limit`), optionally of one contact.
+    public func list(contact: String? = nil, limit: Int = 100) async throws -> [Entry] {
+        try await withDeadline("list") { [self] in try await read(contact: contact, limit: limit) }
+    }
+
+    private func read(contact: String?, limit: Int) async throws -> [Entry] {
+        let rows = contact == nil
+            ? try await client.query("""
+                SELECT id, contact, directory, status, wall_clock_start, wall_clock_end, duration_seconds, sha256, recorder_version, signed_by, completed_by,
+                    location, upload_state FROM recordings ORDER BY start_time DESC NULLS LAST, id LIMIT \(limit)
+                """, logger: logger)
+            : try await client.query("""
+                SELECT id, contact, directory, status, wall_clock_start, wall_clock_end, duration_seconds, sha256, recorder_version, signed_by, completed_by,
+                    location, upload_state FROM recordings WHERE contact = \(contact!) ORDER BY start_time DESC NULLS LAST, id LIMIT \(limit)
+                """, logger: logger)
+        var entries: [Entry] = []
+        for try await (id, contact, directory, status, start, end, duration, sha, version, signedBy, completedBy, location, upload)
+            in rows.decode((String, String, String, String, String, String?, Double?, String?, String, String?, String?, String?, String).self) {
+            entries.append(Entry(
+                recording: CatalogRecording(id: id, contact: contact, directory: directory, file: OriginalsFile.fileName, status: status, wallClockStart: start,
+                                            wallClockEnd: end, durationSeconds: duration, sha256: sha, participants: []),
+                recorderVersion: version, signedBy: signedBy, completedBy: completedBy, location: location, uploadState: upload))
+        }
+        guard !entries.isEmpty else { return [] }
+        var byRecording: [String: [CatalogParticipant]] = [:]
+        let ids = entries.map(\.recording.id)
+        for try await (recording, participant, name, role, joined, left) in try await client.query("""
+            SELECT recording_id, participant_id, name, role, joined_at, left_at FROM participants WHERE recording_id = ANY(\(ids)) ORDER BY recording_id, position
+            """, logger: logger).decode((String, String, String, String, Double, Double?).self) {
+            byRecording[recording, default: []].append(CatalogParticipant(id: participant, name: name, role: role, joinedAt: joined, leftAt: left))
+        }
+        for index in entries.indices { entries[index].recording.participants = byRecording[entries[index].recording.id] ?? [] }
+        return entries
+    }
+
+    /// One recording, with where each of its files is.
+    public func show(id: String) async throws -> Entry? {
+        try await withDeadline("show \(id)") { [self] in try await read(id: id) }
+    }
+
+    private func read(id: String) async throws -> Entry? {
+        let rows = try await client.query("""
+            SELECT id, contact, directory, status, wall_clock_start, wall_clock_end, duration_seconds, sha256, recorder_version, signed_by, completed_by,
+                location, upload_state FROM recordings WHERE id = \(id)
+            """, logger: logger)
+        var found: Entry?
+        for try await (id, contact, directory, status, start, end, duration, sha, version, signedBy, completedBy, location, upload)
+            in rows.decode((String, String, String, String, String, String?, Double?, String?, String, String?, String?, String?, String).self) {
+            found = Entry(
+                recording: CatalogRecording(id: id, contact: contact, directory: directory, file: OriginalsFile.fileName, status: status, wallClockStart: start,
+                                            wallClockEnd: end, durationSeconds: duration, sha256: sha, participants: []),
+                recorderVersion: version, signedBy: signedBy, completedBy: completedBy, location: location, uploadState: upload)
+        }
+        guard var entry = found else { return nil }
+        for try await (participant, name, role, joined, left) in try await client.query("""
+            SELECT participant_id, name, role, joined_at, left_at FROM participants WHERE recording_id = \(id) ORDER BY position
+            """, logger: logger).decode((String, String, String, Double, Double?).self) {
+            entry.recording.participants.append(CatalogParticipant(id: participant, name: name, role: role, joinedAt: joined, leftAt: left))
+        }
+        for try await (name, key, bytes, state) in try await client.query("""
+            SELECT name, object_key, bytes, state FROM stored_files WHERE recording_id = \(id) ORDER BY name
+            """, logger: logger).decode((String, String, Int64, String).self) {
+            entry.files.append((name, key, bytes, state))
+        }
+        return entry
+    }
+
+    /// How many recordings the catalog holds.
+    public func count() async throws -> Int {
+        for try await count in try await client.query("SELECT count(*)::int FROM recordings", logger: logger).decode(Int.self) { return count }
+        return 0
+    }
+}
