@@ -80,7 +80,7 @@ var targets: [Target] = [
     .target(name: "IsolatedRecording", dependencies: ["Recorder", "Media", "ChildProcess", log]),
 
     // The headless participant: records rooms and answers for agents.
-    .target(name: "Bot", dependencies: ["CTLive", "CTLiveMedia", "Recorder", "IsolatedRecording", "ChildProcess", "Evidence", "PolicyHost", "PolicyKit", "Catalog", "Review", "Timestamps", "Spool", log]),
+    .target(name: "Bot", dependencies: ["CTLive", "CTLiveMedia", "Recorder", "IsolatedRecording", "ChildProcess", "Evidence", "PolicyHost", "PolicyKit", "Catalog", "Review", "Timestamps", "Spool", "FleetCatalog", log]),
 
     // The recordings catalog (SQLite): indexes manifests and policy decisions, verifies recordings.
     .target(

@@ -31,6 +31,9 @@ public struct BotConfiguration: Sendable {
     public var spool: RecordingUploader?
     /// With `spool`: bytes waiting for the store above which the bot takes no rooms. Nil: no limit.
     public var spoolLimitBytes: Int64?
+    /// The fleet catalog, `postgres://USER@HOST:PORT/DB`: every recording indexed here is written there too,
+    /// through the local catalog's outbox (kept while PostgreSQL is unreachable). Nil: this machine's catalog only.
+    public var fleetCatalog: String?
     /// Agents this bot answers upgrade requests for, beyond those its policy names.
     public var agents: [String] = []
     /// Index every finished recording and every decision in `<recordingsRoot>/catalog.sqlite`.

@@ -3,6 +3,7 @@ import ChildProcess
 import CTLive
 import CTLiveMedia
 import Evidence
+import FleetCatalog
 import Foundation
 import Timestamps
 import IsolatedRecording
@@ -43,6 +44,8 @@ public final class RecorderBot: Sendable {
     let stopped = Mutex(false)
     /// The spool's uploads to the object store, while running.
     let uploads = Mutex<Task<Void, Never>?>(nil)
+    /// The outbox's drain into the fleet catalog, while running.
+    let fleetSync = Mutex<Task<Void, Never>?>(nil)
     /// The chain head last handed to the hub, and when.
     let lastCheckpoint = Mutex<(seq: Int, at: ContinuousClock.Instant)?>(nil)
 
@@ -160,7 +163,19 @@ public final class RecorderBot: Sendable {
         if configuration.records { reportLoadEvery(Self.loadReportInterval) }
         if configuration.records, let spool = configuration.spool {
             archive.onStored { spool.wake() }
+            // Where its files are now is the catalog's to know, here and in the fleet's.
+            spool.onRecordingStored { [archive, logger] relative in
+                do { try archive.catalog?.enqueueForFleet(directory: relative) } catch { logger.error("cannot queue \(relative) for the fleet catalog: \(error)") }
+            }
             uploads.withLock { $0 = Task { await spool.run() } }
+        }
+        if configuration.records, let url = configuration.fleetCatalog, let local = archive.catalog {
+            do {
+                let sync = try FleetSync(local: local, url: url, logger: logger)
+                fleetSync.withLock { $0 = Task { await sync.run() } }
+            } catch {
+                logger.error("no fleet catalog: \(error)")
+            }
         }
     }
 
@@ -191,6 +206,7 @@ public final class RecorderBot: Sendable {
         await withCheckedContinuation { continuation in finishing.notify(queue: .global()) { continuation.resume() } }
         // The spool stays on disk: a bot started again goes on uploading where this one stopped.
         uploads.withLock { $0 }?.cancel()
+        fleetSync.withLock { $0 }?.cancel()
     }
 
     /// Finishes a recording on another thread: finishing flushes and hashes the file, too slow for the I/O thread.

@@ -11,7 +11,7 @@ import Synchronization
 /// it is indexed in the catalog (with the policy decisions), and those waiting for it are told.
 final class RecordingArchive: Sendable {
     private let root: String
-    private let catalog: RecordingsCatalog?
+    let catalog: RecordingsCatalog?
     private let logger: Logger
     private let finished = Mutex<[RecordingResult]>([])
     private let onFinished = Mutex<(@Sendable (RecordingResult) -> Void)?>(nil)

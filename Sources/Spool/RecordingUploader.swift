@@ -27,6 +27,7 @@ public final class RecordingUploader: Sendable {
     let logger: Logger
     private let wakeUp = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
     private let backlog = Mutex<Int64>(0)
+    private let stored = Mutex<(@Sendable (_ relativeDirectory: String) -> Void)?>(nil)
     /// The files a recording uploads, when present; everything else in its folder stays local.
     public static let uploadedNames = ["originals.ctlo", "recording.mp4", "composite.json", "manifest.json", "manifest.sig", "completion.json",
                                        "seals.jsonl", "review.html", "contactsheet.png", "purged.json"]
@@ -44,6 +45,10 @@ public final class RecordingUploader: Sendable {
 
     /// Bytes waiting to go up, as of the last pass.
     public var backlogBytes: Int64 { backlog.withLock { $0 } }
+
+    /// Called with a recording's folder (relative to the root) whenever its files reached the store or its
+    /// local media went: the catalog learns where it is.
+    public func onRecordingStored(_ handler: @escaping @Sendable (_ relativeDirectory: String) -> Void) { stored.withLock { $0 = handler } }
 
     /// Asks for a pass soon (a recording just finished).
     public func wake() { wakeUp.continuation.yield() }
@@ -132,9 +137,13 @@ public final class RecordingUploader: Sendable {
         // A deferred composite still to be rendered here needs the originals: the media stays until then.
         let compositePending = manifest.composite?.state == "queued" && !FileManager.default.fileExists(atPath: directory + "/composite.json")
         guard record.isStored, !keepLocal, !compositePending else {
-            if changed { logger.info("recording stored", metadata: ["recording": "\(relative)", "location": "\(record.location)"]) }
+            if changed {
+                logger.info("recording stored", metadata: ["recording": "\(relative)", "location": "\(record.location)"])
+                stored.withLock { $0 }?(relative)
+            }
             return
         }
+        var removed = false
         for file in record.files where Self.mediaNames.contains(file.name) && !record.removedLocally.contains(file.name) {
             // Confirmed by the store before anything goes: its size and our SHA-256, as it keeps them.
             guard let stored = try await store.headObject(bucket: location.bucket, key: file.key), stored.size == file.bytes, stored.sha256 == file.sha256 else {
@@ -143,8 +152,11 @@ public final class RecordingUploader: Sendable {
             record.removedLocally.append(file.name)
             try record.write(directory: directory)
             try? FileManager.default.removeItem(atPath: directory + "/" + file.name)
+            removed = true
         }
-        if changed { logger.info("recording stored", metadata: ["recording": "\(relative)", "location": "\(record.location)"]) }
+        guard changed || removed else { return }
+        logger.info("recording stored", metadata: ["recording": "\(relative)", "location": "\(record.location)", "localMediaRemoved": "\(removed)"])
+        stored.withLock { $0 }?(relative)
     }
 
     /// Puts one file, multipart when large; `save` keeps each step in `storage.json`.

@@ -6,6 +6,7 @@ import Hub
 import Logging
 import PolicyHost
 import Recorder
+import FleetCatalog
 import Spool
 
 extension Layout: ExpressibleByArgument {}
@@ -67,6 +68,9 @@ struct BotCommand: AsyncParsableCommand {
 
     @OptionGroup(title: "Object storage") var store: StorageOptions
 
+    @Option(help: ArgumentHelp("The fleet catalog: every recording indexed here is written there too (kept in a local outbox while it is unreachable).", valueName: "postgres://USER@HOST:PORT/DB"))
+    var catalog: String?
+
     @Flag(help: "With --storage: keep local copies after the store confirmed them (default: the recordings folder is a spool).")
     var keepLocal = false
 
@@ -84,6 +88,7 @@ struct BotCommand: AsyncParsableCommand {
         guard (1...60).contains(fps) else { throw ValidationError("--fps must be 1-60") }
         if let capacity, !(1...10_000).contains(capacity) { throw ValidationError("--capacity must be 1-10000") }
         if !agents.isEmpty && policy == nil { throw ValidationError("--agent needs --policy: the bot answers for agents by a policy") }
+        if let catalog { do { _ = try PostgresURL(catalog) } catch { throw ValidationError("--catalog: \(error)") } }
         if store.storage == nil && (keepLocal || spoolLimit != nil || uploadBandwidth != nil) {
             throw ValidationError("--keep-local, --spool-limit and --upload-bandwidth go with --storage")
         }
@@ -111,6 +116,7 @@ struct BotCommand: AsyncParsableCommand {
         configuration.capacity = capacity
         configuration.signingKey = signingKey
         configuration.agents = agents
+        configuration.fleetCatalog = catalog
         if let (client, location) = try store.open() {
             configuration.spool = RecordingUploader(root: recordings, store: client, location: location, keepLocal: keepLocal,
                                                     bytesPerSecond: uploadBandwidth, logger: LogSetup.logger("ctlive.spool", level: logLevel))

@@ -7,9 +7,9 @@ import Spool
 import TestKit
 import XCTest
 
-/// Two recorder bots, one bucket: sessions spread over both, one bot killed mid-session and started again,
-/// the store down for 30 s in the middle. Every recording ends up in the bucket and verifies from the
-/// store alone.
+/// Two recorder bots, one bucket, one PostgreSQL catalog: sessions spread over both, one bot killed mid-session
+/// and started again, the store down for 30 s and PostgreSQL restarted in the middle. Every recording ends up in
+/// the bucket and in the catalog, and verifies from the store alone.
 final class FleetTests: XCTestCase {
     /// A `ctlive bot` process with object storage, SIGKILL-able and started again on the same folder.
     final class StoringBot {
@@ -18,12 +18,12 @@ final class FleetTests: XCTestCase {
         private(set) var process: Process?
         let log: String
 
-        init(id: String, hub: String, root: String, key: String, store: SeaweedFS, credentials: String) throws {
+        init(id: String, hub: String, root: String, key: String, store: SeaweedFS, credentials: String, catalog: String) throws {
             self.root = root
             log = root + ".log"
             arguments = ["bot", "--id", id, "--hub", hub, "--recordings", root, "--size", "320x180", "--fps", "15", "--composite", "live",
                          "--signing-key", key, "--storage", "s3://fleet/site-a", "--s3-endpoint", store.endpoint.absoluteString,
-                         "--s3-credentials", credentials, "--log-level", "info"]
+                         "--s3-credentials", credentials, "--catalog", catalog, "--log-level", "info"]
             _ = FileManager.default.createFile(atPath: log, contents: nil)
             try start()
         }
@@ -56,7 +56,7 @@ final class FleetTests: XCTestCase {
         deinit { kill() }
     }
 
-    func testTwoBotsOneBucketThroughAStoreOutageAndAKilledBot() async throws {
+    func testTwoBotsOneBucketOneCatalogThroughOutagesAndAKilledBot() async throws {
         let directory = try temporaryDirectory(self)
         let store = try SeaweedFS(self)
         try await store.start()
@@ -69,10 +69,11 @@ final class FleetTests: XCTestCase {
             try key.write(to: directory + "/bot-\(name).key")
             keys.append(key)
         }
+        let postgres = try PostgresServer(self)
         let session = try LiveSession()
         let bots = try ["a", "b"].map { name in
             try StoringBot(id: "rec-\(name)", hub: session.endpoint, root: directory + "/bot-\(name)", key: directory + "/bot-\(name).key", store: store,
-                           credentials: credentials)
+                           credentials: credentials, catalog: postgres.url)
         }
         let agent = try await session.acceptingAgent("A1", color: "red", tone: 660)
         try await Task.sleep(for: .seconds(2))  // both bots joined
@@ -88,13 +89,16 @@ final class FleetTests: XCTestCase {
 
         // The store goes down for 30 s; meanwhile bot b is killed and started again, and the sessions end.
         store.stop()
+        postgres.stop()
         try await Task.sleep(for: .seconds(3))
         bots[1].kill()
         try await Task.sleep(for: .seconds(2))
         try bots[1].start()
         try await Task.sleep(for: .seconds(5))
         for contact in contacts { try await contact.videoDisconnectAndDestruct() }
-        try await Task.sleep(for: .seconds(20))
+        try await Task.sleep(for: .seconds(5))
+        try postgres.start()  // back after 15 s; the store after 30
+        try await Task.sleep(for: .seconds(15))
         XCTAssertTrue(bots.flatMap(\.recordings).allSatisfy { !$0.stored }, "nothing is stored while the store is down")
         XCTAssertTrue(bots.flatMap(\.recordings).allSatisfy { FileManager.default.fileExists(atPath: $0.directory + "/originals.ctlo") },
                       "and every local copy stays")
@@ -106,6 +110,14 @@ final class FleetTests: XCTestCase {
         }
         let recorded = bots.flatMap(\.recordings)
         XCTAssertTrue(recorded.allSatisfy { !FileManager.default.fileExists(atPath: $0.directory + "/originals.ctlo") }, "the spools are empty")
+
+        // The fleet catalog has every part, and knows each is in the store.
+        try await eventually("the catalog caught up", timeout: .seconds(60)) {
+            (try? postgres.psql("SELECT count(*) FROM recordings WHERE upload_state = 'stored, local media removed'")) == String(recorded.count)
+        }
+        let list = try runCommand(ctliveExecutable, ["recordings", "list", "--catalog", postgres.url])
+        XCTAssertEqual(list.stdout.split(separator: "\n").count, recorded.count, list.stdout)
+        XCTAssertTrue(list.stdout.contains("s3://fleet/site-a/"), list.stdout)
 
         // From the store alone: every recording and both chains verify (the store's keys are exactly the bots').
         let elsewhere = try temporaryDirectory(self)
