@@ -97,7 +97,7 @@ var targets: [Target] = [
     .target(name: "Spool", dependencies: ["ObjectStore", "Catalog", "Recorder", log, .product(name: "Crypto", package: "swift-crypto")]),
     // The fleet catalog in PostgreSQL (postgres-nio): one schema with migrations, written by every bot through an outbox
     // in its local SQLite catalog, read by `ctlive recordings --catalog postgres://…`.
-    .target(name: "FleetCatalog", dependencies: ["Catalog", "Spool", "Recorder", "Evidence", log, .product(name: "PostgresNIO", package: "postgres-nio")]),
+    .target(name: "FleetCatalog", dependencies: ["Catalog", "Spool", "ObjectStore", "ChildProcess", "Recorder", "Evidence", log, .product(name: "PostgresNIO", package: "postgres-nio")]),
 
     .executableTarget(
         name: "ctlive",

@@ -197,6 +197,16 @@ public final class FleetCatalog: Sendable {
                         """, logger: logger)
                 }
             }
+            // A composite deferred and not rendered yet is a job any render worker may take; one rendered here is done.
+            if manifest.composite?.state == "queued" {
+                let rendered = FileManager.default.fileExists(atPath: directory + "/composite.json")
+                    || storage?.files.contains { $0.name == "composite.json" } == true
+                try await connection.query("""
+                    INSERT INTO render_jobs (recording_id, state) VALUES (\(id), \(rendered ? "rendered" : "queued"))
+                    ON CONFLICT (recording_id) DO UPDATE SET state = CASE WHEN \(rendered) THEN 'rendered' ELSE render_jobs.state END
+                    """, logger: logger)
+                if rendered { try await connection.query("UPDATE recordings SET composite_state = 'rendered' WHERE id = \(id)", logger: logger) }
+            }
             for file in storage?.files ?? [] {
                 try await connection.query("""
                     INSERT INTO stored_files (recording_id, name, object_key, bytes, sha256, state)
@@ -218,6 +228,70 @@ public final class FleetCatalog: Sendable {
         var binds = PostgresBindings()
         for value in values { binds.append(value) }
         return binds
+    }
+
+    // MARK: Render jobs
+
+    /// A composite to render somewhere: the recording, and where its files are in the store.
+    public struct RenderJob: Sendable {
+        public var recording: String
+        public var location: String
+        public var attempt: Int
+    }
+
+    /// Takes the oldest job nobody holds (or whose holder stopped saying it is alive `staleAfter` ago: it died),
+    /// with `FOR UPDATE SKIP LOCKED`, so that workers never wait for each other nor take the same job.
+    public func takeRenderJob(worker: String, staleAfter: Duration = .seconds(120), maximumAttempts: Int = 5) async throws -> RenderJob? {
+        let stale = Int(staleAfter.components.seconds)
+        return try await withDeadline("take a render job") { [client, logger] in
+            let rows = try await client.query("""
+                UPDATE render_jobs SET state = 'taken', taken_by = \(worker), taken_at = now(), attempts = attempts + 1
+                WHERE recording_id = (
+                    SELECT j.recording_id FROM render_jobs j JOIN recordings r ON r.id = j.recording_id
+                    WHERE r.location IS NOT NULL AND r.upload_state <> 'uploading' AND j.attempts < \(maximumAttempts)
+                      AND (j.state = 'queued' OR (j.state = 'taken' AND j.taken_at < now() - make_interval(secs => \(stale))))
+                    ORDER BY r.start_time NULLS LAST, j.recording_id FOR UPDATE OF j SKIP LOCKED LIMIT 1)
+                RETURNING recording_id, (SELECT location FROM recordings WHERE id = render_jobs.recording_id), attempts
+                """, logger: logger)
+            for try await (recording, location, attempts) in rows.decode((String, String?, Int).self) {
+                return RenderJob(recording: recording, location: location ?? "", attempt: attempts)
+            }
+            return nil
+        }
+    }
+
+    /// The worker holding `recording` is alive: its job is not stale.
+    public func renewRenderJob(_ recording: String, worker: String) async throws {
+        try await withDeadline("renew \(recording)") { [client, logger] in
+            try await client.query("UPDATE render_jobs SET taken_at = now() WHERE recording_id = \(recording) AND taken_by = \(worker)", logger: logger)
+        }
+    }
+
+    /// Ends a job: rendered (the composite is in the store), or given back with what went wrong.
+    public func finishRenderJob(_ recording: String, worker: String, error: String?) async throws {
+        try await withDeadline("finish \(recording)") { [client, logger] in
+            try await client.withTransaction(logger: logger) { connection in
+                try await connection.query("""
+                    UPDATE render_jobs SET state = \(error == nil ? "rendered" : "queued"), finished_at = now(), error = \(error)
+                    WHERE recording_id = \(recording) AND taken_by = \(worker)
+                    """, logger: logger)
+                if error == nil {
+                    try await connection.query("UPDATE recordings SET composite_state = 'rendered', updated_at = now() WHERE id = \(recording)", logger: logger)
+                }
+            }
+        }
+    }
+
+    /// Each job's state: recording id → (state, attempts, taken by).
+    public func renderJobs() async throws -> [String: (state: String, attempts: Int, takenBy: String?)] {
+        try await withDeadline("render jobs") { [client, logger] in
+            var jobs: [String: (state: String, attempts: Int, takenBy: String?)] = [:]
+            for try await (id, state, attempts, takenBy) in try await client.query(
+                "SELECT recording_id, state, attempts, taken_by FROM render_jobs", logger: logger).decode((String, String, Int, String?).self) {
+                jobs[id] = (state, attempts, takenBy)
+            }
+            return jobs
+        }
     }
 
     // MARK: Reading

@@ -159,6 +159,17 @@ public final class RecordingUploader: Sendable {
         stored.withLock { $0 }?(relative)
     }
 
+    /// Puts the file at `path` under `key` (multipart when large), with no spool state: a render worker's
+    /// composite. Returns its SHA-256.
+    @discardableResult
+    public func put(path: String, key: String) async throws -> String {
+        let bytes = ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber)?.int64Value ?? 0
+        var file = StorageRecord.StoredFile(name: (path as NSString).lastPathComponent, key: key, bytes: bytes, sha256: try Self.sha256(path: path),
+                                            modified: 0, state: "uploading")
+        try await upload(path: path, file: &file) { _ in }
+        return file.sha256
+    }
+
     /// Puts one file, multipart when large; `save` keeps each step in `storage.json`.
     private func upload(path: String, file: inout StorageRecord.StoredFile, save: (StorageRecord.StoredFile) throws -> Void) async throws {
         if file.bytes <= Int64(S3Client.partSize) {

@@ -9,7 +9,7 @@ struct CTLiveCommand: AsyncParsableCommand {
         subcommands: [
             HubCommand.self, AgentCommand.self, CustomerCommand.self, SupervisorCommand.self, BotCommand.self, DemoCommand.self, RecordingsCommand.self, KeysCommand.self,
             ComposeCommand.self, PluginsCommand.self, PolicyCommand.self, WebCommand.self, BenchCommand.self, PolicyWorkerCommand.self, RecordWorkerCommand.self,
-            RenderCompositeCommand.self,
+            RenderCompositeCommand.self, RenderWorkerCommand.self,
         ])
 }
 

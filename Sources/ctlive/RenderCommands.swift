@@ -1,10 +1,12 @@
 import ArgumentParser
 import Catalog
+import ChildProcess
 import Evidence
 import Foundation
 import Logging
 import Recorder
 import Review
+import FleetCatalog
 
 #if canImport(Glibc)
 import Glibc
@@ -105,5 +107,39 @@ struct RecordingsOriginals: AsyncParsableCommand {
         } catch {
             throw CommandFailure.exit("cannot export \(id): \(error)")
         }
+    }
+}
+
+/// `ctlive render-worker --catalog postgres://… --storage s3://… --s3-endpoint URL`: a process that only renders
+/// deferred composites for the fleet (no rooms), for machines kept for that.
+struct RenderWorkerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "render-worker",
+        abstract: "Render the fleet's deferred composites: take jobs from the fleet catalog, fetch the originals from the store, put the composite back.")
+
+    @Option(help: ArgumentHelp("The fleet catalog.", valueName: "postgres://USER@HOST:PORT/DB")) var catalog: String
+    @OptionGroup var store: StorageOptions
+    @Option(help: "This worker's name in the job table (default: render-<host>-<pid>).") var id: String?
+    @Option(help: ArgumentHelp("Sign each derivation (composite.json) with this Ed25519 key.", valueName: "FILE")) var signingKey: String?
+    @Option(help: "Seconds after which a job whose worker stopped renewing it is taken by another.") var staleAfter: Int = 120
+    @Option(help: "Log level on stderr.") var logLevel: Logger.Level = .info
+
+    func validate() throws {
+        guard store.storage != nil else { throw ValidationError("render-worker needs --storage and --s3-endpoint: it fetches the originals from the store") }
+        guard (2...86_400).contains(staleAfter) else { throw ValidationError("--stale-after must be 2-86400 seconds") }
+    }
+
+    func run() async throws {
+        guard let (client, _) = try store.open() else { return }
+        let logger = LogSetup.logger("ctlive.render-worker", level: logLevel)
+        let worker: RenderWorker
+        do {
+            worker = try RenderWorker(catalog: catalog, store: client, worker: id ?? "render-\(ProcessInfo.processInfo.hostName)-\(getpid())",
+                                      renderer: [currentExecutablePath() ?? CommandLine.arguments[0], "render-composite"], signingKey: signingKey,
+                                      staleAfter: .seconds(staleAfter), logger: logger)
+        } catch { throw CommandFailure.exit("\(error)") }
+        let work = Task { await worker.run() }
+        _ = await Shutdown.wait()
+        work.cancel()
     }
 }

@@ -86,7 +86,7 @@ final class CatalogTests: XCTestCase {
         XCTAssertEqual(try catalog.list(), [])
         let database = try DatabaseQueue(path: catalog.databasePath)
         try database.read { db in
-            XCTAssertEqual(try CatalogSchema.migrator.appliedIdentifiers(db), ["v1: recordings, participants, decisions"])
+            XCTAssertEqual(try CatalogSchema.migrator.appliedIdentifiers(db), ["v1: recordings, participants, decisions", "v2: fleet outbox"])
             XCTAssertTrue(try CatalogSchema.migrator.hasCompletedMigrations(db))
             XCTAssertNoThrow(try CatalogSchema.check(db))
         }

@@ -4,7 +4,9 @@ import FleetCatalog
 import Foundation
 import Logging
 import Media
+import ObjectStore
 import Recorder
+import Spool
 import TestKit
 import XCTest
 
@@ -88,5 +90,86 @@ final class FleetCatalogTests: XCTestCase {
         let unreachable = try runCommand(ctliveExecutable, ["recordings", "list", "--catalog", "postgres://ctlive@127.0.0.1:\(try freePort())/postgres"])
         XCTAssertNotEqual(unreachable.status, 0)
         XCTAssertTrue(unreachable.stderr.contains("cannot use the fleet catalog"), unreachable.stderr)
+    }
+}
+
+/// Deferred composites rendered anywhere: a job in PostgreSQL, taken by a `ctlive render-worker` that is killed
+/// while rendering, then retried by another once the first stopped renewing it.
+final class RenderJobTests: XCTestCase {
+    let logger = Logger(label: "test.render-jobs")
+
+    func testARenderJobWhoseWorkerIsKilledIsRetriedByAnotherAndTheCompositeLandsInTheStore() async throws {
+        let directory = try temporaryDirectory(self)
+        let root = directory + "/Recordings"
+        let keyPath = directory + "/bot.key"
+        let key = SigningKey.generate()
+        try key.write(to: keyPath)
+        try FileManager.default.createDirectory(atPath: root + "/keys", withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: keyPath + ".pub", toPath: root + "/keys/\(key.keyID).pub")
+        // A recording whose composite (1280x720) is deferred: a render of a few seconds.
+        let clip = directory + "/clip.mp4"
+        let ffmpeg = try runCommand("/usr/bin/ffmpeg", ["-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30:duration=8",
+                                                        "-f", "lavfi", "-i", "sine=frequency=440:duration=8", "-c:v", "libx264", "-preset", "ultrafast",
+                                                        "-c:a", "aac", "-shortest", clip])
+        XCTAssertEqual(ffmpeg.status, 0, ffmpeg.stderr)
+        var configuration = RecordingConfiguration(root: root, sessionID: "r1", contactID: "contact-1", layout: .grid)
+        configuration.composite = .after
+        configuration.signingKey = keyPath
+        let recording = try LiveRecording(configuration: configuration, logger: logger)
+        let source = try FileSource(path: clip)
+        recording.participantJoined(id: "alice", name: "Alice", role: "customer", colorHint: red)
+        for (index, track) in source.tracks.enumerated() { recording.trackAnnounced(participantID: "alice", trackID: "t\(index)", parameters: track) }
+        while let (track, packet) = try source.nextPacket() { recording.receive(participantID: "alice", trackID: "t\(track)", packet: packet) }
+        let result = try recording.finish()
+        XCTAssertEqual(result.composite.state, "queued")
+
+        // In the store, and in the fleet catalog with a render job.
+        let store = try SeaweedFS(self)
+        try await store.start()
+        let postgres = try PostgresServer(self)
+        let client = S3Client(endpoint: store.endpoint, credentials: store.credentials)
+        try await client.createBucket("fleet")
+        let uploader = RecordingUploader(root: root, store: client, location: StorageLocation(bucket: "fleet", prefix: "site-r"), keepLocal: true, logger: logger)
+        try await uploader.pass()
+        let local = try RecordingsCatalog(root: root, creatingRoot: true, logger: logger)
+        try local.index(manifestAt: result.manifestPath)
+        try await FleetSync(local: local, url: postgres.url, logger: logger).drain()
+        XCTAssertEqual(try postgres.psql("SELECT state FROM render_jobs WHERE recording_id = 'r1'"), "queued")
+
+        let credentials = directory + "/s3.credentials"
+        try "AWS_ACCESS_KEY_ID=\(store.credentials.accessKey)\nAWS_SECRET_ACCESS_KEY=\(store.credentials.secretKey)\n"
+            .write(toFile: credentials, atomically: true, encoding: .utf8)
+        func worker(_ name: String) throws -> Process {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: ctliveExecutable)
+            process.arguments = ["render-worker", "--catalog", postgres.url, "--storage", "s3://fleet/site-r", "--s3-endpoint", store.endpoint.absoluteString,
+                                 "--s3-credentials", credentials, "--id", name, "--signing-key", keyPath, "--stale-after", "3", "--log-level", "error"]
+            try process.run()
+            return process
+        }
+        // The first worker is killed while its renderer runs.
+        let first = try worker("worker-1")
+        try await eventually("worker-1 rendering", timeout: .seconds(60)) {
+            (try? runCommand("/usr/bin/pgrep", ["-f", "render-composite --directory .*/r1"]))?.status == 0
+        }
+        XCTAssertEqual(try postgres.psql("SELECT taken_by FROM render_jobs WHERE recording_id = 'r1'"), "worker-1")
+        kill(first.processIdentifier, SIGKILL)
+        first.waitUntilExit()
+        _ = try? runCommand("/usr/bin/pkill", ["-KILL", "-f", "render-composite --directory .*/r1"])
+
+        // Another takes it once the first stopped renewing, and finishes it.
+        let second = try worker("worker-2")
+        defer { kill(second.processIdentifier, SIGTERM); second.waitUntilExit() }
+        try await eventually("the job rendered", timeout: .seconds(90)) {
+            (try? postgres.psql("SELECT state || ' ' || attempts || ' ' || taken_by FROM render_jobs WHERE recording_id = 'r1'")) == "rendered 2 worker-2"
+        }
+        let stored = try await client.listObjects(bucket: "fleet", prefix: "site-r/").map { ($0.key as NSString).lastPathComponent }
+        XCTAssertTrue(stored.contains("recording.mp4") && stored.contains("composite.json"), "\(stored)")
+        // The composite and its signed derivation verify from the store alone.
+        let verify = try runCommand(ctliveExecutable, ["recordings", "verify", "r1", "--recordings", try temporaryDirectory(self), "--storage", "s3://fleet/site-r",
+                                                       "--s3-endpoint", store.endpoint.absoluteString, "--s3-credentials", credentials,
+                                                       "--public-key", keyPath + ".pub"])
+        XCTAssertEqual(verify.status, 0, verify.stdout + verify.stderr)
+        XCTAssertEqual(try postgres.psql("SELECT composite_state FROM recordings WHERE id = 'r1'"), "rendered")
     }
 }
