@@ -189,8 +189,16 @@ public final class WebGateway: Sendable {
 
     private func refuse(_ channel: NIOAsyncChannel<WebSocketFrame, WebSocketFrame>, _ refusal: Refusal) async {
         logger.info("browser refused", metadata: ["reason": "\(refusal.reason)"])
-        try? await channel.executeThenClose { _, outbound in
+        try? await channel.executeThenClose { inbound, outbound in
             try await outbound.write(Self.closeFrame(code: refusal.closeCode, reason: refusal.reason, channel.channel.allocator))
+            // The closing handshake: read until the browser's own close (at most 2 s). Closing the socket with its
+            // frames unread would reset the connection, and the browser could lose our close frame (1006, no reason).
+            let giveUp = Task { [channel = channel.channel] in
+                try await Task.sleep(for: .seconds(2))
+                channel.close(promise: nil)
+            }
+            defer { giveUp.cancel() }
+            do { for try await frame in inbound where frame.opcode == .connectionClose { break } } catch {}
         }
     }
 
