@@ -100,7 +100,7 @@ def main():
         # Upload: ctlive's spool against `aws s3 cp --recursive` (boto's multipart, 8 MiB parts), same files, same store.
         total = options.sessions * options.megabytes
         demo = os.path.join(work, "demo")
-        subprocess.run([options.ctlive, "demo", "--seconds", "2", "--recordings", demo], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run([options.ctlive, "demo", "--seconds", "4", "--recordings", demo], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         template = next(json.load(open(os.path.join(folder, "manifest.json"))) for folder, _, files in os.walk(demo) if "manifest.json" in files)
         spool(os.path.join(work, "spool"), options.sessions, options.megabytes, template)
         for round in range(2):
