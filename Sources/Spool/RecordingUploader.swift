@@ -96,8 +96,9 @@ public final class RecordingUploader: Sendable {
             guard let manifest = try? ManifestFile.read(directory + "/" + ManifestFile.name), manifest.status != "recording" else { continue }
             try await upload(directory: directory, manifest: manifest)
             stored.append(manifest.recordingID)
-            backlog.withLock { $0 = Self.waitingBytes(directories) }
         }
+        // Counted once before and once after a pass, not per recording: a walk of the whole spool.
+        backlog.withLock { $0 = Self.waitingBytes(directories) }
         return stored
     }
 
