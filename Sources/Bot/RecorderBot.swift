@@ -44,8 +44,8 @@ public final class RecorderBot: Sendable {
     let stopped = Mutex(false)
     /// The spool's uploads to the object store, while running.
     let uploads = Mutex<Task<Void, Never>?>(nil)
-    /// The outbox's drain into the fleet catalog, while running.
-    let fleetSync = Mutex<Task<Void, Never>?>(nil)
+    /// The outbox's drain into the fleet catalog, and the fleet's render jobs this bot takes, while running.
+    let fleetTasks = Mutex<[Task<Void, Never>]>([])
     /// The chain head last handed to the hub, and when.
     let lastCheckpoint = Mutex<(seq: Int, at: ContinuousClock.Instant)?>(nil)
 
@@ -171,13 +171,23 @@ public final class RecorderBot: Sendable {
         }
         if configuration.records, let url = configuration.fleetCatalog, let local = archive.catalog {
             do {
-                let sync = try FleetSync(local: local, url: url, logger: logger)
-                fleetSync.withLock { $0 = Task { await sync.run() } }
+                let sync = try FleetSync(local: local, url: url, checkpoint: { [weak self] in self?.chainCheckpoint() }, logger: logger)
+                fleetTasks.withLock { $0.append(Task { await sync.run() }) }
+                if configuration.rendersFleetComposites, let spool = configuration.spool,
+                   let renderer = configuration.recordingWorker.map({ [$0[0], RecorderBot.rendererSubcommand] }) {
+                    let worker = try RenderWorker(catalog: url, store: spool.store, worker: configuration.userId, renderer: renderer,
+                                                  signingKey: configuration.signingKey, logger: logger)
+                    fleetTasks.withLock { $0.append(Task { await worker.run(idle: .seconds(5)) { [weak self] in self?.hasRenderHeadroom ?? false } }) }
+                }
             } catch {
                 logger.error("no fleet catalog: \(error)")
             }
         }
     }
+
+    /// Whether this bot may render a composite recorded elsewhere now: the machine has headroom, and none of its
+    /// own composites waits (its own rooms come first, and `auto` parts need the processors live).
+    var hasRenderHeadroom: Bool { archive.compositesQueued == 0 && load.hasHeadroom }
 
     /// How often the bot tells the hub its load.
     static let loadReportInterval: Duration = .seconds(5)
@@ -206,7 +216,7 @@ public final class RecorderBot: Sendable {
         await withCheckedContinuation { continuation in finishing.notify(queue: .global()) { continuation.resume() } }
         // The spool stays on disk: a bot started again goes on uploading where this one stopped.
         uploads.withLock { $0 }?.cancel()
-        fleetSync.withLock { $0 }?.cancel()
+        for task in fleetTasks.withLock({ $0 }) { task.cancel() }
     }
 
     /// Finishes a recording on another thread: finishing flushes and hashes the file, too slow for the I/O thread.
@@ -303,9 +313,8 @@ public final class RecorderBot: Sendable {
     /// completion), and at least once a minute. A hub run as a witness cosigns and keeps it, so that a chain's
     /// newest entries cannot be cut off unseen (docs/EVIDENCE.md, *Checkpoints*).
     func checkpointChain() {
-        guard let key = archive.completer?.key else { return }
         let now = ContinuousClock.now
-        guard let checkpoint = try? ChainCheckpoint.make(root: configuration.recordingsRoot, key: key) else { return }
+        guard let checkpoint = chainCheckpoint() else { return }
         let due = lastCheckpoint.withLock { last in
             guard last.map({ $0.seq != checkpoint.seq || now - $0.at >= .seconds(60) }) ?? true else { return false }
             last = (checkpoint.seq, now)
@@ -314,6 +323,12 @@ public final class RecorderBot: Sendable {
         guard due else { return }
         send(ChainCheckpointMessage(keyID: checkpoint.keyID, seq: checkpoint.seq, head: checkpoint.head, time: checkpoint.time,
                                     signature: checkpoint.signature))
+    }
+
+    /// The head of this bot's evidence chain, signed now; nil without a signing key or an entry yet.
+    func chainCheckpoint() -> ChainCheckpoint? {
+        guard let key = archive.completer?.key else { return nil }
+        return try? ChainCheckpoint.make(root: configuration.recordingsRoot, key: key)
     }
 
     func send(_ message: some WireMessage) {

@@ -87,18 +87,28 @@ public enum CheckpointCheck {
     /// - Parameters:
     ///   - witness: the witness' public key; nil checks the recorders' signatures only.
     public static func check(root: String, checkpoints: [WitnessedCheckpoint], trusted: [PublicKey], witness: PublicKey?) -> [String] {
-        let byID = Dictionary(trusted.map { ($0.keyID, $0) }, uniquingKeysWith: { first, _ in first })
         var problems: [String] = []
-        var chains: [String: [ChainEntry]] = [:]
+        var cosigned: [(ChainCheckpoint, String)] = []
         for (index, witnessed) in checkpoints.enumerated() {
-            let checkpoint = witnessed.checkpoint
-            let name = "checkpoint \(index + 1) (chain-\(checkpoint.keyID), entry \(checkpoint.seq), witnessed \(witnessed.witnessTime))"
+            let name = "checkpoint \(index + 1) (chain-\(witnessed.checkpoint.keyID), entry \(witnessed.checkpoint.seq), witnessed \(witnessed.witnessTime))"
             if let witness {
                 guard witnessed.witnessKeyID == witness.keyID, witness.verifies(witnessed.witnessSignature, of: witnessed.signingString) else {
                     problems.append("\(name): the witness' signature does not verify")
                     continue
                 }
             }
+            cosigned.append((witnessed.checkpoint, name))
+        }
+        return problems + check(root: root, checkpoints: cosigned, trusted: trusted)
+    }
+
+    /// Problems with checkpoints the recorders signed alone (as the fleet catalog keeps them), each checkpoint
+    /// given with the name it is reported by.
+    public static func check(root: String, checkpoints: [(checkpoint: ChainCheckpoint, name: String)], trusted: [PublicKey]) -> [String] {
+        let byID = Dictionary(trusted.map { ($0.keyID, $0) }, uniquingKeysWith: { first, _ in first })
+        var problems: [String] = []
+        var chains: [String: [ChainEntry]] = [:]
+        for (checkpoint, name) in checkpoints {
             guard let key = byID[checkpoint.keyID] else { continue }  // another recorder's chain
             guard key.verifies(checkpoint.signature, of: checkpoint.signingString) else {
                 problems.append("\(name): the recorder's signature does not verify")

@@ -218,10 +218,25 @@ public final class FleetCatalog: Sendable {
 
     /// Records a recorder's signed chain checkpoint (idempotent).
     public func record(checkpoint: ChainCheckpoint) async throws {
-        try await client.query("""
-            INSERT INTO chain_checkpoints (key_id, seq, head, time, signature) VALUES (\(checkpoint.keyID), \(checkpoint.seq), \(checkpoint.head),
-                \(checkpoint.time), \(checkpoint.signature)) ON CONFLICT DO NOTHING
-            """, logger: logger)
+        try await withDeadline("record checkpoint \(checkpoint.seq)") { [client, logger] in
+            try await client.query("""
+                INSERT INTO chain_checkpoints (key_id, seq, head, time, signature) VALUES (\(checkpoint.keyID), \(checkpoint.seq), \(checkpoint.head),
+                    \(checkpoint.time), \(checkpoint.signature)) ON CONFLICT DO NOTHING
+                """, logger: logger)
+        }
+    }
+
+    /// The newest checkpoint recorded of each recorder's chain (each covers every entry before it).
+    public func latestCheckpoints() async throws -> [ChainCheckpoint] {
+        try await withDeadline("read checkpoints") { [client, logger] in
+            var checkpoints: [ChainCheckpoint] = []
+            for try await (keyID, seq, head, time, signature) in try await client.query("""
+                SELECT DISTINCT ON (key_id) key_id, seq, head, time, signature FROM chain_checkpoints ORDER BY key_id, seq DESC
+                """, logger: logger).decode((String, Int, String, String, String).self) {
+                checkpoints.append(ChainCheckpoint(keyID: keyID, seq: seq, head: head, time: time, signature: signature))
+            }
+            return checkpoints
+        }
     }
 
     private static func binds(_ values: String...) -> PostgresBindings {
@@ -372,6 +387,16 @@ public final class FleetCatalog: Sendable {
             entry.files.append((name, key, bytes, state))
         }
         return entry
+    }
+
+    /// Every recording's id, location in the store (nil before it has one) and upload state.
+    public func locations() async throws -> [(id: String, location: String?, uploadState: String)] {
+        try await withDeadline("locations", seconds: 60) { [client, logger] in
+            var rows: [(id: String, location: String?, uploadState: String)] = []
+            for try await row in try await client.query("SELECT id, location, upload_state FROM recordings ORDER BY id", logger: logger)
+                .decode((String, String?, String).self) { rows.append(row) }
+            return rows
+        }
     }
 
     /// How many recordings the catalog holds.

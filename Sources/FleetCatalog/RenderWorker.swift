@@ -42,9 +42,15 @@ public final class RenderWorker: Sendable {
     }
 
     /// Renders until cancelled, waiting `idle` when there is nothing to do (or PostgreSQL is unreachable).
-    public func run(idle: Duration = .seconds(2)) async {
+    /// - Parameter mayTake: asked before each job; false waits `idle` (a recorder bot renders for the fleet
+    ///   only with headroom, its own rooms first).
+    public func run(idle: Duration = .seconds(2), mayTake: @escaping @Sendable () -> Bool = { true }) async {
         while !Task.isCancelled {
             do {
+                guard mayTake() else {
+                    try? await Task.sleep(for: idle)
+                    continue
+                }
                 if try await renderOne() != nil { continue }
             } catch {
                 logger.warning("no render job taken", metadata: ["error": "\(error)"])

@@ -48,6 +48,15 @@ public struct StorageLocation: Sendable, Equatable, CustomStringConvertible {
     /// The key of `name` under the prefix.
     public func key(_ name: String) -> String { prefix.isEmpty ? name : prefix + "/" + name }
     public var description: String { "s3://\(bucket)/\(prefix)" }
+
+    /// Where `url` (`s3://BUCKET/KEY…`) is under this location, without slashes at either end; nil when it is
+    /// in another bucket or outside the prefix.
+    public func relative(of url: String) -> String? {
+        guard let other = try? StorageLocation(url: url), other.bucket == bucket else { return nil }
+        if prefix.isEmpty { return other.prefix }
+        guard other.prefix.hasPrefix(prefix + "/") else { return nil }
+        return String(other.prefix.dropFirst(prefix.count + 1))
+    }
 }
 
 /// Access keys, from `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` or a file of `KEY=value` lines.

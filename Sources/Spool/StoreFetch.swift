@@ -8,10 +8,17 @@ public enum StoreFetch {
     /// Fetches recording `id` (every recording when nil), the public keys and the chains; returns the
     /// recordings found.
     @discardableResult
-    public static func fetch(from store: S3Client, location: StorageLocation, into root: String, recording id: String? = nil) async throws -> [String] {
+    /// - Parameter folder: the recording's folder under the location (`<day>/<id>`, as a catalog knows it): only it
+    ///   is listed, not the whole store.
+    public static func fetch(from store: S3Client, location: StorageLocation, into root: String, recording id: String? = nil,
+                             folder: String? = nil) async throws -> [String] {
         let prefix = location.prefix.isEmpty ? "" : location.prefix + "/"
         var found = Set<String>()
-        for object in try await store.listObjects(bucket: location.bucket, prefix: prefix) {
+        var objects: [StoredObject] = []
+        for listed in folder.map({ [prefix + "keys/", prefix + "chains/", prefix + $0 + "/"] }) ?? [prefix] {
+            objects += try await store.listObjects(bucket: location.bucket, prefix: listed)
+        }
+        for object in objects {
             let parts = object.key.dropFirst(prefix.count).split(separator: "/").map(String.init)
             // Only names a recordings folder has: nothing from the store's keys escapes the folder.
             guard !parts.isEmpty, parts.allSatisfy({ !$0.hasPrefix(".") && $0 != ".." }) else { continue }

@@ -71,6 +71,9 @@ struct BotCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("The fleet catalog: every recording indexed here is written there too (kept in a local outbox while it is unreachable).", valueName: "postgres://USER@HOST:PORT/DB"))
     var catalog: String?
 
+    @Flag(inversion: .prefixedNo, help: "With --catalog and --storage: render the fleet's deferred composites too while this machine has headroom (as ctlive render-worker does).")
+    var fleetRenders = true
+
     @Flag(help: "With --storage: keep local copies after the store confirmed them (default: the recordings folder is a spool).")
     var keepLocal = false
 
@@ -117,6 +120,7 @@ struct BotCommand: AsyncParsableCommand {
         configuration.signingKey = signingKey
         configuration.agents = agents
         configuration.fleetCatalog = catalog
+        configuration.rendersFleetComposites = fleetRenders
         if let (client, location) = try store.open() {
             configuration.spool = RecordingUploader(root: recordings, store: client, location: location, keepLocal: keepLocal,
                                                     bytesPerSecond: uploadBandwidth, logger: LogSetup.logger("ctlive.spool", level: logLevel))

@@ -16,7 +16,7 @@ struct RecordingsCommand: AsyncParsableCommand {
         commandName: "recordings",
         abstract: "List, show and verify recordings (through the catalog, Recordings/catalog.sqlite).",
         subcommands: [RecordingsList.self, RecordingsShow.self, RecordingsVerify.self, RecordingsComplete.self, RecordingsUpload.self, RecordingsExport.self,
-                      RecordingsHold.self, RecordingsRelease.self, RecordingsPurge.self, RecordingsRender.self, RecordingsOriginals.self])
+                      RecordingsHold.self, RecordingsRelease.self, RecordingsPurge.self, RecordingsRender.self, RecordingsOriginals.self, RecordingsSync.self])
 }
 
 /// `--recordings DIR`, shared by the `recordings` subcommands.
@@ -195,6 +195,9 @@ struct RecordingsVerify: AsyncParsableCommand {
         guard (id != nil) != all else { throw ValidationError("give a recording id or --all (one of them)") }
         if checkpoint != nil && !all { throw ValidationError("--checkpoint goes with --all") }
         if witnessKey != nil && checkpoint == nil { throw ValidationError("--witness-key goes with --checkpoint") }
+        if root.catalog != nil && store.storage == nil {
+            throw ValidationError("verify --catalog needs --storage and --s3-endpoint: the fleet's recordings are verified from the store")
+        }
     }
 
     func run() async throws {
@@ -212,20 +215,59 @@ struct RecordingsVerify: AsyncParsableCommand {
             // From the store alone: fetched into a folder of its own (streamed to disk), then judged as any folder is.
             let fetched = FileManager.default.temporaryDirectory.appendingPathComponent("ctlive-fetched-\(UUID().uuidString)").path
             defer { try? FileManager.default.removeItem(atPath: fetched) }
+            // With the fleet catalog: where the recording is comes from it (one folder listed, not the whole store),
+            // and --all checks the catalog against the store, both ways.
+            let fleet = try await root.openFleetCatalog()
+            var catalogProblems: [String] = []
             do {
-                let found = try await StoreFetch.fetch(from: client, location: location, into: fetched, recording: id)
+                var folder: String?
+                if let id, let fleet {
+                    guard let entry = try await fleet.show(id: id), let stored = entry.location else {
+                        throw CommandFailure.exit("no recording \(id) in the fleet catalog with a location in the store")
+                    }
+                    guard let relative = location.relative(of: stored) else {
+                        throw CommandFailure.exit("\(id) is at \(stored) by the fleet catalog, not under \(location)")
+                    }
+                    folder = relative
+                }
+                let found = try await StoreFetch.fetch(from: client, location: location, into: fetched, recording: id, folder: folder)
                 if let id, !found.contains(id) { throw CommandFailure.exit("no recording \(id) in \(location)") }
+                if all, let fleet { catalogProblems = try await Self.compare(fleet, with: Set(found), in: location) }
             } catch let error as ObjectStoreError { throw CommandFailure.exit("\(error)") }
+            catch let error as FleetCatalogError { throw CommandFailure.exit("\(error)") }
             root.recordings = fetched
-            try await verify(root: root)
+            let checkpoints: [ChainCheckpoint]
+            do { checkpoints = all ? try await fleetCheckpoints(root: root) : [] } catch { throw CommandFailure.exit("\(error)") }
+            try await verify(root: root, alsoFailing: catalogProblems, catalogCheckpoints: checkpoints)
             return
         }
         try await verify(root: root)
     }
 
-    private func verify(root: RecordingsRootOptions) async throws {
+    /// The newest chain checkpoint of each recorder the fleet catalog holds.
+    private func fleetCheckpoints(root: RecordingsRootOptions) async throws -> [ChainCheckpoint] {
+        guard let fleet = try await root.openFleetCatalog() else { return [] }
+        return try await fleet.latestCheckpoints()
+    }
+
+    /// What the fleet catalog and the store disagree on: a recording catalogued under this location that the store
+    /// lacks (lost, or never uploaded while the catalog says stored), or one in the store the catalog does not know.
+    private static func compare(_ fleet: FleetCatalog, with stored: Set<String>, in location: StorageLocation) async throws -> [String] {
+        var problems: [String] = []
+        var catalogued = Set<String>()
+        for (id, url, upload) in try await fleet.locations() {
+            guard let url, location.relative(of: url) != nil else { continue }
+            catalogued.insert(id)
+            if !stored.contains(id) && upload != "uploading" { problems.append("\(id): the fleet catalog has it at \(url) (\(upload)), the store does not") }
+        }
+        for id in stored.subtracting(catalogued).sorted() { problems.append("\(id): in the store, not in the fleet catalog") }
+        return problems
+    }
+
+    private func verify(root: RecordingsRootOptions, alsoFailing catalogProblems: [String] = [], catalogCheckpoints: [ChainCheckpoint] = []) async throws {
         let (catalog, scan) = try root.openCatalog()
-        var failed = false
+        var failed = !catalogProblems.isEmpty
+        for problem in catalogProblems { print("FAILED: \(problem)") }
         let trusted: [PublicKey]?
         do { trusted = try publicKey.map { [try PublicKey.load(path: $0)] } } catch { throw CommandFailure.exit("\(error)") }
         // One recording by id (through the catalog, which adds its hash as a check); --all, every folder itself.
@@ -249,6 +291,14 @@ struct RecordingsVerify: AsyncParsableCommand {
                 } catch { throw CommandFailure.exit("\(error)") }
                 for problem in problems { print("FAILED: \(problem)") }
                 if problems.isEmpty { print("checkpoints ok (\(count) in \((checkpoint as NSString).lastPathComponent), every one still in its chain)") }
+                failed = failed || !problems.isEmpty
+            }
+            if !catalogCheckpoints.isEmpty {
+                let problems = CheckpointCheck.check(
+                    root: catalog.root, checkpoints: catalogCheckpoints.map { ($0, "the fleet catalog's checkpoint of \($0.time)") },
+                    trusted: trusted ?? EvidenceCheck.keys(in: catalog.root + "/keys"))
+                for problem in problems { print("FAILED: \(problem)") }
+                if problems.isEmpty { print("fleet catalog checkpoints ok (the newest of \(catalogCheckpoints.count) recorder(s), each still in its chain)") }
                 failed = failed || !problems.isEmpty
             }
             // (A manifest that cannot be read is among the folders judged.)
