@@ -111,6 +111,8 @@ public final class FleetCatalog: Sendable {
                 taken_by text, taken_at timestamptz, finished_at timestamptz, error text)
             """,
         ]),
+        // The holder says for how long its hold stands without renewal: workers need not agree on one value.
+        (2, "render job holds of the holder's own length", ["ALTER TABLE render_jobs ADD COLUMN hold_seconds int"]),
     ]
 
     /// Brings the schema up to date; returns the migrations applied now.
@@ -254,17 +256,18 @@ public final class FleetCatalog: Sendable {
         public var attempt: Int
     }
 
-    /// Takes the oldest job nobody holds (or whose holder stopped saying it is alive `staleAfter` ago: it died),
-    /// with `FOR UPDATE SKIP LOCKED`, so that workers never wait for each other nor take the same job.
+    /// Takes the oldest job nobody holds (or whose holder stopped saying it is alive for longer than its hold: it
+    /// died), with `FOR UPDATE SKIP LOCKED`, so that workers never wait for each other nor take the same job. The
+    /// job is held for `staleAfter` without renewal; the worker renews it well within that.
     public func takeRenderJob(worker: String, staleAfter: Duration = .seconds(120), maximumAttempts: Int = 5) async throws -> RenderJob? {
-        let stale = Int(staleAfter.components.seconds)
+        let hold = Int(staleAfter.components.seconds)
         return try await withDeadline("take a render job") { [client, logger] in
             let rows = try await client.query("""
-                UPDATE render_jobs SET state = 'taken', taken_by = \(worker), taken_at = now(), attempts = attempts + 1
+                UPDATE render_jobs SET state = 'taken', taken_by = \(worker), taken_at = now(), attempts = attempts + 1, hold_seconds = \(hold)
                 WHERE recording_id = (
                     SELECT j.recording_id FROM render_jobs j JOIN recordings r ON r.id = j.recording_id
                     WHERE r.location IS NOT NULL AND r.upload_state <> 'uploading' AND j.attempts < \(maximumAttempts)
-                      AND (j.state = 'queued' OR (j.state = 'taken' AND j.taken_at < now() - make_interval(secs => \(stale))))
+                      AND (j.state = 'queued' OR (j.state = 'taken' AND j.taken_at < now() - make_interval(secs => coalesce(j.hold_seconds, \(hold)))))
                     ORDER BY r.start_time NULLS LAST, j.recording_id FOR UPDATE OF j SKIP LOCKED LIMIT 1)
                 RETURNING recording_id, (SELECT location FROM recordings WHERE id = render_jobs.recording_id), attempts
                 """, logger: logger)
@@ -389,12 +392,15 @@ public final class FleetCatalog: Sendable {
         return entry
     }
 
-    /// Every recording's id, location in the store (nil before it has one) and upload state.
-    public func locations() async throws -> [(id: String, location: String?, uploadState: String)] {
-        try await withDeadline("locations", seconds: 60) { [client, logger] in
-            var rows: [(id: String, location: String?, uploadState: String)] = []
-            for try await row in try await client.query("SELECT id, location, upload_state FROM recordings ORDER BY id", logger: logger)
-                .decode((String, String?, String).self) { rows.append(row) }
+    /// Every file the catalog knows in the store: its recording, the recording's location, and the file's name, key,
+    /// size and upload state.
+    public func storedFiles() async throws -> [(recording: String, location: String?, name: String, key: String, bytes: Int64, state: String)] {
+        try await withDeadline("stored files", seconds: 60) { [client, logger] in
+            var rows: [(recording: String, location: String?, name: String, key: String, bytes: Int64, state: String)] = []
+            for try await row in try await client.query("""
+                SELECT f.recording_id, r.location, f.name, f.object_key, f.bytes, f.state FROM stored_files f JOIN recordings r ON r.id = f.recording_id
+                ORDER BY f.recording_id, f.name
+                """, logger: logger).decode((String, String?, String, String, Int64, String).self) { rows.append(row) }
             return rows
         }
     }

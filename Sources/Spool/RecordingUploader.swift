@@ -61,6 +61,8 @@ public final class RecordingUploader: Sendable {
         while !Task.isCancelled {
             do {
                 if first {
+                    // Counted before the store is reached: a store down since the start still fills the spool.
+                    countBacklog()
                     try await store.createBucket(location.bucket)
                     try await abortOrphanUploads()
                 }
@@ -87,8 +89,7 @@ public final class RecordingUploader: Sendable {
     /// failure (the next pass goes on from there). Returns the recordings the store holds whole.
     @discardableResult
     public func pass() async throws -> [String] {
-        let directories = Self.recordingDirectories(root: root)
-        backlog.withLock { $0 = Self.waitingBytes(directories) }
+        let directories = countBacklog()
         try await uploadSharedFiles()
         var stored: [String] = []
         for directory in directories {
@@ -100,6 +101,14 @@ public final class RecordingUploader: Sendable {
         // Counted once before and once after a pass, not per recording: a walk of the whole spool.
         backlog.withLock { $0 = Self.waitingBytes(directories) }
         return stored
+    }
+
+    /// Counts the bytes waiting (``backlogBytes``); returns the recording folders.
+    @discardableResult
+    func countBacklog() -> [String] {
+        let directories = Self.recordingDirectories(root: root)
+        backlog.withLock { $0 = Self.waitingBytes(directories) }
+        return directories
     }
 
     /// Bytes of recordings not yet confirmed by the store: what a full spool is measured by.

