@@ -123,7 +123,7 @@ var targets: [Target] = [
     .testTarget(name: "CatalogTests", dependencies: ["Catalog", "Recorder", "Media", "PolicyHost", "PolicyKit", "TestKit", log, .product(name: "GRDB", package: "GRDB.swift")]),
     .testTarget(name: "EvidenceTests", dependencies: ["Evidence", "Recorder", "Catalog", "IsolatedRecording", "Review", "Media", "TestKit", log]),
     .testTarget(name: "WebGatewayTests", dependencies: ["SessionKit", "WebGateway", "AccessToken", "Hub", "CTLive", "CTLiveMedia", "Bot", "Recorder", "Media", "Signaling", "ZeroMQ", "TestKit", log]),
-    .testTarget(name: "FleetTests", dependencies: ["ObjectStore", "Spool", "FleetCatalog", "ChildProcess", "Catalog", "Evidence", "Recorder", "Media", "CTLive", "SessionKit", "TestKit", log]),
+    .testTarget(name: "FleetTests", dependencies: ["ObjectStore", "Spool", "FleetCatalog", "ChildProcess", "Catalog", "Evidence", "Recorder", "Media", "CTLive", "Bot", "Signaling", "SessionKit", "TestKit", log]),
     .testTarget(name: "ReviewTests", dependencies: ["Review", "Recorder", "Media", "TestKit", log]),
 ]
 
