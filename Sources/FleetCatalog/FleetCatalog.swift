@@ -174,20 +174,29 @@ public final class FleetCatalog: Sendable {
                     composite_state = EXCLUDED.composite_state, signed_by = EXCLUDED.signed_by, completed_by = EXCLUDED.completed_by,
                     location = EXCLUDED.location, upload_state = EXCLUDED.upload_state, manifest = EXCLUDED.manifest, updated_at = now()
                 """, logger: logger)
-            for table in ["participants", "timeline_events", "stored_files"] {
-                try await connection.query(PostgresQuery(unsafeSQL: "DELETE FROM \(table) WHERE recording_id = $1", binds: Self.binds(id)), logger: logger)
-            }
-            for (position, participant) in manifest.participants.enumerated() {
-                try await connection.query("""
-                    INSERT INTO participants (recording_id, position, participant_id, name, role, joined_at, left_at)
-                    VALUES (\(id), \(position), \(participant.id), \(participant.name), \(participant.role), \(participant.joinedAt), \(participant.leftAt))
-                    """, logger: logger)
-            }
-            for (position, event) in manifest.events.enumerated() {
-                let fields = String(decoding: try JSONEncoder().encode(event.fields), as: UTF8.self)
-                try await connection.query("""
-                    INSERT INTO timeline_events (recording_id, position, kind, at, fields) VALUES (\(id), \(position), \(event.kind), \(event.time), \(fields)::jsonb)
-                    """, logger: logger)
+            // A recording's rows are replaced whole, a table at a time (one statement each, not one per row: a
+            // round trip per statement is what a write costs).
+            try await connection.query("""
+                WITH p AS (DELETE FROM participants WHERE recording_id = \(id)), t AS (DELETE FROM timeline_events WHERE recording_id = \(id))
+                DELETE FROM stored_files WHERE recording_id = \(id)
+                """, logger: logger)
+            let participants = manifest.participants
+            try await connection.query("""
+                INSERT INTO participants (recording_id, position, participant_id, name, role, joined_at, left_at)
+                SELECT \(id), position - 1, participant_id, name, role, joined_at, NULLIF(left_at, '')::double precision
+                FROM unnest(\(participants.map(\.id))::text[], \(participants.map(\.name))::text[], \(participants.map(\.role))::text[],
+                    \(participants.map(\.joinedAt))::double precision[], \(participants.map { $0.leftAt.map { "\($0)" } ?? "" })::text[])
+                    WITH ORDINALITY AS rows (participant_id, name, role, joined_at, left_at, position)
+                """, logger: logger)
+            let events = manifest.events
+            let fields = try events.map { String(decoding: try JSONEncoder().encode($0.fields), as: UTF8.self) }
+            try await connection.query("""
+                INSERT INTO timeline_events (recording_id, position, kind, at, fields)
+                SELECT \(id), position - 1, kind, NULLIF(at, '')::double precision, fields::jsonb
+                FROM unnest(\(events.map(\.kind))::text[], \(events.map { $0.time.map { "\($0)" } ?? "" })::text[], \(fields)::text[])
+                    WITH ORDINALITY AS rows (kind, at, fields, position)
+                """, logger: logger)
+            for event in manifest.events {
                 // A policy decision on the timeline: its audit record, keyed by its own id.
                 if event.kind == "decision", let audit = event.fields["audit"],
                    let record = try? JSONSerialization.jsonObject(with: Data(audit.utf8)) as? [String: Any], let decisionID = record["decisionID"] as? String {
@@ -209,10 +218,11 @@ public final class FleetCatalog: Sendable {
                     """, logger: logger)
                 if rendered { try await connection.query("UPDATE recordings SET composite_state = 'rendered' WHERE id = \(id)", logger: logger) }
             }
-            for file in storage?.files ?? [] {
+            if let files = storage?.files, !files.isEmpty {
                 try await connection.query("""
                     INSERT INTO stored_files (recording_id, name, object_key, bytes, sha256, state)
-                    VALUES (\(id), \(file.name), \(file.key), \(file.bytes), \(file.sha256), \(file.state))
+                    SELECT \(id), * FROM unnest(\(files.map(\.name))::text[], \(files.map(\.key))::text[], \(files.map(\.bytes))::bigint[],
+                        \(files.map(\.sha256))::text[], \(files.map(\.state))::text[])
                     """, logger: logger)
             }
         }

@@ -82,10 +82,14 @@ public final class RenderWorker: Sendable {
         if let signingKey { arguments += ["--signing-key", signingKey] }
         let child = try ChildProcess.spawn(executable: renderer[0], arguments: arguments,
                                            environment: ProcessInfo.processInfo.environment.map { "\($0.key)=\($0.value)" })
-        let status = await withCheckedContinuation { continuation in
-            DispatchQueue.global().async { continuation.resume(returning: child.wait()) }
+        // A worker stopped mid-render (its bot shutting down) stops its renderer too: the job's hold runs out and
+        // another takes it.
+        let status = await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in child.onExit { continuation.resume(returning: $0) } }
+        } onCancel: {
+            child.kill(SIGTERM)
         }
-        guard status == .exited(0) else { throw FleetCatalogError("the renderer \(status?.description ?? "did not end")") }
+        guard status == .exited(0) else { throw FleetCatalogError("the renderer \(status)") }
         let uploader = RecordingUploader(root: directory, store: store, location: StorageLocation(bucket: bucket, prefix: ""), keepLocal: true, logger: logger)
         for name in ["recording.mp4", "composite.json"] {
             try await uploader.put(path: directory + "/" + name, key: prefix + name)

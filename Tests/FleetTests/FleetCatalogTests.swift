@@ -59,7 +59,13 @@ final class FleetCatalogTests: XCTestCase {
         XCTAssertEqual(try postgres.psql("SELECT count(*) FROM recordings"), "2")
         XCTAssertEqual(try postgres.psql("SELECT count(*) FROM participants WHERE recording_id = 'k1'"), "1")
         XCTAssertEqual(try postgres.psql("SELECT name || ' ' || role FROM participants WHERE recording_id = 'k2'"), "Alice customer")
-        XCTAssertGreaterThan(Int(try postgres.psql("SELECT count(*) FROM timeline_events WHERE recording_id = 'k2'")) ?? 0, 0)
+        // The timeline as the manifest has it, in order, times exact.
+        let manifest = try ManifestFile.read(root + "/" + XCTUnwrap(local.recording(id: "k2")).directory + "/manifest.json")
+        XCTAssertGreaterThan(manifest.events.count, 0)
+        XCTAssertEqual(try postgres.psql("SELECT string_agg(kind || '@' || coalesce(at::text, '-'), ',' ORDER BY position) FROM timeline_events WHERE recording_id = 'k2'"),
+                       manifest.events.map { "\($0.kind)@\($0.time.map { "\($0)" } ?? "-")" }.joined(separator: ","))
+        XCTAssertEqual(try postgres.psql("SELECT participant_id || ' ' || joined_at || ' ' || coalesce(left_at::text, '-') FROM participants WHERE recording_id = 'k2'"),
+                       manifest.participants.map { "\($0.id) \($0.joinedAt) \($0.leftAt.map { "\($0)" } ?? "-")" }.joined())
 
         // The database restarts while recordings go on: they wait in the outbox, then catch up.
         postgres.stop()
