@@ -94,7 +94,7 @@ var targets: [Target] = [
         dependencies: [log, .product(name: "AsyncHTTPClient", package: "async-http-client"), .product(name: "Crypto", package: "swift-crypto"),
                        .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
                        .product(name: "NIOFoundationCompat", package: "swift-nio")]),
-    .target(name: "Spool", dependencies: ["ObjectStore", "Catalog", "Recorder", log, .product(name: "Crypto", package: "swift-crypto")]),
+    .target(name: "Spool", dependencies: ["ObjectStore", "Catalog", "Evidence", "Recorder", log, .product(name: "Crypto", package: "swift-crypto")]),
     // The fleet catalog in PostgreSQL (postgres-nio): one schema with migrations, written by every bot through an outbox
     // in its local SQLite catalog, read by `ctlive recordings --catalog postgres://…`.
     .target(name: "FleetCatalog", dependencies: ["Catalog", "Spool", "ObjectStore", "ChildProcess", "Recorder", "Evidence", log, .product(name: "PostgresNIO", package: "postgres-nio")]),

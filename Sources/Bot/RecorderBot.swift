@@ -171,23 +171,39 @@ public final class RecorderBot: Sendable {
         }
         if configuration.records, let url = configuration.fleetCatalog, let local = archive.catalog {
             do {
-                let sync = try FleetSync(local: local, url: url, checkpoint: { [weak self] in self?.chainCheckpoint() }, logger: logger)
+                let sync = try FleetSync(local: local, url: url, checkpoint: { [weak self] in self?.fleetCheckpoint() }, logger: logger)
                 fleetTasks.withLock { $0.append(Task { await sync.run() }) }
-                if configuration.rendersFleetComposites, let spool = configuration.spool,
-                   let renderer = configuration.recordingWorker.map({ [$0[0], RecorderBot.rendererSubcommand] }) {
-                    let worker = try RenderWorker(catalog: url, store: spool.store, worker: configuration.userId, renderer: renderer,
-                                                  signingKey: configuration.signingKey, logger: logger)
-                    fleetTasks.withLock { $0.append(Task { await worker.run(idle: .seconds(5)) { [weak self] in self?.hasRenderHeadroom ?? false } }) }
-                }
             } catch {
                 logger.error("no fleet catalog: \(error)")
             }
+            startFleetRenders(catalog: url)
         }
     }
 
-    /// Whether this bot may render a composite recorded elsewhere now: the machine has headroom, and none of its
-    /// own composites waits (its own rooms come first, and `auto` parts need the processors live).
-    var hasRenderHeadroom: Bool { archive.compositesQueued == 0 && load.hasHeadroom }
+    /// Takes the fleet's render jobs while this bot has headroom (with `--catalog` and `--storage`, unless
+    /// `--no-fleet-renders`).
+    private func startFleetRenders(catalog url: String) {
+        guard configuration.rendersFleetComposites, let spool = configuration.spool else { return }
+        guard let renderer = configuration.recordingWorker.map({ [$0[0], RecorderBot.rendererSubcommand] }) else {
+            logger.notice("no fleet renders: this bot records in its own process, without a ctlive executable to render with")
+            return
+        }
+        do {
+            let worker = try RenderWorker(catalog: url, store: spool.store, worker: configuration.userId, renderer: renderer,
+                                          signingKey: configuration.signingKey, logger: logger)
+            fleetTasks.withLock { $0.append(Task { await worker.run(idle: .seconds(5)) { [weak self] in self?.hasRenderHeadroom ?? false } }) }
+        } catch {
+            logger.error("no fleet renders: \(error)")
+        }
+    }
+
+    /// Whether this bot may render a composite recorded elsewhere now: it records no room (its own rooms come first:
+    /// a render would make their `auto` composites deferred and send the hub's rooms elsewhere), none of its own
+    /// composites waits, it can take rooms (no full disk, no full spool: then its store may be down too), and the
+    /// machine has headroom.
+    var hasRenderHeadroom: Bool {
+        sessions.withLock { $0.isEmpty } && archive.compositesQueued == 0 && notAccepting.withLock { $0 == nil } && load.hasHeadroom
+    }
 
     /// How often the bot tells the hub its load.
     static let loadReportInterval: Duration = .seconds(5)
@@ -329,6 +345,14 @@ public final class RecorderBot: Sendable {
     func chainCheckpoint() -> ChainCheckpoint? {
         guard let key = archive.completer?.key else { return nil }
         return try? ChainCheckpoint.make(root: configuration.recordingsRoot, key: key)
+    }
+
+    /// The checkpoint for the fleet catalog: with object storage, of the chain as the store holds it (the local chain
+    /// may be ahead of it while uploads wait, and a checkpoint ahead of the store's chain would look like a cut one).
+    func fleetCheckpoint() -> ChainCheckpoint? {
+        guard let spool = configuration.spool else { return chainCheckpoint() }
+        guard let key = archive.completer?.key, let head = spool.storedChainHead(keyID: key.keyID) else { return nil }
+        return try? ChainCheckpoint.make(head: head, key: key)
     }
 
     func send(_ message: some WireMessage) {

@@ -43,12 +43,17 @@ public enum Chain {
     /// The entries of a chain file, in order (a line cut by a crash at the end is left out).
     public static func entries(path: String) throws -> [ChainEntry] {
         guard let data = FileManager.default.contents(atPath: path) else { return [] }
+        return try entries(data: data, name: (path as NSString).lastPathComponent)
+    }
+
+    /// The entries of a chain file's bytes, `name` naming it in errors.
+    public static func entries(data: Data, name: String) throws -> [ChainEntry] {
         let lines = data.split(separator: 0x0a)
         var out: [ChainEntry] = []
         for (index, line) in lines.enumerated() {
             guard let entry = try? JSONDecoder().decode(ChainEntry.self, from: Data(line)) else {
                 if index == lines.count - 1 { break }
-                throw EvidenceError("\((path as NSString).lastPathComponent): line \(index + 1) is not a chain entry")
+                throw EvidenceError("\(name): line \(index + 1) is not a chain entry")
             }
             out.append(entry)
         }

@@ -26,6 +26,11 @@ public struct ChainCheckpoint: Codable, Sendable, Equatable {
     /// The head of the chain `key` writes under `root`, signed; nil when the chain is empty.
     public static func make(root: String, key: SigningKey, time: Date = Date()) throws -> ChainCheckpoint? {
         guard let last = try Chain.entries(path: root + "/" + Chain.fileName(keyID: key.keyID)).last else { return nil }
+        return try make(head: last, key: key, time: time)
+    }
+
+    /// `head` (an entry of the chain `key` writes), signed.
+    public static func make(head last: ChainEntry, key: SigningKey, time: Date = Date()) throws -> ChainCheckpoint {
         var checkpoint = ChainCheckpoint(keyID: key.keyID, seq: last.seq, head: last.hash, time: EvidenceTime.string(time), signature: "")
         checkpoint.signature = try key.sign(checkpoint.signingString)
         return checkpoint

@@ -300,13 +300,23 @@ public final class FleetCatalog: Sendable {
         try await withDeadline("finish \(recording)") { [client, logger] in
             try await client.withTransaction(logger: logger) { connection in
                 try await connection.query("""
-                    UPDATE render_jobs SET state = \(error == nil ? "rendered" : "queued"), finished_at = now(), error = \(error)
+                    UPDATE render_jobs SET state = \(error == nil ? "rendered" : "queued"), finished_at = now(), error = \(error), hold_seconds = NULL
                     WHERE recording_id = \(recording) AND taken_by = \(worker)
                     """, logger: logger)
                 if error == nil {
                     try await connection.query("UPDATE recordings SET composite_state = 'rendered', updated_at = now() WHERE id = \(recording)", logger: logger)
                 }
             }
+        }
+    }
+
+    /// Gives a job back without counting the attempt: the worker could not do it through no fault of the job.
+    public func releaseRenderJob(_ recording: String, worker: String) async throws {
+        try await withDeadline("give back \(recording)") { [client, logger] in
+            try await client.query("""
+                UPDATE render_jobs SET state = 'queued', taken_by = NULL, taken_at = NULL, hold_seconds = NULL, attempts = greatest(attempts - 1, 0)
+                WHERE recording_id = \(recording) AND taken_by = \(worker) AND state = 'taken'
+                """, logger: logger)
         }
     }
 
@@ -402,15 +412,26 @@ public final class FleetCatalog: Sendable {
         return entry
     }
 
-    /// Every file the catalog knows in the store: its recording, the recording's location, and the file's name, key,
-    /// size and upload state.
-    public func storedFiles() async throws -> [(recording: String, location: String?, name: String, key: String, bytes: Int64, state: String)] {
+    /// A file the catalog knows in the store.
+    public struct StoredFile: Sendable {
+        public var name: String
+        public var key: String
+        public var bytes: Int64
+        public var state: String
+    }
+
+    /// Every recording with its location in the store, and each file the catalog knows there (a recording with no
+    /// file known yet comes once, with none).
+    public func storedFiles() async throws -> [(recording: String, location: String?, file: StoredFile?)] {
         try await withDeadline("stored files", seconds: 60) { [client, logger] in
-            var rows: [(recording: String, location: String?, name: String, key: String, bytes: Int64, state: String)] = []
-            for try await row in try await client.query("""
-                SELECT f.recording_id, r.location, f.name, f.object_key, f.bytes, f.state FROM stored_files f JOIN recordings r ON r.id = f.recording_id
-                ORDER BY f.recording_id, f.name
-                """, logger: logger).decode((String, String?, String, String, Int64, String).self) { rows.append(row) }
+            var rows: [(recording: String, location: String?, file: StoredFile?)] = []
+            for try await (recording, location, name, key, bytes, state) in try await client.query("""
+                SELECT r.id, r.location, f.name, f.object_key, f.bytes, f.state FROM recordings r LEFT JOIN stored_files f ON f.recording_id = r.id
+                ORDER BY r.id, f.name
+                """, logger: logger).decode((String, String?, String?, String?, Int64?, String?).self) {
+                let file = name.map { StoredFile(name: $0, key: key ?? "", bytes: bytes ?? 0, state: state ?? "") }
+                rows.append((recording, location, file))
+            }
             return rows
         }
     }

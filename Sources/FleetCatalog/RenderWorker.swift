@@ -24,21 +24,43 @@ public final class RenderWorker: Sendable {
         (self.store, self.worker, self.renderer, self.signingKey, self.staleAfter, self.logger) = (store, worker, renderer, signingKey, staleAfter, logger)
     }
 
-    /// Takes and does one job; returns its recording id, or nil when there was none.
-    public func renderOne() async throws -> String? {
+    /// What one turn did.
+    public enum Turn: Sendable, Equatable {
+        /// No job was waiting.
+        case idle
+        case rendered(String)
+        /// The render failed: the job is queued again, the attempt counted (a job failing every time stops being taken).
+        case failed(String)
+        /// The worker could not do the job, through no fault of the job (the store unreachable, the worker stopped):
+        /// given back, the attempt not counted.
+        case givenBack(String)
+    }
+
+    /// Takes and does one job.
+    public func renderOne() async throws -> Turn {
         try await fleet.migrate()
-        guard let job = try await fleet.takeRenderJob(worker: worker, staleAfter: staleAfter) else { return nil }
+        guard let job = try await fleet.takeRenderJob(worker: worker, staleAfter: staleAfter) else { return .idle }
         logger.info("rendering", metadata: ["recording": "\(job.recording)", "attempt": "\(job.attempt)"])
-        let problem: String?
         do {
             try await render(job)
-            problem = nil
         } catch {
-            problem = "\(error)"
+            if Task.isCancelled {
+                // Stopped (its bot shutting down): given back from a task of its own, since this one is cancelled.
+                let (fleet, worker) = (fleet, worker)
+                await Task { try? await fleet.releaseRenderJob(job.recording, worker: worker) }.value
+                return .givenBack(job.recording)
+            }
+            if let error = error as? ObjectStoreError, error.status.map({ $0 >= 500 }) ?? true {
+                logger.warning("render job given back: the store is unreachable", metadata: ["recording": "\(job.recording)", "error": "\(error)"])
+                try await fleet.releaseRenderJob(job.recording, worker: worker)
+                return .givenBack(job.recording)
+            }
             logger.error("render failed", metadata: ["recording": "\(job.recording)", "error": "\(error)"])
+            try await fleet.finishRenderJob(job.recording, worker: worker, error: "\(error)")
+            return .failed(job.recording)
         }
-        try await fleet.finishRenderJob(job.recording, worker: worker, error: problem)
-        return job.recording
+        try await fleet.finishRenderJob(job.recording, worker: worker, error: nil)
+        return .rendered(job.recording)
     }
 
     /// Renders until cancelled, waiting `idle` when there is nothing to do (or PostgreSQL is unreachable).
@@ -51,7 +73,11 @@ public final class RenderWorker: Sendable {
                     try? await Task.sleep(for: idle)
                     continue
                 }
-                if try await renderOne() != nil { continue }
+                // After a rendered job, the next at once; after anything else, a pause (a failing store or renderer
+                // must not spend a job's attempts in a second).
+                if case .rendered = try await renderOne() { continue }
+            } catch is CancellationError {
+                return
             } catch {
                 logger.warning("no render job taken", metadata: ["error": "\(error)"])
             }
@@ -82,8 +108,7 @@ public final class RenderWorker: Sendable {
         if let signingKey { arguments += ["--signing-key", signingKey] }
         let child = try ChildProcess.spawn(executable: renderer[0], arguments: arguments,
                                            environment: ProcessInfo.processInfo.environment.map { "\($0.key)=\($0.value)" })
-        // A worker stopped mid-render (its bot shutting down) stops its renderer too: the job's hold runs out and
-        // another takes it.
+        // A worker stopped mid-render (its bot shutting down) stops its renderer too, and gives the job back.
         let status = await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in child.onExit { continuation.resume(returning: $0) } }
         } onCancel: {

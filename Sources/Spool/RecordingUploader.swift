@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import ObjectStore
 import Catalog
+import Evidence
 import Recorder
 import Synchronization
 
@@ -245,9 +246,17 @@ public final class RecordingUploader: Sendable {
             if sharedUploaded.withLock({ $0[name] }) == digest { continue }
             try await store.putObject(bucket: location.bucket, key: location.key(name), body: data)
             sharedUploaded.withLock { $0[name] = digest }
+            if name.hasPrefix("chains/"), let head = try? Chain.entries(data: data, name: name).last {
+                storedChainHeads.withLock { $0[head.keyID] = head }
+            }
         }
     }
     private let sharedUploaded = Mutex<[String: String]>([:])
+    private let storedChainHeads = Mutex<[String: ChainEntry]>([:])
+
+    /// The newest entry of `keyID`'s chain the store holds (put by this uploader since it started): a checkpoint
+    /// of the chain in the store must not be ahead of it.
+    public func storedChainHead(keyID: String) -> ChainEntry? { storedChainHeads.withLock { $0[keyID] } }
 
     /// Aborts multipart uploads of this folder's recordings that no `storage.json` carries on (begun by a bot
     /// killed before it could note them). Uploads of recordings this folder does not hold are another bot's.

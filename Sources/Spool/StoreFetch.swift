@@ -7,9 +7,9 @@ import ObjectStore
 public enum StoreFetch {
     /// Fetches recording `id` (every recording when nil), the public keys and the chains; returns the
     /// recordings found.
-    @discardableResult
     /// - Parameter folder: the recording's folder under the location (`<day>/<id>`, as a catalog knows it): only it
     ///   is listed, not the whole store.
+    @discardableResult
     public static func fetch(from store: S3Client, location: StorageLocation, into root: String, recording id: String? = nil,
                              folder: String? = nil) async throws -> [String] {
         let prefix = location.prefix.isEmpty ? "" : location.prefix + "/"

@@ -28,7 +28,7 @@ struct RecordingsSync: AsyncParsableCommand {
         let started = ContinuousClock.now
         let written: Int
         do { written = try await sync.drain() } catch {
-            throw CommandFailure.exit("the fleet catalog took part of the recordings (the rest stay in the outbox; run sync again): \(String(reflecting: error))")
+            throw CommandFailure.exit("not every recording reached the fleet catalog (those that did not stay in the outbox; run sync again): \(String(reflecting: error))")
         }
         let seconds = (ContinuousClock.now - started) / .seconds(1)
         print("\(written) recordings written to the fleet catalog in \(String(format: "%.2f", seconds)) s (\(String(format: "%.0f", Double(written) / max(seconds, 1e-6))) a second)")
