@@ -16,39 +16,6 @@ import XCTest
 /// every stretch of every session is either covered by a recording part or was told to its members
 /// as not recorded, and every bot and the agent are connected again.
 final class ChaosTests: XCTestCase {
-    /// A `ctlive bot` process (SIGKILL-able), started again after each kill.
-    final class BotProcess {
-        let id: String
-        let hub: String
-        let root: String
-        private(set) var process: Process?
-
-        init(id: String, hub: String, root: String) throws {
-            self.id = id
-            self.hub = hub
-            self.root = root
-            try start()
-        }
-
-        func start() throws {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: ctliveExecutable)
-            process.arguments = ["bot", "--id", id, "--hub", hub, "--recordings", root, "--size", "320x180", "--fps", "15", "--log-level", "critical"]
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle.nullDevice
-            try process.run()
-            self.process = process
-        }
-
-        func kill() {
-            guard let process, process.isRunning else { return }
-            Glibc.kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-        }
-
-        deinit { kill() }
-    }
-
     /// What one customer's session looked like from the customer's side.
     final class CustomerSide: Sendable {
         struct Heard: Sendable {
@@ -82,7 +49,10 @@ final class ChaosTests: XCTestCase {
         let seed = ProcessInfo.processInfo.environment["CTLIVE_CHAOS_SEED"].flatMap(UInt64.init) ?? UInt64.random(in: 0...UInt64.max, using: &random)
         print("chaos seed \(seed)")
         var generator = SplitMix64(seed: seed)
-        let bots = try (1...2).map { try BotProcess(id: "chaos\($0)", hub: session.endpoint, root: root) }
+        let bots = try (1...2).map {
+            try KillableProcess(arguments: ["bot", "--id", "chaos\($0)", "--hub", session.endpoint, "--recordings", root, "--size", "320x180", "--fps", "15",
+                                            "--log-level", "critical"])
+        }
         let agent = try await session.acceptingAgent("A1", color: "red", tone: 660)
         try await eventually("the bots") { session.hub.statistics.connectedClients >= 3 }
 

@@ -14,37 +14,19 @@ import XCTest
 final class FleetTests: XCTestCase {
     /// A `ctlive bot` process with object storage, SIGKILL-able and started again on the same folder.
     final class StoringBot {
-        let arguments: [String]
         let root: String
-        private(set) var process: Process?
-        let log: String
+        let process: KillableProcess
 
         init(id: String, hub: String, root: String, key: String, store: SeaweedFS, credentials: String, catalog: String) throws {
             self.root = root
-            log = root + ".log"
-            arguments = ["bot", "--id", id, "--hub", hub, "--recordings", root, "--size", "320x180", "--fps", "15", "--composite", "live",
-                         "--signing-key", key, "--storage", "s3://fleet/site-a", "--s3-endpoint", store.endpoint.absoluteString,
-                         "--s3-credentials", credentials, "--catalog", catalog, "--log-level", "info"]
-            _ = FileManager.default.createFile(atPath: log, contents: nil)
-            try start()
+            process = try KillableProcess(arguments: [
+                "bot", "--id", id, "--hub", hub, "--recordings", root, "--size", "320x180", "--fps", "15", "--composite", "live",
+                "--signing-key", key, "--storage", "s3://fleet/site-a", "--s3-endpoint", store.endpoint.absoluteString,
+                "--s3-credentials", credentials, "--catalog", catalog, "--log-level", "info"], log: root + ".log")
         }
 
-        func start() throws {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: ctliveExecutable)
-            process.arguments = arguments
-            let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
-            handle.seekToEndOfFile()
-            (process.standardOutput, process.standardError) = (handle, handle)
-            try process.run()
-            self.process = process
-        }
-
-        func kill() {
-            guard let process, process.isRunning else { return }
-            Glibc.kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-        }
+        func start() throws { try process.start() }
+        func kill() { process.kill() }
 
         /// Recording folders under its root (every part), and whether the store holds each whole.
         var recordings: [(directory: String, stored: Bool)] {
@@ -53,8 +35,6 @@ final class FleetTests: XCTestCase {
                 return (directory, StorageRecord.read(directory: directory)?.isStored == true)
             }
         }
-
-        deinit { kill() }
     }
 
     func testTwoBotsOneBucketOneCatalogThroughOutagesAndAKilledBot() async throws {
@@ -124,7 +104,7 @@ final class FleetTests: XCTestCase {
         let elsewhere = try temporaryDirectory(self)
         let verify = try runCommand(ctliveExecutable, ["recordings", "verify", "--all", "--recordings", elsewhere, "--storage", "s3://fleet/site-a",
                                                        "--s3-endpoint", store.endpoint.absoluteString, "--s3-credentials", credentials])
-        XCTAssertEqual(verify.status, 0, verify.stdout + verify.stderr + bots.map { (try? String(contentsOfFile: $0.log, encoding: .utf8)) ?? "" }.joined())
+        XCTAssertEqual(verify.status, 0, verify.stdout + verify.stderr + bots.map(\.process.log).joined())
         let lines = verify.stdout.split(separator: "\n")
         XCTAssertTrue(verify.stdout.contains("interrupted at"), "the killed bot's parts were completed, signed, and stored: \(verify.stdout)")
         XCTAssertEqual(lines.filter { $0.contains(" ok") && !$0.hasPrefix("chain-") }.count, recorded.count, verify.stdout)

@@ -47,3 +47,42 @@ public func freePort(udp: Bool = false) throws -> Int {
     guard bound else { throw XCTSkip("cannot find a free port") }
     return Int(UInt16(bigEndian: address.sin_port))
 }
+
+/// A `ctlive` process (a bot, a worker) that a test kills with SIGKILL and starts again with the same arguments.
+/// Its output is appended to `log` (or dropped); it is killed when released.
+public final class KillableProcess {
+    public let arguments: [String]
+    public let logPath: String?
+    public private(set) var process: Process?
+
+    public init(arguments: [String], log: String? = nil) throws {
+        (self.arguments, logPath) = (arguments, log)
+        if let log { _ = FileManager.default.createFile(atPath: log, contents: nil) }
+        try start()
+    }
+
+    public func start() throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: ctliveExecutable)
+        process.arguments = arguments
+        if let logPath {
+            let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
+            handle.seekToEndOfFile()
+            (process.standardOutput, process.standardError) = (handle, handle)
+        } else {
+            (process.standardOutput, process.standardError) = (FileHandle.nullDevice, FileHandle.nullDevice)
+        }
+        try process.run()
+        self.process = process
+    }
+
+    public func kill() {
+        guard let process, process.isRunning else { return }
+        Glibc.kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+
+    public var log: String { logPath.flatMap { try? String(contentsOfFile: $0, encoding: .utf8) } ?? "" }
+
+    deinit { kill() }
+}
