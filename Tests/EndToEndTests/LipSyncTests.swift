@@ -46,8 +46,8 @@ final class LipSyncTests: XCTestCase {
         let agent = CTLiveClient(configuration: ClientConfiguration(hub: session.endpoint, hello: Hello(role: .agent, userId: "A1")),
                                  logger: quietLogger("A1"))
         try await agent.connect()
-        agent.onEvent { event in
-            guard case .requestVideoUpgrade(let request) = event else { return }
+        agent.onEvent { [weak agent] event in
+            guard case .requestVideoUpgrade(let request) = event, let agent else { return }
             Task { try await agent.request(ResponseVideoUpgrade(contactID: request.contactID, response: true, divID: "p")) }
         }
         var configuration = ClientConfiguration(hub: session.endpoint, hello: Hello(role: .customer, userId: "C1"))

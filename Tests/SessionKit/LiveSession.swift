@@ -8,12 +8,16 @@ import Media
 import PolicyHost
 import Recorder
 import Signaling
+import Synchronization
 import TestKit
 
 /// A real hub (signaling and media relay on loopback ports the system picks) and real SDK clients.
 public final class LiveSession {
     public private(set) var hub: Hub
     public let endpoint: String
+    /// The clients this session made: closed with it. A client whose handler holds it (an accepting agent) would
+    /// otherwise outlive its test and go on reconnecting, as "A1", to a port a later test's hub may get.
+    private let clients = Mutex<[CTLiveClient]>([])
 
     public init(requestTimeout: Duration = .seconds(30), witness: ChainWitness? = nil) throws {
         var configuration = HubConfiguration()
@@ -25,7 +29,10 @@ public final class LiveSession {
         endpoint = try hub.start()
     }
 
-    deinit { hub.stop() }
+    deinit {
+        hub.stop()
+        for client in clients.withLock({ $0 }) { Task { await client.close() } }
+    }
 
     /// Stops the hub (it says nothing to anyone, as a killed one would) and, after `downtime`, starts a
     /// new one on the same endpoints, knowing nothing of the old one's clients, contacts and rooms.
@@ -44,6 +51,7 @@ public final class LiveSession {
         var configuration = ClientConfiguration(hub: endpoint, hello: Hello(role: role, userId: id))
         configuration.media = MediaSourceOptions(kind: .testsrc, color: RGB(parsing: color)!, toneHz: tone, width: 320, height: 180, fps: 15)
         let client = CTLiveClient(configuration: configuration, logger: quietLogger(id))
+        clients.withLock { $0.append(client) }
         try await client.connect()
         return client
     }
