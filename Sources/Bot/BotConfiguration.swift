@@ -34,8 +34,9 @@ public struct BotConfiguration: Sendable {
     /// The fleet catalog, `postgres://USER@HOST:PORT/DB`: every recording indexed here is written there too,
     /// through the local catalog's outbox (kept while PostgreSQL is unreachable). Nil: this machine's catalog only.
     public var fleetCatalog: String?
-    /// With `fleetCatalog` and `spool`: while this machine has headroom and no composite of its own waits, it
-    /// takes the fleet's render jobs too (deferred composites recorded anywhere), as `ctlive render-worker` does.
+    /// With `fleetCatalog` and `spool`: while this bot records no room, no composite of its own waits, it takes rooms
+    /// and the machine has headroom, it takes the fleet's render jobs too (deferred composites recorded anywhere), as
+    /// `ctlive render-worker` does.
     public var rendersFleetComposites = true
     /// Agents this bot answers upgrade requests for, beyond those its policy names.
     public var agents: [String] = []
